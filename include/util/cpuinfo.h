@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* One CPUID probe for the SIMD features kvmig uses. */
+#ifndef KVMIG_UTIL_CPUINFO_H
+#define KVMIG_UTIL_CPUINFO_H
+
+#include <stdbool.h>
+
+#define CPUINFO_SSE2    (1u << 0)
+#define CPUINFO_AVX2    (1u << 1)
+#define CPUINFO_AVX512F (1u << 2)
+
+/* Bits above, probed once (OS support of the register state included). */
+unsigned cpuinfo_get(void);
+
+#endif

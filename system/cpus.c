@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The generic vCPU loop, pause/resume of all vCPUs, vm_stop/vm_start.
+ *
+ * Locking: machine->run_lock guards runstate, cpu->stop, cpu->stopped and
+ * cpu->halted.  The kick protocol has no lost wake-ups:
+ *
+ *   stopper (vm_stop)                      vCPU thread
+ *   lock; cpu->stop = true;                lock; stop? no -> exit_request = 0;
+ *   exit_request = 1; kick; unlock         unlock; vcpu_exec() sees exit_request
+ *
+ * exit_request is cleared only under run_lock, after checking cpu->stop, so
+ * a request made after the check is seen by vcpu_exec.
+ */
+#include "accel/accel.h"
+#include "system/machine.h"
+#include "util/error.h"
+
+static bool cpu_may_run_locked(Vcpu *cpu)
+{
+    Machine *m = cpu->machine;
+
+    return !m->quit && !cpu->stop && m->runstate == RUN_STATE_RUNNING;
+}
+
+static gpointer vcpu_thread_fn(gpointer opaque)
+{
+    Vcpu *cpu = opaque;
+    Machine *m = cpu->machine;
+
+    if (m->accel->vcpu_thread_init) {
+        m->accel->vcpu_thread_init(cpu);
+    }
+    g_mutex_lock(&m->run_lock);
+    while (!m->quit) {
+        VcpuExit r;
+
+        if (!cpu_may_run_locked(cpu) ||
+            (cpu->halted && !__atomic_load_n(&cpu->exit_request, __ATOMIC_ACQUIRE))) {
+            if (!cpu_may_run_locked(cpu) && !cpu->stopped) {
+                cpu->stopped = true;
+                g_cond_broadcast(&m->run_cond);
+            }
+            g_cond_wait(&m->run_cond, &m->run_lock);
+            continue;
+        }
+        cpu->stopped = false;
+        cpu->halted = false;
+        __atomic_store_n(&cpu->exit_request, 0, __ATOMIC_RELEASE);
+        g_mutex_unlock(&m->run_lock);
+
+        r = m->accel->vcpu_exec(cpu);
+
+        g_mutex_lock(&m->run_lock);
+        switch (r) {
+        case VCPU_EXIT_KICKED:
+            break;
+        case VCPU_EXIT_HALT:
+            /* Sleep until kicked (cpu_kick broadcasts run_cond). */
+            cpu->halted = true;
+            break;
+        case VCPU_EXIT_SHUTDOWN:
+            cpu->halted = true;
+            g_mutex_unlock(&m->run_lock);
+            machine_request_quit(m, 0);
+            g_mutex_lock(&m->run_lock);
+            break;
+        case VCPU_EXIT_ERROR:
+            cpu->halted = true;
+            if (m->runstate == RUN_STATE_RUNNING) {
+                m->runstate = RUN_STATE_INTERNAL_ERROR;
+            }
+            break;
+        }
+    }
+    cpu->stopped = true;
+    g_cond_broadcast(&m->run_cond);
+    g_mutex_unlock(&m->run_lock);
+    return NULL;
+}
+
+void cpu_kick(Vcpu *cpu)
+{
+    Machine *m = cpu->machine;
+
+    __atomic_store_n(&cpu->exit_request, 1, __ATOMIC_RELEASE);
+    if (m->accel && m->accel->vcpu_kick) {
+        m->accel->vcpu_kick(cpu);
+    }
+    /* Wake a vCPU sleeping in the halt wait; callers may hold run_lock. */
+    g_cond_broadcast(&m->run_cond);
+}
+
+bool cpus_create(Machine *m, GError **errp)
+{
+    for (int i = 0; i < m->smp; i++) {
+        Vcpu *cpu = g_new0(Vcpu, 1);
+
+        cpu->machine = m;
+        cpu->index = i;
+        cpu->stopped = true;
+        m->vcpus[i] = cpu;
+        if (!m->accel->vcpu_init(cpu, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Start the threads; called once, after load_guest or an incoming setup. */
+bool cpus_start(Machine *m, GError **errp)
+{
+    g_mutex_lock(&m->run_lock);
+    m->vcpus_started = true;
+    g_mutex_unlock(&m->run_lock);
+    for (int i = 0; i < m->smp; i++) {
+        Vcpu *cpu = m->vcpus[i];
+        g_autofree char *name = g_strdup_printf("vcpu%d", i);
+        GThread *t = g_thread_try_new(name, vcpu_thread_fn, cpu, errp);
+
+        if (!t) {
+            return false;
+        }
+        cpu->thread = t;
+    }
+    return true;
+}
+
+static void pause_all_locked(Machine *m)
+{
+    for (int i = 0; i < m->smp; i++) {
+        m->vcpus[i]->stop = true;
+        cpu_kick(m->vcpus[i]);
+    }
+    if (!m->vcpus_started) {
+        return;
+    }
+    for (int i = 0; i < m->smp; i++) {
+        while (!m->vcpus[i]->stopped) {
+            g_cond_wait(&m->run_cond, &m->run_lock);
+        }
+    }
+}
+
+void vm_stop(Machine *m, RunState state)
+{
+    bool was_running;
+
+    g_mutex_lock(&m->run_lock);
+    was_running = m->runstate == RUN_STATE_RUNNING;
+    m->runstate = state;
+    pause_all_locked(m);
+    g_mutex_unlock(&m->run_lock);
+    if (was_running) {
+        machine_emit_event(m, "STOP", NULL);
+    }
+}
+
+void vm_start(Machine *m)
+{
+    bool was_running;
+
+    g_mutex_lock(&m->run_lock);
+    was_running = m->runstate == RUN_STATE_RUNNING;
+    m->runstate = RUN_STATE_RUNNING;
+    for (int i = 0; i < m->smp; i++) {
+        m->vcpus[i]->stop = false;
+    }
+    g_cond_broadcast(&m->run_cond);
+    g_mutex_unlock(&m->run_lock);
+    if (!was_running) {
+        machine_emit_event(m, "RESUME", NULL);
+    }
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kvmig's main(): parse and validate the whole command line, then build
+ * the machine in one explicit order and run the GLib main loop.
+ *
+ * Init order: options -> accelerator choice -> machine (RAM) -> accel init
+ * -> RAM mappings -> devices -> vCPUs -> monitors -> guest load or incoming
+ * migration -> vCPU threads -> main loop.
+ */
+#include <glib-unix.h>
+#include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accel/accel.h"
+#include "config-host.h"
+#include "hw/char/serial.h"
+#include "hw/timer/pit.h"
+#include "system/machine.h"
+#include "system/options.h"
+#include "util/bufferiszero.h"
+#include "util/error.h"
+
+typedef struct MainState {
+    GMainLoop *loop;
+    int status;
+} MainState;
+
+static void main_quit(void *opaque, int status)
+{
+    MainState *ms = opaque;
+
+    ms->status = status;
+    g_main_loop_quit(ms->loop);
+}
+
+static gboolean on_signal(gpointer opaque)
+{
+    main_quit(opaque, 0);
+    return G_SOURCE_CONTINUE;
+}
+
+static const AccelOps *choose_accel(const VmmOptions *o, GError **errp)
+{
+    const AccelOps *ops;
+
+    if (o->accel) {
+        ops = accel_find(o->accel);
+        g_assert(ops);  /* validated by the option parser */
+        return ops;
+    }
+    if (kvm_available()) {
+        g_printerr("kvmig: using the kvm accelerator\n");
+        return &kvm_accel_ops;
+    }
+    g_printerr("kvmig: /dev/kvm is not usable; using the thread accelerator\n");
+    return &thread_accel_ops;
+}
+
+static bool machine_setup(Machine *m, const VmmOptions *o, GError **errp)
+{
+    const char *serial = o->serial;
+
+    if (!m->accel->init(m, errp)) {
+        return false;
+    }
+    for (unsigned i = 0; i < m->nr_mappings; i++) {
+        if (!m->accel->map_ram(m, &m->mappings[i], errp)) {
+            return false;
+        }
+    }
+    if (!serial) {
+        serial = "stdio";
+        for (unsigned i = 0; i < o->monitors->len; i++) {
+            if (!strcmp(g_ptr_array_index(o->monitors, i), "stdio")) {
+                serial = "none";
+            }
+        }
+        for (unsigned i = 0; i < o->qmp->len; i++) {
+            if (!strcmp(g_ptr_array_index(o->qmp, i), "stdio")) {
+                serial = "none";
+            }
+        }
+    }
+    m->serial = serial_new(m, serial, errp);
+    if (!m->serial) {
+        return false;
+    }
+    m->pit = pit_new(m);
+    return cpus_create(m, errp);
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GError) err = NULL;
+    VmmOptions o;
+    MainState ms = { 0 };
+    Machine *m = NULL;
+    const AccelOps *ops;
+
+    buffer_is_zero_init();
+    if (!vmm_options_parse(argc, argv, &o, &err)) {
+        g_printerr("kvmig: %s\n", err->message);
+        vmm_options_free(&o);
+        return 1;
+    }
+    if (o.show_help) {
+        vmm_options_print_help(stdout);
+        vmm_options_free(&o);
+        return 0;
+    }
+    if (o.show_version) {
+        printf("kvmig version %s\n", KVMIG_VERSION);
+        vmm_options_free(&o);
+        return 0;
+    }
+
+    ops = choose_accel(&o, &err);
+    m = machine_new(o.ram_size, o.smp, &err);
+    if (!m) {
+        goto fail;
+    }
+    m->accel = ops;
+    m->kernel_path = g_strdup(o.kernel);
+    g_free(m->append);
+    m->append = g_strdup(o.append);
+    m->start_paused = o.start_paused;
+    m->main_ctx = g_main_context_default();
+    ms.loop = g_main_loop_new(m->main_ctx, FALSE);
+    m->quit_fn = main_quit;
+    m->quit_opaque = &ms;
+
+    if (!machine_setup(m, &o, &err)) {
+        goto fail;
+    }
+    if (!m->accel->load_guest(m, &err)) {
+        goto fail;
+    }
+    machine_set_runstate(m, o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING);
+    if (!cpus_start(m, &err)) {
+        goto fail;
+    }
+
+    g_unix_signal_add(SIGINT, on_signal, &ms);
+    g_unix_signal_add(SIGTERM, on_signal, &ms);
+    g_unix_signal_add(SIGHUP, on_signal, &ms);
+    g_main_loop_run(ms.loop);
+
+    vm_stop(m, RUN_STATE_SHUTDOWN);
+    machine_free(m);
+    g_main_loop_unref(ms.loop);
+    vmm_options_free(&o);
+    return ms.status;
+
+fail:
+    g_printerr("kvmig: %s\n", err->message);
+    /* Exit without tearing down half-built state: nothing has run yet. */
+    vmm_options_free(&o);
+    return 1;
+}
