@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Zero-buffer detection: the scalar and SSE2 variants and the dispatch
- * table.  The AVX2 variant lives in bufferiszero-avx2.c, the only file
- * compiled with -mavx2, so nothing here can use AVX2 by accident.
+ * table.  The AVX2 and AVX-512 variants live in bufferiszero-avx2.c and
+ * bufferiszero-avx512.c, the only files compiled with -mavx2 / -mavx512f, so
+ * nothing here can use those instructions on a CPU without them.
  */
 #include <emmintrin.h>
 #include <stdint.h>
@@ -84,10 +85,16 @@ static bool have_avx2(void)
     return cpuinfo_get() & CPUINFO_AVX2;
 }
 
+static bool have_avx512(void)
+{
+    return cpuinfo_get() & CPUINFO_AVX512F;
+}
+
 static const BufferIsZeroImpl impls[] = {
     { "scalar", buffer_is_zero_scalar, always },
     { "sse2", buffer_is_zero_sse2, have_sse2 },
     { "avx2", buffer_is_zero_avx2, have_avx2 },
+    { "avx512", buffer_is_zero_avx512, have_avx512 },
 };
 
 /* Written once by init/select, then read by every caller. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Fast "is this buffer all zero bytes?" for zero-page detection.  A table
- * of implementations (scalar, SSE2, AVX2), one CPUID probe, the best chosen
+ * of implementations (scalar, SSE2, AVX2, AVX-512), one CPUID probe, the best chosen
  * once by buffer_is_zero_init(); tests may select each variant.
  */
 #ifndef KVMIG_UTIL_BUFFERISZERO_H
@@ -13,7 +13,7 @@
 typedef bool (*BufferIsZeroFn)(const void *buf, size_t len);
 
 typedef struct BufferIsZeroImpl {
-    const char *name;           /* "scalar", "sse2", "avx2" */
+    const char *name;           /* "scalar", "sse2", "avx2", "avx512" */
     BufferIsZeroFn fn;
     bool (*supported)(void);
 } BufferIsZeroImpl;
@@ -30,7 +30,8 @@ const BufferIsZeroImpl *buffer_is_zero_impls(size_t *n);
 bool buffer_is_zero_select(const char *name);
 const char *buffer_is_zero_current(void);
 
-/* Internal: the AVX2 variant, in the only file built with -mavx2. */
+/* Internal: the variants in the only files built with -mavx2 / -mavx512f. */
 bool buffer_is_zero_avx2(const void *buf, size_t len);
+bool buffer_is_zero_avx512(const void *buf, size_t len);
 
 #endif
