@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Private to accel/kvm.c and accel/kvm-vcpu.c: the KVM accelerator's VM and
+ * vCPU state and the functions the two files share.
+ */
+#ifndef KVMIG_ACCEL_KVM_INTERNAL_H
+#define KVMIG_ACCEL_KVM_INTERNAL_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "accel/accel.h"
+#include "accel/kvm.h"
+#include "hw/boot/multiboot.h"
+
+/* The signal that kicks a vCPU thread out of KVM_RUN (no-op handler). */
+#define KVM_KICK_SIGNAL SIGUSR1
+
+/*
+ * Guest-physical pages KVM needs on Intel hosts for real-mode emulation:
+ * one page for the identity-map page table and three for the TSS.  They
+ * sit in the hole between MACHINE_MMIO_BASE (0xD0000000) and 4 GiB, away
+ * from RAM (which ends at 3 GiB below 4G) and from the MMIO devices, in
+ * the spot a PC keeps free for them.
+ */
+#define KVM_IDENTITY_MAP_ADDR 0xfeffc000ULL
+#define KVM_TSS_ADDR          0xfeffd000ULL
+
+/*
+ * KVM_CLEAR_DIRTY_LOG chunk: 16384 pages (64 MiB of guest memory, 2 KiB of
+ * bitmap).  Each clear re-write-protects its pages under the kernel's MMU
+ * lock; 16k pages bound that hold time to tens of microseconds, so running
+ * vCPUs faulting on other pages are not stalled, while a 1 GiB guest still
+ * needs only 16 ioctls per sync.  Chunks with no dirty bit are skipped.
+ * Must be a multiple of 64 (KVM's granularity for first_page).
+ */
+#define KVM_CLEAR_CHUNK_PAGES 16384ULL
+
+typedef struct KvmSlot {
+    /* set by map_ram (main thread), read-only after */
+    bool used;
+    uint32_t slot;
+    uint64_t gpa;
+    uint64_t size;
+    uint64_t hva;
+    RAMBlock *block;
+    uint64_t block_page;        /* first page of the block this slot maps */
+    uint64_t npages;
+    /* owned by the migration thread (log_start/log_sync/log_stop) */
+    uint32_t flags;             /* KVM_MEM_* currently registered */
+    unsigned long *dirty;       /* KVM_GET_DIRTY_LOG buffer, while logging */
+} KvmSlot;
+
+typedef struct KvmState {
+    /* set by init (main thread), read-only after */
+    int kvm_fd;
+    int vm_fd;
+    size_t run_size;            /* KVM_GET_VCPU_MMAP_SIZE */
+    struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID */
+    bool manual_protect;        /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
+    bool initially_set;         /* ... with KVM_DIRTY_LOG_INITIALLY_SET */
+    bool has_xsave, has_xcrs, has_events, has_debugregs;
+    /* owned by the migration thread after map_ram */
+    bool logging;
+    KvmSlot slots[MACHINE_MAX_MAPPINGS];
+} KvmState;
+
+typedef struct KvmVcpu {
+    /* set by vcpu_init (main thread), read-only after */
+    int fd;
+    struct kvm_run *run;        /* mmap of the vCPU fd */
+    size_t run_size;
+    uint32_t msr_index[KVM_VCPU_STATE_MAX_MSRS]; /* MSRs saved/restored */
+    unsigned nmsrs;
+    /* set once by vcpu_thread_init; thread_ready is read atomically */
+    pthread_t thread;
+    int thread_ready;
+    /*
+     * An application processor that never started: vcpu_exec reports it
+     * halted without entering the guest.  Written by load_guest /
+     * set_state with the vCPU stopped, read by the vCPU thread in exec
+     * (the generic run_lock handshake orders the two).
+     */
+    bool parked;
+} KvmVcpu;
+
+static inline KvmState *kvm_state(Machine *m)
+{
+    return m->accel_state;
+}
+
+/* accel/kvm-vcpu.c */
+bool kvm_vcpu_init(Vcpu *cpu, GError **errp);
+void kvm_vcpu_thread_init(Vcpu *cpu);
+VcpuExit kvm_vcpu_exec(Vcpu *cpu);
+void kvm_vcpu_kick(Vcpu *cpu);
+void kvm_vcpu_destroy(Vcpu *cpu);
+/* Install the kick signal's no-op handler (process-wide, once). */
+bool kvm_install_kick_handler(GError **errp);
+/*
+ * Put @cpu in the state the Multiboot spec requires: flat 32-bit protected
+ * mode, paging off, EAX=0x2BADB002, EBX=mbi, EIP=entry.
+ */
+bool kvm_vcpu_set_multiboot(Vcpu *cpu, const MultibootBoot *boot, GError **errp);
+/* Mark an application processor as never started (or started). */
+void kvm_vcpu_set_parked(Vcpu *cpu, bool parked);
+
+#endif
