@@ -39,6 +39,14 @@
 
 #define WL_STATE_MAGIC    0x4b564d4957534c31ULL /* "KVMIWSL1" */
 
+/*
+ * Guest-physical home of the thread accelerator's device-driver memory
+ * (WlEnv.drv_gpa): the virtio-balloon driver's state and rings.  Below
+ * 4 MiB, after the per-vCPU WlState pages.
+ */
+#define WL_DRV_GPA        (3ULL << 20 | 512ULL << 10)
+#define WL_DRV_SIZE       (64ULL << 10)
+
 typedef struct WlRegion {
     uint64_t gpa;       /* guest-physical start, page aligned */
     uint64_t size;      /* bytes, page multiple */
@@ -107,6 +115,22 @@ struct WlEnv {
      */
     bool (*sleep_until)(WlEnv *env, uint64_t deadline_ns);
     void *opaque;
+
+    /*
+     * Device access for the drivers (guest/workloads/balloon.c).  Both
+     * hooks NULL: no devices.  32-bit MMIO at a guest-physical address
+     * (guest: a volatile access; thread accelerator: machine_mmio()).
+     */
+    uint32_t (*mmio_read32)(WlEnv *env, uint64_t gpa);
+    void (*mmio_write32)(WlEnv *env, uint64_t gpa, uint32_t value);
+    /*
+     * The guest-physical address a device must be given for @addr, an
+     * address of this environment (NULL: the same; the thread
+     * accelerator's pc.ram offsets from 3 GiB up sit 1 GiB higher).
+     */
+    uint64_t (*dma_addr)(WlEnv *env, uint64_t addr);
+    /* WL_DRV_SIZE bytes below 4 MiB, page aligned, owned by the drivers (0: none). */
+    uint64_t drv_gpa;
 };
 
 /* Parse "workload=NAME key=value ..." into cfg.  Returns false (and an

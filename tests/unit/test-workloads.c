@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Unit tests for the guest workloads (guest/workloads/), run hosted on a
+ * fake guest RAM with a fake WlEnv: a clock that only moves when a
+ * workload polls or sleeps, and polls that can stop wl_run() anywhere.
+ */
+#include <glib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "alloc.h"
+#include "workload-int.h"
+
+#define MIB (1ULL << 20)
+#define PAGE WL_PAGE_SIZE
+#define CANARY 0xa5
+
+typedef struct Fake {
+    WlEnv env;
+    uint8_t *ram;
+    uint64_t ram_size;
+    GString *out;
+    uint64_t now;
+    uint64_t polls;
+    uint64_t stop_at_poll;      /* poll() returns false at this count; 0: never */
+    char stop_char;             /* ... or once this many stop_char were written */
+    unsigned stop_count;
+    unsigned counts[256];
+} Fake;
+
+static Fake *fake_of(WlEnv *env)
+{
+    return env->opaque;
+}
+
+static bool fake_should_stop(Fake *f)
+{
+    if (f->stop_at_poll && f->polls >= f->stop_at_poll) {
+        return true;
+    }
+    return f->stop_char && f->counts[(uint8_t)f->stop_char] >= f->stop_count;
+}
+
+static void fake_write(WlEnv *env, const char *buf, size_t len)
+{
+    Fake *f = fake_of(env);
+
+    g_string_append_len(f->out, buf, len);
+    for (size_t i = 0; i < len; i++) {
+        f->counts[(uint8_t)buf[i]]++;
+    }
+}
+
+static uint64_t fake_now(WlEnv *env)
+{
+    return fake_of(env)->now;
+}
+
+static bool fake_poll(WlEnv *env)
+{
+    Fake *f = fake_of(env);
+
+    f->polls++;
+    f->now += 1000;             /* 1 us per 64 KiB: a fast machine */
+    return !fake_should_stop(f);
+}
+
+static bool fake_sleep_until(WlEnv *env, uint64_t deadline)
+{
+    Fake *f = fake_of(env);
+
+    if (!deadline) {
+        return false;           /* "halted": wl_run() returns */
+    }
+    g_assert_cmpuint(deadline, <, f->now + 10ULL * WL_NS_PER_SEC);
+    if (deadline > f->now) {
+        f->now = deadline;
+    }
+    return !fake_should_stop(f);
+}
+
+/*
+ * A fake guest with RAM [0, 4 MiB + @ram) and the given regions (all RAM
+ * from 4 MiB when @regions is NULL).  RAM starts out as CANARY bytes
+ * outside the regions and zero inside; the state page sits at
+ * WL_STATE_GPA as in the thread accelerator.
+ */
+static Fake *fake_new(uint64_t ram, const WlRegion *regions, int nr,
+                      const char *cmdline)
+{
+    Fake *f = g_new0(Fake, 1);
+    char err[128];
+
+    f->ram_size = WL_RAM_START + ram;
+    f->ram = g_malloc(f->ram_size);
+    memset(f->ram, CANARY, f->ram_size);
+    f->out = g_string_new("");
+    f->now = 5 * WL_NS_PER_SEC;
+    if (regions) {
+        memcpy(f->env.regions, regions, sizeof(*regions) * nr);
+        f->env.nr_regions = nr;
+    } else {
+        f->env.regions[0].gpa = WL_RAM_START;
+        f->env.regions[0].size = ram;
+        f->env.nr_regions = 1;
+    }
+    for (int i = 0; i < f->env.nr_regions; i++) {
+        g_assert_cmpuint(f->env.regions[i].gpa + f->env.regions[i].size, <=,
+                         f->ram_size);
+        memset(f->ram + f->env.regions[i].gpa, 0, f->env.regions[i].size);
+    }
+    memset(f->ram + WL_STATE_GPA, 0, WL_STATE_SIZE);
+    f->env.mem = f->ram;
+    f->env.cpu_index = 0;
+    f->env.nr_cpus = 1;
+    f->env.state = (WlState *)(f->ram + WL_STATE_GPA);
+    if (!wl_parse_cmdline(cmdline, &f->env.cfg, err, sizeof(err))) {
+        g_error("%s: %s", cmdline, err);
+    }
+    f->env.write = fake_write;
+    f->env.now_ns = fake_now;
+    f->env.poll = fake_poll;
+    f->env.sleep_until = fake_sleep_until;
+    f->env.opaque = f;
+    return f;
+}
+
+static void fake_free(Fake *f)
+{
+    g_string_free(f->out, TRUE);
+    g_free(f->ram);
+    g_free(f);
+}
+
+/* Run until @count @c have been written in all (not just by this call). */
+static void run_until_char(Fake *f, char c, unsigned count)
+{
+    f->stop_char = c;
+    f->stop_count = count;
+    f->stop_at_poll = 0;
+    wl_run(&f->env);
+    f->stop_char = 0;
+    g_assert_cmpuint(f->counts[(uint8_t)c], >=, count);
+}
+
+/* Run for @n more polls (returns earlier if the workload idles). */
+static void run_polls(Fake *f, uint64_t n)
+{
+    f->stop_char = 0;
+    f->stop_at_poll = f->polls + n;
+    wl_run(&f->env);
+    f->stop_at_poll = 0;
+}
+
+/* Bytes outside the regions, and below 4 MiB but the state page, untouched. */
+static void assert_outside_untouched(Fake *f)
+{
+    for (uint64_t a = 0; a < f->ram_size; a++) {
+        bool inside = a >= WL_STATE_GPA && a < WL_STATE_GPA + WL_STATE_SIZE;
+
+        for (int i = 0; i < f->env.nr_regions && !inside; i++) {
+            inside = a >= f->env.regions[i].gpa &&
+                     a < f->env.regions[i].gpa + f->env.regions[i].size;
+        }
+        if (!inside && f->ram[a] != CANARY) {
+            g_error("byte at %#" G_GINT64_MODIFIER "x outside the regions "
+                    "changed to %#x", a, f->ram[a]);
+        }
+    }
+}
+
+/* ---- idle and dispatch ---- */
+
+static void test_idle(void)
+{
+    Fake *f = fake_new(1 * MIB, NULL, 0, "workload=idle");
+
+    wl_run(&f->env);                    /* returns: sleep_until(0) is false */
+    g_assert_cmpuint(f->out->len, ==, 0);
+    g_assert_cmpuint(f->env.state->magic, ==, WL_STATE_MAGIC);
+    g_assert_cmpuint(f->env.state->kind, ==, WL_IDLE);
+    for (uint64_t a = WL_RAM_START; a < f->ram_size; a++) {
+        g_assert_cmpuint(f->ram[a], ==, 0);
+    }
+    assert_outside_untouched(f);
+    fake_free(f);
+}
+
+static void test_secondary_cpus_idle(void)
+{
+    Fake *f = fake_new(1 * MIB, NULL, 0, "workload=pagewalk");
+
+    f->env.nr_cpus = 4;
+    f->env.cpu_index = 2;
+    wl_run(&f->env);
+    g_assert_cmpuint(f->out->len, ==, 0);
+    g_assert_cmpuint(f->env.state->kind, ==, WL_IDLE);
+    g_assert_cmpuint(f->ram[WL_RAM_START], ==, 0);
+
+    /* The same state page, now vCPU 0: starts pagewalk from scratch. */
+    f->env.cpu_index = 0;
+    run_until_char(f, 'B', 1);
+    g_assert_cmpuint(f->env.state->kind, ==, WL_PAGEWALK);
+    g_assert_cmpuint(f->ram[WL_RAM_START], ==, 1);
+    fake_free(f);
+}
+
+/* ---- pagewalk ---- */
+
+/*
+ * The harness invariant: along the pages (ascending over all regions),
+ * the first byte is constant except for at most one step down by exactly
+ * 1 mod 256.  Returns the index of the step (or the page count if none).
+ */
+static uint64_t pagewalk_check(Fake *f)
+{
+    uint64_t n = 0, step = UINT64_MAX;
+    int prev = -1;
+
+    for (int i = 0; i < f->env.nr_regions; i++) {
+        const WlRegion *r = &f->env.regions[i];
+
+        for (uint64_t a = r->gpa; a < r->gpa + r->size; a += PAGE, n++) {
+            int v = f->ram[a];
+
+            if (prev >= 0 && v != prev) {
+                if (v != ((prev - 1) & 0xff) || step != UINT64_MAX) {
+                    g_error("pagewalk invariant broken at %#" G_GINT64_MODIFIER
+                            "x: %d after %d", a, v, prev);
+                }
+                step = n;
+            }
+            prev = v;
+        }
+    }
+    return step == UINT64_MAX ? n : step;
+}
+
+static void test_pagewalk_passes(void)
+{
+    Fake *f = fake_new(8 * MIB, NULL, 0, "workload=pagewalk");
+
+    run_until_char(f, 'B', 3);
+    g_assert_cmpstr(f->out->str, ==, "BBB");
+    g_assert_cmpuint(f->env.state->pass, ==, 3);
+    for (uint64_t a = WL_RAM_START; a < f->ram_size; a++) {
+        /* First byte of each page counts passes; the rest is untouched. */
+        g_assert_cmpuint(f->ram[a], ==, a % PAGE ? 0 : 3);
+    }
+    pagewalk_check(f);
+    assert_outside_untouched(f);
+    fake_free(f);
+}
+
+static void test_pagewalk_resume(void)
+{
+    /* Two small regions with a hole, so 300 passes wrap the byte. */
+    const WlRegion r[] = {
+        { WL_RAM_START, 40 * PAGE },
+        { WL_RAM_START + 64 * PAGE, 88 * PAGE },
+    };
+    Fake *f = fake_new(1 * MIB, r, 2, "workload=pagewalk");
+    GRand *rng = g_rand_new_with_seed(g_test_rand_int());
+    uint64_t pages = 128;
+
+    while (f->env.state->pass < 300) {
+        uint64_t step, pass;
+
+        run_polls(f, g_rand_int_range(rng, 1, 40));
+        step = pagewalk_check(f);
+        pass = f->env.state->pass;
+        /* Pages before the step carry pass + 1 increments, the rest pass. */
+        g_assert_cmpuint(f->ram[r[0].gpa], ==,
+                         (step == pages ? pass : pass + 1) & 0xff);
+        if (step < pages) {
+            uint64_t idx = step, gpa;
+
+            gpa = idx < 40 ? r[0].gpa + idx * PAGE
+                           : r[1].gpa + (idx - 40) * PAGE;
+            g_assert_cmpuint(f->env.state->pos, ==, gpa);
+        }
+    }
+    g_assert_cmpuint(f->counts['B'], ==, f->env.state->pass);
+    g_assert_cmpuint(f->out->len, ==, f->env.state->pass);
+    assert_outside_untouched(f);
+    g_rand_free(rng);
+    fake_free(f);
+}
+
+/* ---- fill ---- */
+
+static double zlib1_ratio(const uint8_t *buf, uint64_t len)
+{
+    uLongf out_len = compressBound(len);
+    g_autofree uint8_t *out = g_malloc(out_len);
+
+    g_assert_cmpint(compress2(out, &out_len, buf, len, 1), ==, Z_OK);
+    return (double)len / out_len;
+}
+
+static void check_fill(unsigned ratio, double lo, double hi)
+{
+    g_autofree char *cmd = g_strdup_printf("workload=fill size=6M ratio=%u",
+                                           ratio);
+    Fake *f = fake_new(8 * MIB, NULL, 0, cmd);
+    double got;
+
+    wl_run(&f->env);                    /* returns once it idles */
+    g_assert_cmpstr(f->out->str, ==, "F");
+    got = zlib1_ratio(f->ram + WL_RAM_START, 6 * MIB);
+    g_test_message("ratio=%u: zlib level 1 gives %.2f", ratio, got);
+    if (got < lo || got > hi) {
+        g_error("fill ratio=%u compresses %.2f:1, want %.1f..%.1f",
+                ratio, got, lo, hi);
+    }
+    /* No page is all zeroes; nothing beyond size= is written. */
+    for (uint64_t a = WL_RAM_START; a < WL_RAM_START + 6 * MIB; a += PAGE) {
+        g_assert_cmpuint(f->ram[a] | f->ram[a + PAGE - 1], !=, 0);
+    }
+    for (uint64_t a = WL_RAM_START + 6 * MIB; a < f->ram_size; a++) {
+        g_assert_cmpuint(f->ram[a], ==, 0);
+    }
+    /* Resuming a finished fill only idles. */
+    wl_run(&f->env);
+    g_assert_cmpstr(f->out->str, ==, "F");
+    assert_outside_untouched(f);
+    fake_free(f);
+}
+
+static void test_fill_ratio(void)
+{
+    check_fill(3, 2.4, 3.6);
+    check_fill(1, 0.9, 1.1);
+    check_fill(2, 1.6, 2.4);
+    check_fill(10, 8.0, 12.0);
+}
+
+static void test_fill_resume(void)
+{
+    Fake *f = fake_new(8 * MIB, NULL, 0, "workload=fill");
+    GRand *rng = g_rand_new_with_seed(g_test_rand_int());
+    unsigned runs = 0;
+
+    /* Default size: all RAM.  Stop it every few polls. */
+    while (!f->counts['F']) {
+        run_polls(f, g_rand_int_range(rng, 1, 8));
+        runs++;
+    }
+    g_assert_cmpuint(runs, >, 5);
+    run_polls(f, 10);
+    g_assert_cmpstr(f->out->str, ==, "F");
+    for (uint64_t a = WL_RAM_START; a < f->ram_size; a += PAGE) {
+        g_assert_cmpuint(f->ram[a + PAGE - 1], !=, 0);
+    }
+    g_rand_free(rng);
+    fake_free(f);
+}
+
+/* ---- random ---- */
+
+static void test_random_regions(void)
+{
+    const WlRegion r[] = {
+        { WL_RAM_START, 1 * MIB },
+        { WL_RAM_START + 2 * MIB, 1 * MIB + 5 * PAGE },
+        { WL_RAM_START + 4 * MIB, PAGE },
+    };
+    Fake *f = fake_new(5 * MIB, r, 3, "workload=random");
+    uint64_t nonzero[3] = { 0 };
+
+    run_until_char(f, 'R', 1);
+    g_assert_cmpstr(f->out->str, ==, "R");
+    assert_outside_untouched(f);
+    for (int i = 0; i < 3; i++) {
+        for (uint64_t a = r[i].gpa; a < r[i].gpa + r[i].size; a += 8) {
+            nonzero[i] += *(uint64_t *)(f->ram + a) != 0;
+        }
+    }
+    /* 8M random words over ~262K slots reach nearly all of them. */
+    g_assert_cmpuint(nonzero[0], >, r[0].size / 8 * 9 / 10);
+    g_assert_cmpuint(nonzero[1], >, r[1].size / 8 * 9 / 10);
+    g_assert_cmpuint(nonzero[2], >, 0);
+    fake_free(f);
+}
+
+static void test_random_rate(void)
+{
+    Fake *f = fake_new(2 * MIB, NULL, 0, "workload=random rate=32");
+    uint64_t t0 = f->now;
+    double secs;
+
+    /* 64 MiB at 32 MiB/s: two seconds of (fake) time. */
+    run_until_char(f, 'R', 1);
+    secs = (double)(f->now - t0) / WL_NS_PER_SEC;
+    g_test_message("64 MiB at rate=32 took %.3f fake seconds", secs);
+    g_assert_cmpfloat(secs, >, 1.9);
+    g_assert_cmpfloat(secs, <, 2.1);
+    fake_free(f);
+}
+
+/* ---- stress ---- */
+
+static void check_s_lines(const char *out, unsigned n)
+{
+    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+
+    g_assert_cmpuint(g_strv_length(lines), ==, n + 1);
+    g_assert_cmpstr(lines[n], ==, "");
+    for (unsigned i = 0; i < n; i++) {
+        const char *l = lines[i];
+
+        g_assert_cmpint(l[0], ==, 'S');
+        g_assert_cmpuint(strlen(l), >, 1);
+        for (const char *p = l + 1; *p; p++) {
+            g_assert_true(g_ascii_isdigit(*p));
+        }
+    }
+}
+
+/* Whether any word of the page at @gpa is non-zero. */
+static bool page_written(Fake *f, uint64_t gpa)
+{
+    for (uint64_t i = 0; i < PAGE; i += 8) {
+        if (*(uint64_t *)(f->ram + gpa + i)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void test_stress_slices(void)
+{
+    Fake *f = fake_new(4 * MIB, NULL, 0, "workload=stress mb=1");
+
+    /* vCPU 1 of 2 owns [1 MiB, 2 MiB) of the RAM above 4 MiB. */
+    f->env.nr_cpus = 2;
+    f->env.cpu_index = 1;
+    run_until_char(f, '\n', 1);
+    check_s_lines(f->out->str, 1);
+    for (uint64_t off = 0; off < 4 * MIB; off += PAGE) {
+        bool mine = off >= 1 * MIB && off < 2 * MIB;
+
+        g_assert_cmpint(page_written(f, WL_RAM_START + off), ==, mine);
+    }
+    /* The timestamps are fake: 16384 polls of 1 us per GiB. */
+    g_assert_cmpstr(f->out->str, ==, "S16\n");
+    /* Every pass writes different data. */
+    {
+        uint64_t before = *(uint64_t *)(f->ram + WL_RAM_START + MIB);
+
+        run_polls(f, 16);
+        g_assert_cmpuint(*(uint64_t *)(f->ram + WL_RAM_START + MIB), !=, before);
+    }
+    assert_outside_untouched(f);
+    fake_free(f);
+}
+
+static void test_stress_default(void)
+{
+    /* No mb=: each of 2 vCPUs takes half of RAM; 2 GiB reported by one. */
+    const WlRegion r[] = {
+        { WL_RAM_START, 1 * MIB },
+        { WL_RAM_START + 2 * MIB, 1 * MIB },
+    };
+    Fake *f = fake_new(3 * MIB, r, 2, "workload=stress");
+    GRand *rng = g_rand_new_with_seed(g_test_rand_int());
+
+    f->env.nr_cpus = 2;
+    f->env.cpu_index = 1;
+    while (f->counts['\n'] < 2) {
+        run_polls(f, g_rand_int_range(rng, 1, 5000));
+    }
+    check_s_lines(f->out->str, f->counts['\n']);
+    for (uint64_t a = r[0].gpa; a < r[0].gpa + r[0].size; a += PAGE) {
+        g_assert_false(page_written(f, a));
+    }
+    for (uint64_t a = r[1].gpa; a < r[1].gpa + r[1].size; a += PAGE) {
+        g_assert_true(page_written(f, a));
+    }
+    assert_outside_untouched(f);
+    g_rand_free(rng);
+    fake_free(f);
+}
+
+/* ---- churn ---- */
+
+static void test_churn_verify(void)
+{
+    Fake *f = fake_new(16 * MIB, NULL, 0, "workload=churn size=8M");
+    WlState *st = f->env.state;
+    WlHeap h;
+    uint64_t live, target = 8 * MIB;
+
+    run_until_char(f, 'V', 3);
+    g_assert_cmpstr(f->out->str, ==, "CVVV");
+    g_assert_cmpuint(st->phase, ==, WL_CHURN_WAIT);
+
+    /* The live set is about an eighth of S, and the rest is free again. */
+    live = st->aux[WL_CHURN_AUX_LIVE_BYTES];
+    g_test_message("live set: %" G_GUINT64_FORMAT " bytes", live);
+    g_assert_cmpuint(live, >, 0);
+    g_assert_cmpuint(live, <=, target / 8);
+    g_assert_cmpuint(st->aux[WL_CHURN_AUX_ALLOCATED], ==, target);
+    g_assert_true(wl_alloc_attach(&h, f->ram, st->aux[WL_CHURN_AUX_META]));
+    g_assert_true(wl_alloc_check(&h));
+    g_assert_cmpuint(wl_alloc_free_pages(&h) * PAGE, ==,
+                     wl_alloc_total_pages(&h) * PAGE - live);
+    /* One verification per (fake) second. */
+    g_assert_cmpuint(st->aux[WL_CHURN_AUX_DEADLINE], <=,
+                     f->now + WL_NS_PER_SEC);
+
+    /* Flip one byte in the middle of the first live block. */
+    f->ram[st->aux[WL_CHURN_AUX_LIVE_HEAD] + 2000] ^= 0x10;
+    wl_run(&f->env);                    /* X, then idles: returns */
+    g_assert_cmpstr(f->out->str, ==, "CVVVX");
+    g_assert_cmpuint(st->phase, ==, WL_CHURN_HALT);
+    wl_run(&f->env);
+    g_assert_cmpstr(f->out->str, ==, "CVVVX");
+    assert_outside_untouched(f);
+    fake_free(f);
+}
+
+static void test_churn_bad_list(void)
+{
+    Fake *f = fake_new(8 * MIB, NULL, 0, "workload=churn size=4M");
+    WlState *st = f->env.state;
+
+    run_until_char(f, 'V', 1);
+    /* A wild link must end in X, not in a wild read. */
+    ((WlChurnBlock *)(f->ram + st->aux[WL_CHURN_AUX_LIVE_HEAD]))->next =
+        0x7fff00000000ULL;
+    run_until_char(f, 'X', 1);
+    g_assert_cmpstr(f->out->str, ==, "CVX");
+    fake_free(f);
+}
+
+static void test_churn_resume(void)
+{
+    Fake *f = fake_new(8 * MIB, NULL, 0, "workload=churn");
+    GRand *rng = g_rand_new_with_seed(g_test_rand_int());
+
+    /* Default S = half of RAM; stopped every few polls along the way. */
+    while (f->counts['V'] < 2) {
+        run_polls(f, g_rand_int_range(rng, 1, 6));
+    }
+    g_assert_true(g_str_has_prefix(f->out->str, "CVV"));
+    g_assert_cmpuint(f->env.state->aux[WL_CHURN_AUX_TARGET], ==, 4 * MIB);
+    g_rand_free(rng);
+    fake_free(f);
+}
+
+static void test_churn_tiny(void)
+{
+    /* No room for the heap's metadata: `C` with nothing to verify. */
+    const WlRegion r = { WL_RAM_START, 2 * PAGE };
+    Fake *f = fake_new(1 * MIB, &r, 1, "workload=churn");
+
+    wl_run(&f->env);
+    g_assert_cmpstr(f->out->str, ==, "C");
+    assert_outside_untouched(f);
+    fake_free(f);
+}
+
+/* ---- l2fwd ---- */
+
+static void test_l2fwd(void)
+{
+    Fake *f = fake_new(4 * MIB, NULL, 0, "workload=l2fwd");
+
+    run_until_char(f, 'L', 1);
+    g_assert_cmpstr(f->out->str, ==, "L");
+    g_assert_cmpuint(f->env.state->pass, >=, 1000000);
+    /* 4 MiB: a pool of 1024 buffers, all used. */
+    g_assert_cmpuint(f->env.state->aux[0], ==, 1024);
+    for (uint64_t b = 0; b < 1024; b++) {
+        g_assert_cmpuint(f->ram[WL_RAM_START + b * 2048 + 12], ==, 0x08);
+    }
+    assert_outside_untouched(f);
+    fake_free(f);
+}
+
+static void test_kind_change_restarts(void)
+{
+    Fake *f = fake_new(1 * MIB, NULL, 0, "workload=pagewalk");
+
+    run_until_char(f, 'B', 2);
+    g_assert_cmpuint(f->env.state->pass, ==, 2);
+    /* An incoming migration may bring another config: start over cleanly. */
+    g_assert_true(wl_parse_cmdline("workload=fill size=64K", &f->env.cfg,
+                                   NULL, 0));
+    wl_run(&f->env);
+    g_assert_cmpstr(f->out->str, ==, "BBF");
+    g_assert_cmpuint(f->env.state->kind, ==, WL_FILL);
+    fake_free(f);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/workloads/idle", test_idle);
+    g_test_add_func("/workloads/secondary-cpus-idle", test_secondary_cpus_idle);
+    g_test_add_func("/workloads/kind-change", test_kind_change_restarts);
+    g_test_add_func("/workloads/pagewalk/passes", test_pagewalk_passes);
+    g_test_add_func("/workloads/pagewalk/resume", test_pagewalk_resume);
+    g_test_add_func("/workloads/fill/ratio", test_fill_ratio);
+    g_test_add_func("/workloads/fill/resume", test_fill_resume);
+    g_test_add_func("/workloads/random/regions", test_random_regions);
+    g_test_add_func("/workloads/random/rate", test_random_rate);
+    g_test_add_func("/workloads/stress/slices", test_stress_slices);
+    g_test_add_func("/workloads/stress/default", test_stress_default);
+    g_test_add_func("/workloads/churn/verify", test_churn_verify);
+    g_test_add_func("/workloads/churn/bad-list", test_churn_bad_list);
+    g_test_add_func("/workloads/churn/resume", test_churn_resume);
+    g_test_add_func("/workloads/churn/tiny", test_churn_tiny);
+    g_test_add_func("/workloads/l2fwd", test_l2fwd);
+    return g_test_run();
+}
