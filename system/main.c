@@ -16,7 +16,11 @@
 #include "accel/accel.h"
 #include "config-host.h"
 #include "hw/char/serial.h"
+#include "hw/virtio/virtio-balloon.h"
 #include "hw/timer/pit.h"
+#include "migration/migration.h"
+#include "migration/options.h"
+#include "monitor/monitor.h"
 #include "system/machine.h"
 #include "system/options.h"
 #include "util/bufferiszero.h"
@@ -58,6 +62,26 @@ static const AccelOps *choose_accel(const VmmOptions *o, GError **errp)
     return &thread_accel_ops;
 }
 
+/* Everything on the command line that names an endpoint, checked before anything runs. */
+static bool validate_endpoints(const VmmOptions *o, GError **errp)
+{
+    for (unsigned i = 0; i < o->qmp->len; i++) {
+        MonitorSpec spec;
+        if (!monitor_parse_spec(g_ptr_array_index(o->qmp, i), &spec, errp)) {
+            return false;
+        }
+        monitor_spec_clear(&spec);
+    }
+    for (unsigned i = 0; i < o->monitors->len; i++) {
+        MonitorSpec spec;
+        if (!monitor_parse_spec(g_ptr_array_index(o->monitors, i), &spec, errp)) {
+            return false;
+        }
+        monitor_spec_clear(&spec);
+    }
+    return !o->incoming || migration_incoming_uri_check(o->incoming, errp);
+}
+
 static bool machine_setup(Machine *m, const VmmOptions *o, GError **errp)
 {
     const char *serial = o->serial;
@@ -88,6 +112,10 @@ static bool machine_setup(Machine *m, const VmmOptions *o, GError **errp)
         return false;
     }
     m->pit = pit_new(m);
+    if (o->balloon && !virtio_balloon_new(m, o->balloon_free_page_hint,
+                                          o->balloon_deflate_on_oom, errp)) {
+        return false;
+    }
     return cpus_create(m, errp);
 }
 
@@ -95,6 +123,7 @@ int main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
     VmmOptions o;
+    MigrationOptions mopts;
     MainState ms = { 0 };
     Machine *m = NULL;
     const AccelOps *ops;
@@ -116,6 +145,10 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    if (!validate_endpoints(&o, &err)) {
+        goto fail;
+    }
+    mig_opts_init(&mopts);
     ops = choose_accel(&o, &err);
     m = machine_new(o.ram_size, o.smp, &err);
     if (!m) {
@@ -131,13 +164,36 @@ int main(int argc, char **argv)
     m->quit_fn = main_quit;
     m->quit_opaque = &ms;
 
+    /* Before the devices: they register their vmstate sections with it. */
+    m->migration = migration_new(m, &mopts, &err);
+    if (!m->migration) {
+        goto fail;
+    }
     if (!machine_setup(m, &o, &err)) {
         goto fail;
     }
-    if (!m->accel->load_guest(m, &err)) {
-        goto fail;
+    monitor_set_migration_options(m, &mopts);
+    for (unsigned i = 0; i < o.qmp->len; i++) {
+        if (!monitor_init_qmp(m, g_ptr_array_index(o.qmp, i), &err)) {
+            goto fail;
+        }
     }
-    machine_set_runstate(m, o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING);
+    for (unsigned i = 0; i < o.monitors->len; i++) {
+        if (!monitor_init_hmp(m, g_ptr_array_index(o.monitors, i), &err)) {
+            goto fail;
+        }
+    }
+    if (o.incoming) {
+        /* RAM and vCPU state arrive with the stream: no guest load. */
+        if (!migration_start_incoming_cmdline(m->migration, o.incoming, &err)) {
+            goto fail;
+        }
+    } else {
+        if (!m->accel->load_guest(m, &err)) {
+            goto fail;
+        }
+        machine_set_runstate(m, o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING);
+    }
     if (!cpus_start(m, &err)) {
         goto fail;
     }
@@ -148,6 +204,9 @@ int main(int argc, char **argv)
     g_main_loop_run(ms.loop);
 
     vm_stop(m, RUN_STATE_SHUTDOWN);
+    migration_free(m->migration);
+    monitor_cleanup(m);
+    m->migration = NULL;
     machine_free(m);
     g_main_loop_unref(ms.loop);
     vmm_options_free(&o);

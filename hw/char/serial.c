@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hw/char/serial.h"
+#include "migration/register.h"
 #include "util/error.h"
 
 #define UART_LSR_THRE 0x20
@@ -104,6 +105,24 @@ static const IoOps serial_ops = {
     .write = serial_write,
 };
 
+/* The registers travel with a migration; the backend stays local. */
+static const VMStateDescription vmstate_serial = {
+    .name = "serial",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .size = sizeof(SerialState),
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT8(ier, SerialState),
+        VMSTATE_UINT8(lcr, SerialState),
+        VMSTATE_UINT8(mcr, SerialState),
+        VMSTATE_UINT8(scr, SerialState),
+        VMSTATE_UINT8(dll, SerialState),
+        VMSTATE_UINT8(dlm, SerialState),
+        VMSTATE_UINT8(fcr, SerialState),
+        VMSTATE_END_OF_LIST(),
+    },
+};
+
 SerialState *serial_new(Machine *m, const char *spec, GError **errp)
 {
     SerialState *s;
@@ -130,6 +149,10 @@ SerialState *serial_new(Machine *m, const char *spec, GError **errp)
     g_mutex_init(&s->lock);
     if (m) {
         machine_register_pio(m, SERIAL_COM1_BASE, 8, &serial_ops, s);
+    }
+    if (m && m->migration && !vmstate_register(m, "serial", 0, &vmstate_serial, s, errp)) {
+        serial_free(s);
+        return NULL;
     }
     return s;
 }

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The incoming migration: -incoming and migrate-incoming open the channel
+ * (a listener is bound at once so errors are immediate), the incoming
+ * thread accepts, loads the whole stream, resumes the guest unless the
+ * source was paused or -S was given, and tells the source on the return
+ * path.  A failed load prints one line and quits kvmig with status 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "migration/migration-int.h"
+#include "util/cutils.h"
+#include "util/error.h"
+
+typedef struct IncomingArgs {
+    MigrationState *s;
+    MigUri uri;
+    int listen_fd;
+    MigChannel *ch;
+} IncomingArgs;
+
+static void rp_send(MigChannel *c, uint16_t type, const void *data, uint16_t len)
+{
+    uint8_t hdr[4] = { type >> 8, type, len >> 8, len };
+    struct iovec iov[2] = {
+        { .iov_base = hdr, .iov_len = sizeof(hdr) },
+        { .iov_base = (void *)data, .iov_len = len },
+    };
+
+    /* best effort: if the source is gone, it is no longer waiting */
+    mig_channel_writev(c, iov, 2);
+}
+
+static void set_in_channel(MigrationState *s, MigChannel *ch, int lfd)
+{
+    g_mutex_lock(&s->lock);
+    s->in_ch = ch;
+    s->in_listen_fd = lfd;
+    g_mutex_unlock(&s->lock);
+}
+
+static void incoming_failed(MigrationState *s, MigChannel *ch, const char *msg)
+{
+    MigrationStatus cur = __atomic_load_n(&s->in_status, __ATOMIC_SEQ_CST);
+
+    if (__atomic_load_n(&s->in_quitting, __ATOMIC_SEQ_CST)) {
+        /* kvmig is quitting while waiting: not a failed migration */
+        return;
+    }
+    if (ch && ch->bidirectional) {
+        rp_send(ch, MIG_RP_MSG_FAIL, msg, MIN(strlen(msg), MIG_RP_MSG_MAX));
+    }
+    migration_set_error(s, msg);
+    migrate_set_state(s, &s->in_status, cur, MIGRATION_STATUS_FAILED);
+    g_printerr("kvmig: incoming migration failed: %s\n", msg);
+    machine_request_quit(s->m, 1);
+}
+
+static gpointer incoming_thread(gpointer opaque)
+{
+    IncomingArgs *a = opaque;
+    MigrationState *s = a->s;
+    Machine *m = s->m;
+    g_autoptr(GError) err = NULL;
+    MigChannel *ch = a->ch;
+    MigStream *f;
+
+    if (!ch) {
+        ch = mig_socket_accept(a->listen_fd, &a->uri, &err);
+        a->listen_fd = -1;
+        set_in_channel(s, ch, -1);
+        if (!ch) {
+            incoming_failed(s, NULL, err->message);
+            goto out;
+        }
+    }
+    migrate_set_state(s, &s->in_status, MIGRATION_STATUS_SETUP, MIGRATION_STATUS_ACTIVE);
+    f = mig_stream_new(ch);
+    ram_load_reset(s->ram);
+    s->loaded_runstate = RUN_STATE_RUNNING;
+    if (loadvm_state(s->reg, f, &err)) {
+        bool resume = s->loaded_runstate == RUN_STATE_RUNNING && !m->start_paused;
+        uint8_t resumed = resume;
+
+        if (resume) {
+            vm_start(m);
+        } else {
+            machine_set_runstate(m, RUN_STATE_PAUSED);
+        }
+        if (ch->bidirectional) {
+            rp_send(ch, MIG_RP_MSG_DONE, &resumed, 1);
+        }
+        migrate_set_state(s, &s->in_status, MIGRATION_STATUS_ACTIVE,
+                          MIGRATION_STATUS_COMPLETED);
+    } else {
+        incoming_failed(s, ch, err->message);
+    }
+    set_in_channel(s, NULL, -1);
+    mig_stream_close(f);
+out:
+    mig_uri_clear(&a->uri);
+    g_free(a);
+    return NULL;
+}
+
+/* fd: a name from getfd, or on the command line an inherited fd number. */
+static int take_fd(Machine *m, const char *name, GError **errp)
+{
+    gpointer key, value;
+    uint64_t n;
+
+    if (g_hash_table_lookup_extended(m->named_fds, name, &key, &value)) {
+        g_hash_table_steal(m->named_fds, key);
+        g_free(key);
+        return GPOINTER_TO_INT(value);
+    }
+    if (parse_uint64(name, &n, NULL) && n <= INT32_MAX && fcntl(n, F_GETFD) >= 0) {
+        return n;
+    }
+    kvmig_error(errp, "File descriptor named '%s' has not been found", name);
+    return -1;
+}
+
+static bool incoming_open(MigrationState *s, const char *uri, GError **errp)
+{
+    IncomingArgs *a = g_new0(IncomingArgs, 1);
+    int fd;
+
+    a->s = s;
+    a->listen_fd = -1;
+    if (!mig_uri_parse(uri, &a->uri, errp)) {
+        g_free(a);
+        return false;
+    }
+    switch (a->uri.kind) {
+    case MIG_URI_TCP:
+    case MIG_URI_UNIX:
+        a->listen_fd = mig_socket_listen(&a->uri, errp);
+        break;
+    case MIG_URI_EXEC:
+        a->ch = mig_exec_open(a->uri.cmd, false, errp);
+        break;
+    case MIG_URI_FD:
+        fd = take_fd(s->m, a->uri.fdname, errp);
+        a->ch = fd < 0 ? NULL : mig_fd_open(fd, a->uri.fdname, false, errp);
+        break;
+    case MIG_URI_FILE:
+        a->ch = mig_file_open(a->uri.path, a->uri.offset, false, errp);
+        break;
+    case MIG_URI_RDMA:
+        kvmig_error(errp, "RDMA migration on %s:%s: no RDMA device found", a->uri.host,
+                    a->uri.port);
+        break;
+    }
+    if (!a->ch && a->listen_fd < 0) {
+        mig_uri_clear(&a->uri);
+        g_free(a);
+        return false;
+    }
+    s->incoming_started = true;
+    set_in_channel(s, a->ch, a->listen_fd);
+    migrate_set_state(s, &s->in_status, MIGRATION_STATUS_NONE, MIGRATION_STATUS_SETUP);
+    s->in_thread = g_thread_new("incoming", incoming_thread, a);
+    return true;
+}
+
+bool migration_start_incoming_cmdline(MigrationState *s, const char *uri, GError **errp)
+{
+    machine_set_runstate(s->m, RUN_STATE_INMIGRATE);
+    if (!strcmp(uri, "defer")) {
+        s->incoming_deferred = true;
+        return true;
+    }
+    return incoming_open(s, uri, errp);
+}
+
+bool qmp_migrate_incoming(MigrationState *s, const char *uri, GError **errp)
+{
+    if (!s->incoming_deferred) {
+        kvmig_error(errp, "'-incoming' was not specified on the command line");
+        return false;
+    }
+    if (s->incoming_started) {
+        kvmig_error(errp, "The incoming migration has already been started");
+        return false;
+    }
+    return incoming_open(s, uri, errp);
+}
+
+void migration_incoming_join(MigrationState *s)
+{
+    if (!s->in_thread) {
+        return;
+    }
+    /* unblock an accept or a read that would never return */
+    __atomic_store_n(&s->in_quitting, true, __ATOMIC_SEQ_CST);
+    g_mutex_lock(&s->lock);
+    if (s->in_listen_fd >= 0) {
+        shutdown(s->in_listen_fd, SHUT_RDWR);
+    }
+    if (s->in_ch) {
+        mig_channel_shutdown(s->in_ch);
+    }
+    g_mutex_unlock(&s->lock);
+    g_thread_join(s->in_thread);
+    s->in_thread = NULL;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Private to migration/: the MigrationState, the transports' constructors,
+ * the return-path messages, and the machine-level sections.
+ *
+ * Threads and locks of a MigrationState:
+ *  - main thread: the qmp_* entry points, migration_new/free;
+ *  - the migration thread (one outgoing migration at a time) and the
+ *    incoming thread (at most one per process).
+ *  - status / in_status change only through migrate_set_state (CAS).
+ *  - lock protects error_desc, out_ch, continue_switchover; cond is
+ *    signalled on migrate-continue and on cancel.
+ *  - stats are relaxed atomics (stats.h).
+ */
+#ifndef KVMIG_MIGRATION_INT_H
+#define KVMIG_MIGRATION_INT_H
+
+#include "migration/migration.h"
+#include "migration/options.h"
+#include "migration/ram.h"
+#include "migration/savevm.h"
+#include "migration/state.h"
+#include "migration/stats.h"
+#include "system/runstate.h"
+
+/* ---- URIs and transports (uri.c, socket.c, exec.c, fd.c, file.c) ---- */
+
+typedef enum MigUriKind {
+    MIG_URI_TCP,
+    MIG_URI_UNIX,
+    MIG_URI_EXEC,
+    MIG_URI_FD,
+    MIG_URI_FILE,
+    MIG_URI_RDMA,
+} MigUriKind;
+
+typedef struct MigUri {
+    MigUriKind kind;
+    char *host, *port;      /* tcp, rdma */
+    char *path;             /* unix, file */
+    char *cmd;              /* exec */
+    char *fdname;           /* fd */
+    uint64_t offset;        /* file: ,offset=N */
+} MigUri;
+
+/* Parse and check a URI (not "defer"); one-line errors. */
+bool mig_uri_parse(const char *uri, MigUri *u, GError **errp);
+void mig_uri_clear(MigUri *u);
+
+/* tcp/unix: connect (blocking); sets TCP_NODELAY and keepalive. */
+MigChannel *mig_socket_connect(const MigUri *u, GError **errp);
+/* tcp/unix: a listening socket, bound now so errors are reported at once. */
+int mig_socket_listen(const MigUri *u, GError **errp);
+/* Accept one connection on @lfd (blocking) and close @lfd. */
+MigChannel *mig_socket_accept(int lfd, const MigUri *u, GError **errp);
+/* exec: "/bin/sh -c CMD", the stream on its stdin (outgoing) or stdout. */
+MigChannel *mig_exec_open(const char *cmd, bool outgoing, GError **errp);
+/* fd: wrap an fd (sockets are bidirectional; others one-way). */
+MigChannel *mig_fd_open(int fd, const char *name, bool outgoing, GError **errp);
+/* file: PATH at offset; outgoing creates/truncates. */
+MigChannel *mig_file_open(const char *path, uint64_t offset, bool outgoing,
+                          GError **errp);
+
+/* ---- return path (destination -> source, bidirectional channels) ---- */
+
+#define MIG_RP_MSG_DONE  0x80   /* payload: u8 resumed */
+#define MIG_RP_MSG_FAIL  0x81   /* payload: error text */
+#define MIG_RP_MSG_MAX   1024
+
+/* ---- the state ---- */
+
+struct MigrationState {
+    /* set at creation, read-only after */
+    Machine *m;
+    MigrationOptions *opts;
+    SaveVMRegistry *reg;
+    RAMState *ram;
+    void *machine_sections;     /* machine-state.c's private data */
+
+    /* changed only through migrate_set_state() */
+    int status;                 /* outgoing */
+    int in_status;              /* incoming */
+
+    /* main thread only */
+    GThread *thread;
+    GThread *in_thread;
+    bool incoming_deferred;     /* -incoming defer: migrate-incoming expected */
+    bool incoming_started;
+    bool in_quitting;           /* atomic: migration_free is stopping the incoming thread */
+
+    /* protected by lock */
+    GMutex lock;
+    GCond cond;
+    char *error_desc;
+    MigChannel *out_ch;         /* outgoing channel while the thread uses it */
+    int in_listen_fd;           /* incoming listener until accept (-1: none) */
+    MigChannel *in_ch;          /* incoming channel while the thread uses it */
+    bool continue_switchover;
+
+    /* outgoing thread; read by the globalstate section at switchover */
+    RunState switchover_runstate;
+    /* incoming thread: the source's run state from globalstate */
+    RunState loaded_runstate;
+
+    MigrationStats stats;       /* outgoing */
+    MigrationStats in_stats;    /* incoming */
+};
+
+/* Set error_desc (first error of a migration wins until reset). */
+void migration_set_error(MigrationState *s, const char *msg);
+/* Copy of error_desc or NULL. */
+char *migration_get_error(MigrationState *s);
+
+/* machine-state.c: the machine, globalstate, accelerator and vCPU sections. */
+bool machine_sections_register(MigrationState *s, GError **errp);
+void machine_sections_free(MigrationState *s);
+
+/* incoming.c */
+void migration_incoming_join(MigrationState *s);
+
+#endif

@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The outgoing migration: the QMP commands that start, cancel, query and
+ * continue it, and the migration thread that runs it — setup, iterate
+ * while the guest runs, switch over when the rest fits in downtime-limit,
+ * send the final state, wait for the destination's word, complete.
+ *
+ * Timeline of a switchover (source):
+ *
+ *   vm_stop ─ final sync ─ rest of RAM ─ devices ─ EOF ─ vmdesc ─ flush
+ *   |<──────────────────────── downtime ───────────────────────────────>|
+ *                                        destination: load ─ resume ─ DONE ─>|
+ *
+ * downtime = source stop -> the DONE message arrives (bidirectional
+ * channels), or -> the stream is flushed and closed (exec:, file:).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migration/migration-int.h"
+#include "util/error.h"
+
+/* How often the bandwidth estimate is refreshed. */
+#define MIG_BANDWIDTH_WINDOW_MS 100
+
+typedef struct OutgoingArgs {
+    MigrationState *s;
+    MigUri uri;
+    int fd;                     /* fd: already taken from named_fds, else -1 */
+} OutgoingArgs;
+
+void migration_set_error(MigrationState *s, const char *msg)
+{
+    g_mutex_lock(&s->lock);
+    if (!s->error_desc) {
+        s->error_desc = g_strdup(msg);
+    }
+    g_mutex_unlock(&s->lock);
+}
+
+char *migration_get_error(MigrationState *s)
+{
+    char *e;
+
+    g_mutex_lock(&s->lock);
+    e = g_strdup(s->error_desc);
+    g_mutex_unlock(&s->lock);
+    return e;
+}
+
+static MigrationStatus get_status(MigrationState *s)
+{
+    return __atomic_load_n(&s->status, __ATOMIC_SEQ_CST);
+}
+
+bool migration_is_active(MigrationState *s)
+{
+    return migration_status_is_running(get_status(s));
+}
+
+/* Move whatever the state is to failed (or cancelled if cancelling). */
+static void set_final_failure(MigrationState *s)
+{
+    for (;;) {
+        MigrationStatus cur = get_status(s);
+        MigrationStatus to = cur == MIGRATION_STATUS_CANCELLING ? MIGRATION_STATUS_CANCELLED
+                                                                 : MIGRATION_STATUS_FAILED;
+        if (migration_status_is_idle(cur) || migrate_set_state(s, &s->status, cur, to)) {
+            return;
+        }
+    }
+}
+
+static MigChannel *open_outgoing(OutgoingArgs *a, GError **errp)
+{
+    switch (a->uri.kind) {
+    case MIG_URI_TCP:
+    case MIG_URI_UNIX:
+        return mig_socket_connect(&a->uri, errp);
+    case MIG_URI_EXEC:
+        return mig_exec_open(a->uri.cmd, true, errp);
+    case MIG_URI_FD: {
+        int fd = a->fd;
+        a->fd = -1;
+        return mig_fd_open(fd, a->uri.fdname, true, errp);
+    }
+    case MIG_URI_FILE:
+        return mig_file_open(a->uri.path, a->uri.offset, true, errp);
+    case MIG_URI_RDMA:
+        kvmig_error(errp, "RDMA migration to %s:%s: no RDMA device found", a->uri.host,
+                    a->uri.port);
+        return NULL;
+    }
+    return NULL;
+}
+
+/* Wait for the destination's DONE/FAIL message on the return path. */
+static bool wait_for_destination(MigStream *f, GError **errp)
+{
+    MigChannel *c = mig_stream_channel(f);
+    uint8_t hdr[4];
+    g_autofree char *payload = NULL;
+    uint16_t type, len;
+    int ret;
+
+    ret = mig_channel_read_all(c, hdr, sizeof(hdr));
+    if (ret < 0) {
+        kvmig_error(errp, "waiting for the destination on %s: %s", c->desc,
+                    ret == -EPIPE ? "connection closed before it confirmed" :
+                    ret == -ECANCELED ? "cancelled" : g_strerror(-ret));
+        return false;
+    }
+    type = hdr[0] << 8 | hdr[1];
+    len = hdr[2] << 8 | hdr[3];
+    if (len > MIG_RP_MSG_MAX) {
+        kvmig_error(errp, "destination sent a return-path message of %u bytes", len);
+        return false;
+    }
+    payload = g_malloc0(len + 1);
+    ret = mig_channel_read_all(c, payload, len);
+    if (ret < 0) {
+        kvmig_error(errp, "reading the destination's message: %s", g_strerror(-ret));
+        return false;
+    }
+    if (type == MIG_RP_MSG_DONE) {
+        return true;
+    }
+    if (type == MIG_RP_MSG_FAIL) {
+        kvmig_error(errp, "the destination failed: %s", payload);
+        return false;
+    }
+    kvmig_error(errp, "unknown return-path message 0x%04x", type);
+    return false;
+}
+
+/*
+ * A destination that refuses the stream says why on the return path and
+ * closes: our next write fails with EPIPE/ECONNRESET.  Its message is the
+ * better error.  The socket is dead then, so the read cannot block long.
+ */
+static void explain_write_failure(MigrationState *s, MigStream *f, GError **errp)
+{
+    g_autoptr(GError) rp_err = NULL;
+    int e = f ? mig_stream_error(f) : 0;
+
+    if (!f || !mig_stream_channel(f)->bidirectional || (e != -EPIPE && e != -ECONNRESET) ||
+        get_status(s) == MIGRATION_STATUS_CANCELLING) {
+        return;
+    }
+    if (!wait_for_destination(f, &rp_err) &&
+        g_str_has_prefix(rp_err->message, "the destination failed")) {
+        g_clear_error(errp);
+        g_propagate_error(errp, g_steal_pointer(&rp_err));
+    }
+}
+
+static void update_bandwidth(MigrationState *s, MigStream *f, int64_t *win_start,
+                             uint64_t *win_bytes, uint64_t *win_pages)
+{
+    int64_t now = mig_now_ms();
+    uint64_t bytes = mig_stream_transferred(f);
+    uint64_t pages = stat_get(&s->stats, normal_pages) + stat_get(&s->stats, zero_pages);
+    int64_t dt = now - *win_start;
+    uint64_t bw;
+
+    stat_set(&s->stats, transferred, bytes);
+    stat_set(&s->stats, precopy_bytes, bytes);
+    if (dt < MIG_BANDWIDTH_WINDOW_MS) {
+        return;
+    }
+    bw = (bytes - *win_bytes) * 1000 / dt;
+    stat_set(&s->stats, bandwidth, bw);
+    stat_set(&s->stats, pages_per_second, (pages - *win_pages) * 1000 / dt);
+    if (bw) {
+        stat_set(&s->stats, expected_downtime,
+                 (int64_t)(stat_get(&s->stats, remaining) * 1000 / bw));
+    }
+    *win_start = now;
+    *win_bytes = bytes;
+    *win_pages = pages;
+}
+
+/*
+ * Iterate until the remaining dirty bytes can be sent within downtime-limit
+ * at the measured bandwidth.  Returns false on error or cancel.
+ */
+static bool iterate_until_converged(MigrationState *s, MigStream *f, GError **errp)
+{
+    int64_t win_start = mig_now_ms();
+    uint64_t win_bytes = mig_stream_transferred(f), win_pages = 0;
+    uint64_t last_pass = 0;
+    bool pass_done = false;
+
+    for (;;) {
+        uint64_t limit_ms, threshold, pending;
+        int ret;
+
+        if (get_status(s) != MIGRATION_STATUS_ACTIVE) {
+            return false;
+        }
+        mig_stream_set_rate_limit(f, migrate_max_bandwidth(s->opts));
+        limit_ms = migrate_downtime_limit(s->opts);
+        threshold = stat_get(&s->stats, bandwidth) * limit_ms / 1000;
+        pending = savevm_pending(s->reg, false);
+        if (pending <= threshold || pass_done) {
+            pending = savevm_pending(s->reg, true);
+            if (stat_get(&s->stats, dirty_sync_count) != last_pass) {
+                last_pass = stat_get(&s->stats, dirty_sync_count);
+                migration_emit_pass(s, last_pass);
+            }
+            if (pending <= threshold) {
+                return true;
+            }
+        }
+        ret = savevm_save_iterate(s->reg, f, errp);
+        if (ret < 0) {
+            return false;
+        }
+        pass_done = ret > 0;
+        if (mig_stream_flush(f)) {
+            kvmig_error(errp, "%s", mig_stream_error_msg(f));
+            return false;
+        }
+        update_bandwidth(s, f, &win_start, &win_bytes, &win_pages);
+    }
+}
+
+/* pause-before-switchover: wait in pre-switchover for migrate-continue. */
+static bool maybe_pause_before_switchover(MigrationState *s)
+{
+    if (!migrate_cap(s->opts, MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER)) {
+        return migrate_set_state(s, &s->status, MIGRATION_STATUS_ACTIVE,
+                                 MIGRATION_STATUS_DEVICE);
+    }
+    if (!migrate_set_state(s, &s->status, MIGRATION_STATUS_ACTIVE,
+                           MIGRATION_STATUS_PRE_SWITCHOVER)) {
+        return false;
+    }
+    g_mutex_lock(&s->lock);
+    while (!s->continue_switchover && get_status(s) == MIGRATION_STATUS_PRE_SWITCHOVER) {
+        g_cond_wait(&s->cond, &s->lock);
+    }
+    s->continue_switchover = false;
+    g_mutex_unlock(&s->lock);
+    return migrate_set_state(s, &s->status, MIGRATION_STATUS_PRE_SWITCHOVER,
+                             MIGRATION_STATUS_DEVICE);
+}
+
+static gpointer migration_thread(gpointer opaque)
+{
+    OutgoingArgs *a = opaque;
+    MigrationState *s = a->s;
+    Machine *m = s->m;
+    g_autoptr(GError) err = NULL;
+    MigStream *f = NULL;
+    MigChannel *ch;
+    RunState prev = RUN_STATE_RUNNING;
+    bool stopped = false, bidirectional, ok = false;
+    int ret;
+
+    ch = open_outgoing(a, &err);
+    if (!ch) {
+        goto out;
+    }
+    bidirectional = ch->bidirectional;
+    g_mutex_lock(&s->lock);
+    s->out_ch = ch;
+    g_mutex_unlock(&s->lock);
+    f = mig_stream_new(ch);
+    if (get_status(s) != MIGRATION_STATUS_SETUP) {
+        goto out;   /* cancelled while connecting */
+    }
+    mig_stream_set_rate_limit(f, migrate_max_bandwidth(s->opts));
+    savevm_put_header(f);
+    if (!savevm_save_setup(s->reg, f, &err) || mig_stream_flush(f)) {
+        goto out;
+    }
+    stat_set(&s->stats, setup_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+    if (!migrate_set_state(s, &s->status, MIGRATION_STATUS_SETUP, MIGRATION_STATUS_ACTIVE)) {
+        goto out;
+    }
+    if (!iterate_until_converged(s, f, &err)) {
+        goto out;
+    }
+
+    /* switchover */
+    prev = machine_runstate(m);
+    s->switchover_runstate = prev;
+    stat_set(&s->stats, downtime_start_ms, mig_now_ms());
+    stat_set(&s->stats, precopy_bytes, mig_stream_transferred(f));
+    vm_stop(m, RUN_STATE_FINISH_MIGRATE);
+    stopped = true;
+    if (!maybe_pause_before_switchover(s)) {
+        goto out;
+    }
+    mig_stream_set_rate_limit(f, 0);
+    if (!savevm_save_complete(s->reg, f, &err) || mig_stream_flush(f)) {
+        goto out;
+    }
+    stat_set(&s->stats, downtime_bytes,
+             mig_stream_transferred(f) - stat_get(&s->stats, precopy_bytes));
+    stat_set(&s->stats, transferred, mig_stream_transferred(f));
+    if (bidirectional) {
+        if (!wait_for_destination(f, &err)) {
+            goto out;
+        }
+    } else {
+        /* one-way: done when every byte is out (and an exec child exited 0) */
+        g_mutex_lock(&s->lock);
+        s->out_ch = NULL;
+        g_mutex_unlock(&s->lock);
+        ret = mig_stream_close(f);
+        f = NULL;
+        if (ret) {
+            kvmig_error(&err, "finishing %s: %s", a->uri.kind == MIG_URI_EXEC ?
+                        "the exec: command" : "the stream",
+                        ret == -ECHILD ? "the command exited with an error" :
+                        g_strerror(-ret));
+            goto out;
+        }
+    }
+    stat_set(&s->stats, downtime, mig_now_ms() - stat_get(&s->stats, downtime_start_ms));
+    stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+    if (migrate_set_state(s, &s->status, MIGRATION_STATUS_DEVICE,
+                          MIGRATION_STATUS_COMPLETED)) {
+        machine_set_runstate(m, RUN_STATE_POSTMIGRATE);
+        ok = true;
+    }
+
+out:
+    if (!ok) {
+        if (!err && f && mig_stream_error(f)) {
+            kvmig_error(&err, "%s", mig_stream_error_msg(f));
+        }
+        explain_write_failure(s, f, &err);
+        if (get_status(s) == MIGRATION_STATUS_CANCELLING) {
+            g_clear_error(&err);
+        }
+        if (err) {
+            migration_set_error(s, err->message);
+        }
+        /* the guest goes on where it was, running or paused */
+        if (stopped) {
+            if (prev == RUN_STATE_RUNNING) {
+                vm_start(m);
+            } else {
+                machine_set_runstate(m, prev);
+            }
+        }
+    }
+    /* deferred teardown: after the destination runs, outside the downtime */
+    savevm_save_cleanup(s->reg);
+    g_mutex_lock(&s->lock);
+    s->out_ch = NULL;
+    g_mutex_unlock(&s->lock);
+    if (f) {
+        mig_stream_close(f);
+    }
+    if (a->fd >= 0) {
+        close(a->fd);
+    }
+    if (!ok) {
+        stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+        set_final_failure(s);
+    }
+    mig_uri_clear(&a->uri);
+    g_free(a);
+    return NULL;
+}
+
+bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
+{
+    OutgoingArgs *a;
+    MigrationStatus cur = get_status(s);
+    RunState rs = machine_runstate(s->m);
+
+    if (resume) {
+        kvmig_error(errp, "Cannot resume if there is no paused migration");
+        return false;
+    }
+    if (migration_status_is_running(cur)) {
+        kvmig_error(errp, "There's a migration process in progress");
+        return false;
+    }
+    if (rs == RUN_STATE_INMIGRATE) {
+        kvmig_error(errp, "Guest is waiting for an incoming migration");
+        return false;
+    }
+    a = g_new0(OutgoingArgs, 1);
+    a->s = s;
+    a->fd = -1;
+    if (!mig_uri_parse(uri, &a->uri, errp)) {
+        g_free(a);
+        return false;
+    }
+    if (a->uri.kind == MIG_URI_FD) {
+        gpointer key, value;
+        if (!g_hash_table_lookup_extended(s->m->named_fds, a->uri.fdname, &key, &value)) {
+            kvmig_error(errp, "File descriptor named '%s' has not been found",
+                        a->uri.fdname);
+            mig_uri_clear(&a->uri);
+            g_free(a);
+            return false;
+        }
+        /* the migration consumes the fd, as QEMU's does */
+        a->fd = GPOINTER_TO_INT(value);
+        g_hash_table_steal(s->m->named_fds, key);
+        g_free(key);
+    }
+    if (s->thread) {
+        g_thread_join(s->thread);   /* the previous one has finished */
+        s->thread = NULL;
+    }
+    g_mutex_lock(&s->lock);
+    g_clear_pointer(&s->error_desc, g_free);
+    s->continue_switchover = false;
+    g_mutex_unlock(&s->lock);
+    memset(&s->stats, 0, sizeof(s->stats));
+    stat_set(&s->stats, start_ms, mig_now_ms());
+    if (!migrate_set_state(s, &s->status, cur, MIGRATION_STATUS_SETUP)) {
+        kvmig_error(errp, "There's a migration process in progress");
+        if (a->fd >= 0) {
+            close(a->fd);
+        }
+        mig_uri_clear(&a->uri);
+        g_free(a);
+        return false;
+    }
+    s->thread = g_thread_new("migration", migration_thread, a);
+    return true;
+}
+
+void qmp_migrate_cancel(MigrationState *s)
+{
+    for (;;) {
+        MigrationStatus cur = get_status(s);
+
+        if (cur != MIGRATION_STATUS_SETUP && cur != MIGRATION_STATUS_ACTIVE &&
+            cur != MIGRATION_STATUS_PRE_SWITCHOVER && cur != MIGRATION_STATUS_DEVICE) {
+            return;
+        }
+        if (migrate_set_state(s, &s->status, cur, MIGRATION_STATUS_CANCELLING)) {
+            break;
+        }
+    }
+    g_mutex_lock(&s->lock);
+    if (s->out_ch) {
+        mig_channel_shutdown(s->out_ch);
+    }
+    g_cond_broadcast(&s->cond);
+    g_mutex_unlock(&s->lock);
+}
+
+bool qmp_migrate_continue(MigrationState *s, const char *state, GError **errp)
+{
+    MigrationStatus want;
+
+    if (!migration_status_parse(state, &want)) {
+        kvmig_error(errp, "Parameter 'state' does not accept value '%s'", state);
+        return false;
+    }
+    if (get_status(s) != want) {
+        kvmig_error(errp, "Migration not in expected state: %s",
+                    migration_status_name(get_status(s)));
+        return false;
+    }
+    g_mutex_lock(&s->lock);
+    s->continue_switchover = true;
+    g_cond_broadcast(&s->cond);
+    g_mutex_unlock(&s->lock);
+    return true;
+}
+
+JsonObject *qmp_query_migrate(MigrationState *s)
+{
+    JsonObject *obj = json_object_new();
+    MigrationStatus out = get_status(s);
+    MigrationStatus in = __atomic_load_n(&s->in_status, __ATOMIC_SEQ_CST);
+    g_autofree char *err = migration_get_error(s);
+
+    /* a destination reports its incoming migration, as QEMU's does */
+    if (out == MIGRATION_STATUS_NONE && in != MIGRATION_STATUS_NONE) {
+        json_object_set_string_member(obj, "status", migration_status_name(in));
+        if (in == MIGRATION_STATUS_FAILED && err) {
+            json_object_set_string_member(obj, "error-desc", err);
+        }
+        return obj;
+    }
+    if (out == MIGRATION_STATUS_NONE) {
+        return obj;
+    }
+    json_object_set_string_member(obj, "status", migration_status_name(out));
+    migration_stats_fill(obj, &s->stats, out);
+    if ((out == MIGRATION_STATUS_FAILED || out == MIGRATION_STATUS_CANCELLED) && err) {
+        json_object_set_string_member(obj, "error-desc", err);
+    }
+    return obj;
+}
+
+/* ---- creation ---- */
+
+bool vmstate_register(Machine *m, const char *idstr, uint32_t instance_id,
+                      const VMStateDescription *vmsd, void *opaque, GError **errp)
+{
+    if (!m->migration) {
+        kvmig_error(errp, "vmstate '%s' registered before migration_new()", idstr);
+        return false;
+    }
+    return savevm_register_vmsd(m->migration->reg, idstr, instance_id, vmsd, opaque, errp);
+}
+
+MigrationState *migration_new(Machine *m, MigrationOptions *opts, GError **errp)
+{
+    MigrationState *s = g_new0(MigrationState, 1);
+
+    /* a vanished destination must be EPIPE, not a dead source */
+    signal(SIGPIPE, SIG_IGN);
+    s->m = m;
+    s->opts = opts;
+    s->reg = savevm_registry_new();
+    g_mutex_init(&s->lock);
+    g_cond_init(&s->cond);
+    s->in_listen_fd = -1;
+    s->ram = ram_register(s->reg, m, &s->stats, errp);
+    if (!s->ram || !machine_sections_register(s, errp)) {
+        migration_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void migration_free(MigrationState *s)
+{
+    if (!s) {
+        return;
+    }
+    qmp_migrate_cancel(s);
+    if (s->thread) {
+        g_thread_join(s->thread);
+    }
+    migration_incoming_join(s);
+    savevm_registry_free(s->reg);
+    ram_state_free(s->ram);
+    machine_sections_free(s);
+    g_mutex_clear(&s->lock);
+    g_cond_clear(&s->cond);
+    g_free(s->error_desc);
+    g_free(s);
+}

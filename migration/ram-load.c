@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The destination side of the "ram" section: reads page records and writes
+ * guest RAM, treating every byte as untrusted.  The block set and sizes
+ * (MEM_SIZE) must match this machine's exactly before any page is
+ * accepted; every block name and page offset is checked; errors name the
+ * block and offset.
+ *
+ * Pages are written straight into the block's host mapping: the destination
+ * is not logging dirty pages and its vCPUs are stopped.  A ZERO record for
+ * a page that is already zero writes nothing, so untouched memory stays
+ * unallocated.
+ */
+#include <string.h>
+
+#include "migration/ram.h"
+#include "util/bufferiszero.h"
+#include "util/error.h"
+
+void ram_load_reset(RAMState *rs)
+{
+    rs->mem_size_seen = false;
+    rs->last_load_block = NULL;
+    rs->pages_loaded = 0;
+    rs->zero_pages_loaded = 0;
+}
+
+static bool read_idstr(MigStream *f, char *idstr, GError **errp)
+{
+    uint8_t len = mig_stream_get_u8(f);
+
+    mig_stream_get_buffer(f, idstr, len);
+    idstr[len] = 0;
+    if (mig_stream_error(f)) {
+        kvmig_error(errp, "reading a block name: %s", mig_stream_error_msg(f));
+        return false;
+    }
+    return true;
+}
+
+static bool load_mem_size(RAMState *rs, MigStream *f, uint64_t total, GError **errp)
+{
+    Machine *m = rs->m;
+    uint64_t local_total = 0, seen_total = 0;
+    g_autofree bool *matched = g_new0(bool, m->nr_ram_blocks);
+    unsigned nmatched = 0;
+
+    if (rs->mem_size_seen) {
+        kvmig_error(errp, "a second MEM_SIZE record");
+        return false;
+    }
+    for (unsigned i = 0; i < m->nr_ram_blocks; i++) {
+        local_total += m->ram_blocks[i]->used_length;
+    }
+    if (total != local_total) {
+        kvmig_error(errp, "the source has 0x%" G_GINT64_MODIFIER "x bytes of RAM, this "
+                    "machine 0x%" G_GINT64_MODIFIER "x: start the destination with the "
+                    "same -m", total, local_total);
+        return false;
+    }
+    while (seen_total < total) {
+        char idstr[256];
+        uint64_t len;
+        RAMBlock *rb;
+
+        if (!read_idstr(f, idstr, errp)) {
+            return false;
+        }
+        len = mig_stream_get_be64(f);
+        if (mig_stream_error(f)) {
+            kvmig_error(errp, "MEM_SIZE: %s", mig_stream_error_msg(f));
+            return false;
+        }
+        rb = machine_find_ram_block(m, idstr);
+        if (!rb) {
+            g_autofree char *esc = g_strescape(idstr, NULL);
+            kvmig_error(errp, "unknown RAM block '%s' in MEM_SIZE", esc);
+            return false;
+        }
+        if (matched[rb->index]) {
+            kvmig_error(errp, "RAM block '%s' listed twice in MEM_SIZE", idstr);
+            return false;
+        }
+        if (len != rb->used_length) {
+            kvmig_error(errp, "RAM block '%s' is 0x%" G_GINT64_MODIFIER "x bytes on the "
+                        "source, 0x%" G_GINT64_MODIFIER "x here", idstr, len,
+                        rb->used_length);
+            return false;
+        }
+        matched[rb->index] = true;
+        nmatched++;
+        seen_total += len;
+    }
+    if (seen_total != total || nmatched != m->nr_ram_blocks) {
+        kvmig_error(errp, "MEM_SIZE lists %u blocks of 0x%" G_GINT64_MODIFIER "x bytes, "
+                    "this machine has %u", nmatched, seen_total, m->nr_ram_blocks);
+        return false;
+    }
+    rs->mem_size_seen = true;
+    return true;
+}
+
+/* The block a page record refers to, checked; NULL with *errp set. */
+static RAMBlock *record_block(RAMState *rs, MigStream *f, uint64_t flags, uint64_t addr,
+                              GError **errp)
+{
+    RAMBlock *rb;
+
+    if (!rs->mem_size_seen) {
+        kvmig_error(errp, "page record at 0x%" G_GINT64_MODIFIER "x before MEM_SIZE", addr);
+        return NULL;
+    }
+    if (flags & RAM_SAVE_FLAG_CONTINUE) {
+        rb = rs->last_load_block;
+        if (!rb) {
+            kvmig_error(errp, "CONTINUE record at 0x%" G_GINT64_MODIFIER "x with no block "
+                        "before it", addr);
+            return NULL;
+        }
+    } else {
+        char idstr[256];
+        if (!read_idstr(f, idstr, errp)) {
+            return NULL;
+        }
+        rb = machine_find_ram_block(rs->m, idstr);
+        if (!rb) {
+            g_autofree char *esc = g_strescape(idstr, NULL);
+            kvmig_error(errp, "page at 0x%" G_GINT64_MODIFIER "x of unknown RAM block "
+                        "'%s'", addr, esc);
+            return NULL;
+        }
+        rs->last_load_block = rb;
+    }
+    if (addr >= rb->used_length) {
+        kvmig_error(errp, "page offset 0x%" G_GINT64_MODIFIER "x is beyond RAM block "
+                    "'%s' (0x%" G_GINT64_MODIFIER "x bytes)", addr, rb->idstr,
+                    rb->used_length);
+        return NULL;
+    }
+    return rb;
+}
+
+static const char *unsupported_record(uint64_t type)
+{
+    switch (type) {
+    case RAM_SAVE_FLAG_XBZRLE:
+        return "XBZRLE page (capability xbzrle is not supported here)";
+    case RAM_SAVE_FLAG_COMPRESS_PAGE:
+        return "compressed page (capability compress is not supported here)";
+    case RAM_SAVE_FLAG_HOOK:
+        return "RAM hook record (RDMA) on a stream transport";
+    default:
+        return NULL;
+    }
+}
+
+bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
+{
+    RAMState *rs = opaque;
+
+    if (version_id != RAM_SECTION_VERSION) {
+        kvmig_error(errp, "RAM section version %d, expected %d", version_id,
+                    RAM_SECTION_VERSION);
+        return false;
+    }
+    for (;;) {
+        uint64_t word = mig_stream_get_be64(f);
+        uint64_t flags = word & (TARGET_PAGE_SIZE - 1);
+        uint64_t addr = word & ~(TARGET_PAGE_SIZE - 1);
+        uint64_t type = flags & ~(uint64_t)RAM_SAVE_FLAG_CONTINUE;
+        RAMBlock *rb;
+
+        if (mig_stream_error(f)) {
+            kvmig_error(errp, "reading a RAM record: %s", mig_stream_error_msg(f));
+            return false;
+        }
+        if (flags & ~(uint64_t)RAM_SAVE_FLAGS_KNOWN) {
+            kvmig_error(errp, "unknown RAM record flags 0x%" G_GINT64_MODIFIER "x at "
+                        "offset 0x%" G_GINT64_MODIFIER "x", flags, addr);
+            return false;
+        }
+        switch (type) {
+        case RAM_SAVE_FLAG_MEM_SIZE:
+            if (flags & RAM_SAVE_FLAG_CONTINUE) {
+                kvmig_error(errp, "MEM_SIZE record with CONTINUE");
+                return false;
+            }
+            if (!load_mem_size(rs, f, addr, errp)) {
+                return false;
+            }
+            break;
+        case RAM_SAVE_FLAG_ZERO: {
+            uint8_t ch;
+            uint8_t *host;
+
+            rb = record_block(rs, f, flags, addr, errp);
+            if (!rb) {
+                return false;
+            }
+            ch = mig_stream_get_u8(f);
+            if (mig_stream_error(f)) {
+                break;
+            }
+            host = rb->host + addr;
+            if (ch || !buffer_is_zero(host, TARGET_PAGE_SIZE)) {
+                memset(host, ch, TARGET_PAGE_SIZE);
+            }
+            rs->zero_pages_loaded++;
+            break;
+        }
+        case RAM_SAVE_FLAG_PAGE:
+            rb = record_block(rs, f, flags, addr, errp);
+            if (!rb) {
+                return false;
+            }
+            mig_stream_get_buffer(f, rb->host + addr, TARGET_PAGE_SIZE);
+            rs->pages_loaded++;
+            break;
+        case RAM_SAVE_FLAG_MULTIFD_FLUSH:
+            /* a sync point for multifd channels; nothing to do without them */
+            break;
+        case RAM_SAVE_FLAG_EOS:
+            return true;
+        default:
+            if (unsupported_record(type)) {
+                kvmig_error(errp, "%s at offset 0x%" G_GINT64_MODIFIER "x",
+                            unsupported_record(type), addr);
+            } else {
+                kvmig_error(errp, "invalid RAM record flags 0x%" G_GINT64_MODIFIER "x at "
+                            "offset 0x%" G_GINT64_MODIFIER "x", flags, addr);
+            }
+            return false;
+        }
+        if (mig_stream_error(f)) {
+            kvmig_error(errp, "RAM page at 0x%" G_GINT64_MODIFIER "x: %s", addr,
+                        mig_stream_error_msg(f));
+            return false;
+        }
+    }
+}

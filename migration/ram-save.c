@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The source side of the "ram" section: MEM_SIZE at setup, then passes over
+ * the migration bitmap sending every dirty page (zero pages as ZERO
+ * records, others as PAGE records whose data is queued as an iovec, never
+ * copied), EOS closing each record group.
+ *
+ * Pages are read after their bit is cleared: a guest write after that is
+ * in the next sync, so the destination ends with the last version.
+ */
+#include <string.h>
+
+#include "migration/free-page-hint.h"
+#include "migration/ram.h"
+#include "util/bitmap.h"
+#include "util/bufferiszero.h"
+#include "util/error.h"
+
+/* An iterate call returns after this long so the thread can re-decide. */
+#define RAM_ITERATE_SLICE_NS (50 * 1000 * 1000LL)
+
+static void put_page_header(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset,
+                            uint64_t flags)
+{
+    if (rb == rs->last_sent_block) {
+        mig_stream_put_be64(f, offset | flags | RAM_SAVE_FLAG_CONTINUE);
+    } else {
+        size_t len = strlen(rb->idstr);
+        mig_stream_put_be64(f, offset | flags);
+        mig_stream_put_u8(f, len);
+        mig_stream_put_buffer(f, rb->idstr, len);
+        rs->last_sent_block = rb;
+    }
+}
+
+static void send_zero(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
+{
+    put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_ZERO);
+    mig_stream_put_u8(f, 0);
+    if (rs->stats) {
+        stat_add(rs->stats, zero_pages, 1);
+    }
+}
+
+static void send_raw(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
+{
+    put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_PAGE);
+    mig_stream_put_buffer_async(f, rb->host + offset, TARGET_PAGE_SIZE);
+    if (rs->stats) {
+        stat_add(rs->stats, normal_pages, 1);
+    }
+}
+
+typedef void (*RamPageSender)(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset);
+
+static const RamPageSender page_senders[RAM_PAGE__MAX] = {
+    [RAM_PAGE_ZERO] = send_zero,
+    [RAM_PAGE_RAW] = send_raw,
+};
+
+/* The one place that decides how a page travels. */
+static RamPageMethod ram_page_method(RAMState *rs, RAMBlock *rb, uint64_t offset)
+{
+    if (buffer_is_zero(rb->host + offset, TARGET_PAGE_SIZE)) {
+        return RAM_PAGE_ZERO;
+    }
+    return RAM_PAGE_RAW;
+}
+
+static void send_page(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t page)
+{
+    uint64_t offset = page << TARGET_PAGE_BITS;
+
+    page_senders[ram_page_method(rs, rb, offset)](rs, f, rb, offset);
+}
+
+/*
+ * Send dirty pages from the scan position.  Stops after @deadline_ns
+ * (0: never) or when a full round found nothing.  Returns true when the
+ * bitmap is empty.
+ */
+static bool send_dirty(RAMState *rs, MigStream *f, int64_t deadline_ns)
+{
+    Machine *m = rs->m;
+    unsigned visited = 0;
+    uint64_t n = 0;
+
+    rs->last_sent_block = NULL;     /* every record group names its first block */
+    free_page_hint_apply(rs->dirty.fph, &rs->dirty);     /* free-page-hint */
+    while (visited <= m->nr_ram_blocks && !mig_stream_error(f)) {
+        RAMBlock *rb = m->ram_blocks[rs->scan_block];
+        uint64_t page = bitmap_find_next(rb->bmap, rb->npages, rs->scan_page);
+
+        if (page >= rb->npages) {
+            rs->scan_block = (rs->scan_block + 1) % m->nr_ram_blocks;
+            rs->scan_page = 0;
+            visited++;
+            if (rs->scan_block == 0) {
+                rs->bulk_stage = false;
+            }
+            continue;
+        }
+        visited = 0;
+        clear_bit(page, rb->bmap);
+        rs->dirty.dirty_pages--;
+        send_page(rs, f, rb, page);
+        rs->scan_page = page + 1;
+        rs->iter_pages++;
+        if ((++n & 63) == 0) {
+            /* free-page-hint: drop what the guest reported free meanwhile */
+            free_page_hint_apply(rs->dirty.fph, &rs->dirty);
+            if (deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
+                break;
+            }
+        }
+    }
+    if (rs->stats) {
+        stat_set(rs->stats, remaining, rs->dirty.dirty_pages * TARGET_PAGE_SIZE);
+        if (rs->dirty.fph) {
+            stat_set(rs->stats, free_page_hint_pages, free_page_hint_pages(rs->dirty.fph));
+        }
+    }
+    return rs->dirty.dirty_pages == 0;
+}
+
+static void update_dirty_stats(RAMState *rs)
+{
+    if (rs->stats) {
+        stat_set(rs->stats, dirty_sync_count, rs->dirty.sync_count);
+        stat_set(rs->stats, dirty_pages_rate, rs->dirty.pages_rate);
+        stat_set(rs->stats, remaining, rs->dirty.dirty_pages * TARGET_PAGE_SIZE);
+    }
+}
+
+static bool ram_save_setup(MigStream *f, void *opaque, GError **errp)
+{
+    RAMState *rs = opaque;
+    Machine *m = rs->m;
+    uint64_t total = 0;
+
+    for (unsigned i = 0; i < m->nr_ram_blocks; i++) {
+        total += m->ram_blocks[i]->used_length;
+    }
+    if (!ram_dirty_start(m, &rs->dirty, errp)) {
+        return false;
+    }
+    /* free-page-hint: the log runs and the bitmap is full: ask for hints */
+    rs->dirty.fph = free_page_hint_new(m);
+    free_page_hint_start(rs->dirty.fph);
+    rs->scan_block = 0;
+    rs->scan_page = 0;
+    rs->bulk_stage = true;
+    rs->iter_pages = 0;
+    if (rs->stats) {
+        stat_set(rs->stats, ram_total, total);
+    }
+    update_dirty_stats(rs);
+
+    mig_stream_put_be64(f, total | RAM_SAVE_FLAG_MEM_SIZE);
+    for (unsigned i = 0; i < m->nr_ram_blocks; i++) {
+        RAMBlock *rb = m->ram_blocks[i];
+        size_t len = strlen(rb->idstr);
+        mig_stream_put_u8(f, len);
+        mig_stream_put_buffer(f, rb->idstr, len);
+        mig_stream_put_be64(f, rb->used_length);
+    }
+    mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
+    return true;
+}
+
+static int ram_save_iterate(MigStream *f, void *opaque, GError **errp)
+{
+    RAMState *rs = opaque;
+    bool empty = send_dirty(rs, f, g_get_monotonic_time() * 1000 + RAM_ITERATE_SLICE_NS);
+
+    mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
+    return empty ? 1 : 0;
+}
+
+static bool ram_save_complete(MigStream *f, void *opaque, GError **errp)
+{
+    RAMState *rs = opaque;
+
+    /* vCPUs are stopped: this sync is the last word on what is dirty */
+    if (!ram_dirty_sync(rs->m, &rs->dirty, errp)) {
+        return false;
+    }
+    update_dirty_stats(rs);
+    send_dirty(rs, f, 0);
+    mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
+    return true;
+}
+
+static uint64_t ram_pending(void *opaque, bool exact)
+{
+    RAMState *rs = opaque;
+
+    if (exact && !rs->bulk_stage) {
+        g_autoptr(GError) err = NULL;
+        /* a failed sync leaves the bitmap as it was; completion reports it */
+        ram_dirty_sync(rs->m, &rs->dirty, &err);
+        update_dirty_stats(rs);
+    }
+    return rs->dirty.dirty_pages * TARGET_PAGE_SIZE;
+}
+
+static void ram_save_cleanup(void *opaque)
+{
+    RAMState *rs = opaque;
+
+    ram_dirty_stop(rs->m, &rs->dirty);
+}
+
+static void ram_load_cleanup(void *opaque)
+{
+    ram_load_reset(opaque);
+}
+
+static const SaveVMHandlers ram_handlers = {
+    .save_setup = ram_save_setup,
+    .save_iterate = ram_save_iterate,
+    .save_complete = ram_save_complete,
+    .pending = ram_pending,
+    .save_cleanup = ram_save_cleanup,
+    .load_state = ram_load,
+    .load_cleanup = ram_load_cleanup,
+};
+
+RAMState *ram_register(SaveVMRegistry *reg, Machine *m, MigrationStats *stats,
+                       GError **errp)
+{
+    RAMState *rs = g_new0(RAMState, 1);
+
+    rs->m = m;
+    rs->stats = stats;
+    if (!savevm_register_live(reg, "ram", 0, RAM_SECTION_VERSION, &ram_handlers, rs, errp)) {
+        g_free(rs);
+        return NULL;
+    }
+    return rs;
+}
+
+void ram_state_free(RAMState *rs)
+{
+    g_free(rs);
+}

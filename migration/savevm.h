@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Private to migration/: the section layer of the stream (header,
+ * configuration, SECTION_START/PART/END/FULL with footers, EOF, vmdesc)
+ * on the source and its loader on the destination.
+ */
+#ifndef KVMIG_MIGRATION_SAVEVM_H
+#define KVMIG_MIGRATION_SAVEVM_H
+
+#include "migration/register.h"
+
+#define QEMU_VM_FILE_MAGIC      0x5145564d
+#define QEMU_VM_FILE_VERSION    0x00000003
+#define QEMU_VM_EOF             0x00
+#define QEMU_VM_SECTION_START   0x01
+#define QEMU_VM_SECTION_PART    0x02
+#define QEMU_VM_SECTION_END     0x03
+#define QEMU_VM_SECTION_FULL    0x04
+#define QEMU_VM_SUBSECTION      0x05
+#define QEMU_VM_VMDESCRIPTION   0x06
+#define QEMU_VM_CONFIGURATION   0x07
+#define QEMU_VM_COMMAND         0x08
+#define QEMU_VM_SECTION_FOOTER  0x7e
+
+/* The machine type name carried in the configuration section. */
+#define SAVEVM_MACHINE_NAME "pc-i440fx-kvmig"
+/* Bound on the vmdesc JSON a destination will skip. */
+#define SAVEVM_VMDESC_MAX   (16u << 20)
+
+SaveVMRegistry *savevm_registry_new(void);
+void savevm_registry_free(SaveVMRegistry *reg);
+/* "serial:0,cpu:0,cpu:1" — every vmsd section, in order (caller frees). */
+char *savevm_device_list(SaveVMRegistry *reg);
+
+/* ---- source (migration thread) ---- */
+
+/* Magic, version, configuration section. */
+void savevm_put_header(MigStream *f);
+/* Early vmsd sections, then SECTION_START of every live section. Begins the vmdesc. */
+bool savevm_save_setup(SaveVMRegistry *reg, MigStream *f, GError **errp);
+/* One SECTION_PART per live section; > 0 all idle, 0 more, < 0 error. */
+int savevm_save_iterate(SaveVMRegistry *reg, MigStream *f, GError **errp);
+/* Sum of the live sections' pending bytes. */
+uint64_t savevm_pending(SaveVMRegistry *reg, bool exact);
+/*
+ * vCPUs stopped: SECTION_END of every live section, SECTION_FULL of every
+ * device, EOF, then the vmdesc JSON.  Does not flush.
+ */
+bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp);
+/* save_cleanup of every live section; drops the vmdesc. */
+void savevm_save_cleanup(SaveVMRegistry *reg);
+
+/* ---- destination (incoming thread) ---- */
+
+/*
+ * loadvm_state: read a whole stream: header, configuration, sections up
+ * to EOF, then skip the vmdesc if present.  Every error names the section
+ * (idstr and id) and says what was wrong, in one line.
+ */
+bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp);
+
+#endif

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The tcp: and unix: transports: connect, listen and accept, with the
+ * socket options a migration wants (no Nagle delay for the return path,
+ * keepalive and a user timeout so a cut connection fails in bounded time).
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "migration/migration-int.h"
+#include "util/error.h"
+
+/* A dead peer is noticed after about 10 s idle + 3 probes 2 s apart. */
+#define MIG_KEEPIDLE_S      10
+#define MIG_KEEPINTVL_S     2
+#define MIG_KEEPCNT         3
+/* Unacknowledged data for this long ends the connection. */
+#define MIG_USER_TIMEOUT_MS 30000
+
+static void tune_tcp(int fd)
+{
+    int one = 1, idle = MIG_KEEPIDLE_S, intvl = MIG_KEEPINTVL_S, cnt = MIG_KEEPCNT;
+    unsigned int uto = MIG_USER_TIMEOUT_MS;
+
+    /* best effort: a failure only loses the tuning */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
+}
+
+static bool unix_addr(const MigUri *u, struct sockaddr_un *sa, GError **errp)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if (strlen(u->path) >= sizeof(sa->sun_path)) {
+        kvmig_error(errp, "socket path '%s' is too long", u->path);
+        return false;
+    }
+    strcpy(sa->sun_path, u->path);
+    return true;
+}
+
+static char *uri_desc(const MigUri *u)
+{
+    return u->kind == MIG_URI_UNIX ? g_strdup_printf("unix:%s", u->path)
+                                   : g_strdup_printf("tcp:%s:%s", u->host, u->port);
+}
+
+static struct addrinfo *resolve(const MigUri *u, bool passive, GError **errp)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    struct addrinfo *res = NULL;
+    int rc;
+
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    rc = getaddrinfo(u->host, u->port, &hints, &res);
+    if (rc) {
+        kvmig_error(errp, "address resolution failed for %s:%s: %s", u->host, u->port,
+                    gai_strerror(rc));
+        return NULL;
+    }
+    return res;
+}
+
+MigChannel *mig_socket_connect(const MigUri *u, GError **errp)
+{
+    g_autofree char *desc = uri_desc(u);
+    int fd = -1, err = 0;
+
+    if (u->kind == MIG_URI_UNIX) {
+        struct sockaddr_un sa;
+        if (!unix_addr(u, &sa, errp)) {
+            return NULL;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            kvmig_error_errno(errp, errno, "Failed to connect to '%s'", u->path);
+            if (fd >= 0) {
+                close(fd);
+            }
+            return NULL;
+        }
+    } else {
+        struct addrinfo *res = resolve(u, false, errp);
+        if (!res) {
+            return NULL;
+        }
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+            fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+            if (fd < 0) {
+                err = errno;
+                continue;
+            }
+            if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+                break;
+            }
+            err = errno;
+            close(fd);
+            fd = -1;
+        }
+        freeaddrinfo(res);
+        if (fd < 0) {
+            kvmig_error_errno(errp, err, "Failed to connect to '%s:%s'", u->host, u->port);
+            return NULL;
+        }
+        tune_tcp(fd);
+    }
+    return mig_channel_new_fd(fd, fd, true, 0, desc);
+}
+
+int mig_socket_listen(const MigUri *u, GError **errp)
+{
+    int fd = -1, one = 1, err = 0;
+
+    if (u->kind == MIG_URI_UNIX) {
+        struct sockaddr_un sa;
+        struct stat st;
+
+        if (!unix_addr(u, &sa, errp)) {
+            return -1;
+        }
+        /* a stale socket from an earlier run would make bind fail */
+        if (stat(u->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            unlink(u->path);
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            listen(fd, 1) < 0) {
+            kvmig_error_errno(errp, errno, "Failed to listen on '%s'", u->path);
+            if (fd >= 0) {
+                close(fd);
+            }
+            return -1;
+        }
+        return fd;
+    }
+
+    struct addrinfo *res = resolve(u, true, errp);
+    if (!res) {
+        return -1;
+    }
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0) {
+            break;
+        }
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        kvmig_error_errno(errp, err, "Failed to bind socket for '%s:%s'", u->host, u->port);
+    }
+    return fd;
+}
+
+MigChannel *mig_socket_accept(int lfd, const MigUri *u, GError **errp)
+{
+    g_autofree char *desc = uri_desc(u);
+    int fd;
+
+    do {
+        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        kvmig_error_errno(errp, errno, "accepting the migration connection on %s", desc);
+        close(lfd);
+        return NULL;
+    }
+    close(lfd);
+    if (u->kind == MIG_URI_UNIX) {
+        unlink(u->path);
+    } else {
+        tune_tcp(fd);
+    }
+    return mig_channel_new_fd(fd, fd, true, 0, desc);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* query-migrate's numbers, with QEMU's member names and units. */
+#include "migration/migration-int.h"
+
+int64_t mig_now_ms(void)
+{
+    return g_get_monotonic_time() / 1000;
+}
+
+static void fill_ram(JsonObject *obj, const MigrationStats *st)
+{
+    JsonObject *ram = json_object_new();
+    uint64_t normal = stat_get(st, normal_pages);
+    uint64_t bw = stat_get(st, bandwidth);
+
+    json_object_set_int_member(ram, "transferred", stat_get(st, transferred));
+    json_object_set_int_member(ram, "remaining", stat_get(st, remaining));
+    json_object_set_int_member(ram, "total", stat_get(st, ram_total));
+    json_object_set_int_member(ram, "duplicate", stat_get(st, zero_pages));
+    json_object_set_int_member(ram, "skipped", 0);
+    json_object_set_int_member(ram, "normal", normal);
+    json_object_set_int_member(ram, "normal-bytes", normal * TARGET_PAGE_SIZE);
+    json_object_set_int_member(ram, "dirty-pages-rate", stat_get(st, dirty_pages_rate));
+    json_object_set_double_member(ram, "mbps", bw * 8.0 / 1e6);
+    json_object_set_int_member(ram, "dirty-sync-count", stat_get(st, dirty_sync_count));
+    json_object_set_int_member(ram, "postcopy-requests", 0);
+    json_object_set_int_member(ram, "page-size", TARGET_PAGE_SIZE);
+    json_object_set_int_member(ram, "multifd-bytes", 0);
+    json_object_set_int_member(ram, "pages-per-second", stat_get(st, pages_per_second));
+    json_object_set_int_member(ram, "precopy-bytes", stat_get(st, precopy_bytes));
+    json_object_set_int_member(ram, "downtime-bytes", stat_get(st, downtime_bytes));
+    json_object_set_int_member(ram, "postcopy-bytes", 0);
+    json_object_set_int_member(ram, "x-free-page-hint-pages",
+                               stat_get(st, free_page_hint_pages));
+    json_object_set_object_member(obj, "ram", ram);
+}
+
+void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
+{
+    int64_t start = stat_get(st, start_ms);
+
+    switch (status) {
+    case MIGRATION_STATUS_NONE:
+        return;
+    case MIGRATION_STATUS_SETUP:
+        /* QEMU shows only the status (and times) during setup */
+        json_object_set_int_member(obj, "total-time", mig_now_ms() - start);
+        return;
+    case MIGRATION_STATUS_ACTIVE:
+    case MIGRATION_STATUS_PRE_SWITCHOVER:
+    case MIGRATION_STATUS_DEVICE:
+    case MIGRATION_STATUS_CANCELLING:
+        json_object_set_int_member(obj, "setup-time", stat_get(st, setup_time));
+        json_object_set_int_member(obj, "total-time", mig_now_ms() - start);
+        json_object_set_int_member(obj, "expected-downtime",
+                                   stat_get(st, expected_downtime));
+        fill_ram(obj, st);
+        return;
+    case MIGRATION_STATUS_COMPLETED:
+        json_object_set_int_member(obj, "setup-time", stat_get(st, setup_time));
+        json_object_set_int_member(obj, "total-time", stat_get(st, total_time));
+        json_object_set_int_member(obj, "downtime", stat_get(st, downtime));
+        fill_ram(obj, st);
+        return;
+    default:
+        /* failed, cancelled: QEMU keeps only status and error-desc */
+        return;
+    }
+}

@@ -1,0 +1,192 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""migration-test framework: start kvmig processes, drive them over QMP, check guests."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from qmp import QMP
+
+SKIP = 77
+
+
+def kvm_skip_reason():
+    """None if /dev/kvm opens, else why the KVM cases skip."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError as e:
+        return f"/dev/kvm cannot be opened: {e.strerror}"
+    os.close(fd)
+    return None
+
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VM:
+    """One kvmig process with a QMP socket and a serial log in a temp dir."""
+
+    def __init__(self, kvmig, tmpdir, name, accel="thread", mem="512M",
+                 append="workload=pagewalk", incoming=None, extra=(), pass_fds=()):
+        self.name = name
+        self.dir = tmpdir
+        self.qmp_path = os.path.join(tmpdir, f"{name}.qmp")
+        self.serial = os.path.join(tmpdir, f"{name}.log")
+        self.errlog = os.path.join(tmpdir, f"{name}.err")
+        self.mem = mem
+        args = [kvmig, "-accel", accel, "-m", mem, "-append", append,
+                "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+                "-serial", f"file:{self.serial}", "-display", "none"]
+        if incoming:
+            args += ["-incoming", incoming]
+        args += list(extra)
+        self.err = open(self.errlog, "wb")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err,
+                                     pass_fds=pass_fds)
+        self.qmp = None
+
+    def connect(self):
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.qmp_path):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode}: "
+                                     f"{self.stderr()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: no QMP socket")
+            time.sleep(0.02)
+        self.qmp = QMP(self.qmp_path)
+        return self
+
+    def stderr(self):
+        with open(self.errlog, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def serial_text(self):
+        try:
+            with open(self.serial, "rb") as f:
+                return f.read().decode("latin-1")
+        except FileNotFoundError:
+            return ""
+
+    def wait_serial_count(self, ch, n, timeout=60):
+        deadline = time.monotonic() + timeout
+        while self.serial_text().count(ch) < n:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited: {self.stderr()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: fewer than {n} {ch!r} on serial")
+            time.sleep(0.05)
+
+    def status(self):
+        return self.qmp.command("query-status")["status"]
+
+    def wait_exit(self, timeout=30):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name} did not exit")
+
+    def kill(self):
+        if self.qmp:
+            self.qmp.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.err.close()
+
+    def pmemsave(self, size, path):
+        self.qmp.command("pmemsave", val=0, size=size, filename=path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def query(vm):
+    return vm.qmp.command("query-migrate")
+
+
+def wait_migration(vm, states=("completed", "failed", "cancelled"), timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        info = query(vm)
+        if info.get("status") in states:
+            return info
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{vm.name}: migration still {info}")
+        time.sleep(0.05)
+
+
+def set_params(vm, **params):
+    vm.qmp.command("migrate-set-parameters", **{k.replace("_", "-"): v
+                                                 for k, v in params.items()})
+
+
+def converge(vm, timeout=120):
+    """As QEMU's migration-test: a tiny downtime-limit until the dirty log
+    was synced at least twice (the guest really ran during migration), then
+    a limit large enough to finish."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = query(vm)
+        if info.get("status") in ("failed", "cancelled", "completed"):
+            break
+        if info.get("ram", {}).get("dirty-sync-count", 0) >= 2:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no second sync: {info}")
+        time.sleep(0.02)
+    set_params(vm, downtime_limit=60000)
+    return wait_migration(vm, timeout=timeout)
+
+
+def check_pagewalk_invariant(mem, start=4 << 20):
+    """DESIGN 4: along the pages from 4 MiB, the first byte is constant except
+    for at most one step down by exactly 1 (mod 256)."""
+    firsts = mem[start::4096]
+    if not firsts:
+        raise AssertionError("no pages to check")
+    steps = []
+    for i in range(1, len(firsts)):
+        if firsts[i] != firsts[i - 1]:
+            steps.append(i)
+    if len(steps) > 1:
+        raise AssertionError(f"pagewalk invariant broken: {len(steps)} changes, at pages "
+                             f"{steps[:5]} (values {[firsts[i - 1] for i in steps[:5]]} -> "
+                             f"{[firsts[i] for i in steps[:5]]})")
+    if steps:
+        i = steps[0]
+        if (firsts[i - 1] - firsts[i]) % 256 != 1:
+            raise AssertionError(f"pagewalk invariant broken: page {i} steps from "
+                                 f"{firsts[i - 1]} to {firsts[i]}")
+    return firsts[0], len(steps)
+
+
+class TestDir:
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix="kvmig-mig-")
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def run_cases(cases, selected):
+    failed = []
+    for name, fn in cases:
+        if selected and name not in selected:
+            continue
+        t0 = time.monotonic()
+        try:
+            fn()
+            print(f"ok {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+        except Exception as e:     # report every case, then fail
+            failed.append(name)
+            print(f"FAIL {name}: {e}", flush=True)
+    if failed:
+        print(f"{len(failed)} failed: {' '.join(failed)}")
+        sys.exit(1)
