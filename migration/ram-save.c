@@ -195,7 +195,13 @@ static uint64_t ram_pending(void *opaque, bool exact)
 {
     RAMState *rs = opaque;
 
-    if (exact && !rs->bulk_stage) {
+    /*
+     * Always sync when asked for the exact figure, even if the scan has not
+     * wrapped yet: a bulk pass that ends exactly at a slice boundary leaves
+     * bulk_stage set with an empty bitmap, and skipping the sync there would
+     * report 0 pending and switch over with the whole re-dirtied RAM left.
+     */
+    if (exact) {
         g_autoptr(GError) err = NULL;
         /* a failed sync leaves the bitmap as it was; completion reports it */
         ram_dirty_sync(rs->m, &rs->dirty, &err);

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The demo: migrate a running 1 GiB guest between two kvmig processes.
+# The demo: install and build if needed, then live-migrate a running 1 GiB
+# guest between two kvmig processes over TCP, with a progress bar.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "demo: the live-migration demo arrives with the precopy migration work (issue 4)."
-exit 0
+if [ ! -x build/kvmig ] || [ ! -f build/build.ninja ]; then
+    scripts/setup.sh
+else
+    ninja -C build >/dev/null
+fi
+exec python3 scripts/demo.py build/kvmig "$@"
