@@ -241,18 +241,23 @@ static JsonNode *cmd_stop(MonitorCmdCtx *ctx, JsonObject *args, GError **errp)
     case RUN_STATE_INMIGRATE:
         set_autostart(ctx->m, false);
         break;
-    case RUN_STATE_RUNNING:
+    default:
+        /* Only a running guest stops; a racing switchover keeps its state. */
         vm_stop(ctx->m, RUN_STATE_PAUSED);
         break;
-    default:
-        break;      /* not running: nothing to stop, state unchanged (QEMU) */
     }
     return monitor_empty_return();
 }
 
 static JsonNode *cmd_cont(MonitorCmdCtx *ctx, JsonObject *args, GError **errp)
 {
-    switch (machine_runstate(ctx->m)) {
+    RunState cur;
+
+    /* Resume atomically from a stopped state, or explain the current one. */
+    if (vm_start_if_stopped(ctx->m, &cur)) {
+        return monitor_empty_return();
+    }
+    switch (cur) {
     case RUN_STATE_SHUTDOWN:
     case RUN_STATE_INTERNAL_ERROR:
         kvmig_error(errp, "Resetting the Virtual Machine is required");
@@ -263,11 +268,8 @@ static JsonNode *cmd_cont(MonitorCmdCtx *ctx, JsonObject *args, GError **errp)
     case RUN_STATE_INMIGRATE:
         set_autostart(ctx->m, true);
         break;
-    case RUN_STATE_RUNNING:
-        break;
     default:
-        vm_start(ctx->m);
-        break;
+        break;      /* running already */
     }
     return monitor_empty_return();
 }

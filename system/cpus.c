@@ -142,26 +142,43 @@ static void pause_all_locked(Machine *m)
     }
 }
 
-void vm_stop(Machine *m, RunState state)
+static bool do_vm_stop(Machine *m, RunState state, bool force)
 {
     bool was_running;
 
     g_mutex_lock(&m->run_lock);
     was_running = m->runstate == RUN_STATE_RUNNING;
-    m->runstate = state;
-    pause_all_locked(m);
+    if (was_running || force) {
+        m->runstate = state;
+        pause_all_locked(m);
+    }
     g_mutex_unlock(&m->run_lock);
     if (was_running) {
         machine_emit_event(m, "STOP", NULL);
     }
+    return was_running;
 }
 
-void vm_start(Machine *m)
+bool vm_stop(Machine *m, RunState state)
 {
-    bool was_running;
+    return do_vm_stop(m, state, false);
+}
 
-    g_mutex_lock(&m->run_lock);
-    was_running = m->runstate == RUN_STATE_RUNNING;
+void vm_stop_force_state(Machine *m, RunState state)
+{
+    do_vm_stop(m, state, true);
+}
+
+static bool may_cont_from(RunState s)
+{
+    return s == RUN_STATE_PAUSED || s == RUN_STATE_PRELAUNCH || s == RUN_STATE_POSTMIGRATE;
+}
+
+/* Resume under run_lock; emits RESUME if the guest was not running. */
+static void vm_start_locked_and_unlock(Machine *m)
+{
+    bool was_running = m->runstate == RUN_STATE_RUNNING;
+
     m->runstate = RUN_STATE_RUNNING;
     for (int i = 0; i < m->smp; i++) {
         m->vcpus[i]->stop = false;
@@ -171,4 +188,22 @@ void vm_start(Machine *m)
     if (!was_running) {
         machine_emit_event(m, "RESUME", NULL);
     }
+}
+
+bool vm_start_if_stopped(Machine *m, RunState *cur)
+{
+    g_mutex_lock(&m->run_lock);
+    *cur = m->runstate;
+    if (!may_cont_from(m->runstate)) {
+        g_mutex_unlock(&m->run_lock);
+        return false;
+    }
+    vm_start_locked_and_unlock(m);
+    return true;
+}
+
+void vm_start(Machine *m)
+{
+    g_mutex_lock(&m->run_lock);
+    vm_start_locked_and_unlock(m);
 }

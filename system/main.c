@@ -203,9 +203,10 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGHUP, on_signal, &ms);
     g_main_loop_run(ms.loop);
 
-    vm_stop(m, RUN_STATE_SHUTDOWN);
-    migration_free(m->migration);
+    /* Monitors first: QEMU sends no STOP after quit's SHUTDOWN. */
     monitor_cleanup(m);
+    vm_stop_force_state(m, RUN_STATE_SHUTDOWN);
+    migration_free(m->migration);
     m->migration = NULL;
     machine_free(m);
     g_main_loop_unref(ms.loop);

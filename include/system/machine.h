@@ -82,6 +82,7 @@ typedef struct Machine {
     Vcpu *vcpus[MACHINE_MAX_CPUS];
     SerialState *serial;
     PitState *pit;
+    struct VirtIOBalloon *balloon;  /* -device virtio-balloon, or NULL */
     GMainContext *main_ctx;     /* the main loop's context */
 
     struct MigrationState *migration;   /* set by main; NULL in unit tests */
@@ -115,13 +116,23 @@ bool machine_is_running(Machine *m);
 void machine_set_runstate(Machine *m, RunState s);
 
 /*
- * vm_stop: pause every vCPU (synchronously: on return no vCPU touches guest
- * memory), set @state, emit STOP if the guest was running.  Any thread but a
- * vCPU thread.
+ * vm_stop: if the guest is running, pause every vCPU (synchronously: on
+ * return no vCPU touches guest memory), set @state and emit STOP; returns
+ * true.  If it is not running, change nothing and return false (QEMU's
+ * semantics: a `stop` racing with a switchover must not overwrite
+ * finish-migrate).  Any thread but a vCPU thread.
  */
-void vm_stop(Machine *m, RunState state);
-/* vm_start: set running, resume every vCPU, emit RESUME. */
+bool vm_stop(Machine *m, RunState state);
+/* vm_stop_force_state: like vm_stop, but set @state even if not running. */
+void vm_stop_force_state(Machine *m, RunState state);
+/* vm_start: set running, resume every vCPU, emit RESUME (if not running). */
 void vm_start(Machine *m);
+/*
+ * vm_start_if_stopped: vm_start only if the run state is one a user may
+ * `cont` from (paused, prelaunch, postmigrate), checked and changed under
+ * run_lock.  Returns false with the current state in *cur otherwise.
+ */
+bool vm_start_if_stopped(Machine *m, RunState *cur);
 
 /* Create the vCPUs (accelerator state, no threads yet). */
 bool cpus_create(Machine *m, GError **errp);
