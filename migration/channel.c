@@ -72,6 +72,23 @@ int mig_channel_close(MigChannel *c)
     return c ? c->ops->close(c) : 0;
 }
 
+bool mig_channel_has_write_page(MigChannel *c)
+{
+    return c->ops->write_page != NULL;
+}
+
+int mig_channel_write_page(MigChannel *c, unsigned block, uint64_t offset,
+                           const void *host, size_t len)
+{
+    if (!c->ops->write_page) {
+        return -EOPNOTSUPP;
+    }
+    if (__atomic_load_n(&c->shut, __ATOMIC_ACQUIRE)) {
+        return -ECANCELED;
+    }
+    return c->ops->write_page(c, block, offset, host, len);
+}
+
 /* ---- fd-backed channel ---- */
 
 typedef struct FdChannel {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "migration/migration-int.h"
+#include "migration/rdma.h"
 #include "util/cutils.h"
 #include "util/error.h"
 
@@ -78,21 +79,46 @@ static gpointer incoming_thread(gpointer opaque)
             goto out;
         }
     }
+    if (a->uri.kind == MIG_URI_RDMA && !mig_rdma_accept(ch, &err)) {
+        incoming_failed(s, NULL, err->message);
+        set_in_channel(s, NULL, -1);
+        mig_channel_close(ch);
+        goto out;
+    }
     migrate_set_state(s, &s->in_status, MIGRATION_STATUS_SETUP, MIGRATION_STATUS_ACTIVE);
     f = mig_stream_new(ch);
     ram_load_reset(s->ram);
     s->loaded_runstate = RUN_STATE_RUNNING;
     if (loadvm_state(s->reg, f, &err)) {
-        bool resume = s->loaded_runstate == RUN_STATE_RUNNING && !m->start_paused;
-        uint8_t resumed = resume;
+        bool resume;
+
+        /* stop/cont in inmigrate change start_paused under run_lock */
+        g_mutex_lock(&m->run_lock);
+        resume = s->loaded_runstate == RUN_STATE_RUNNING && !m->start_paused;
+        g_mutex_unlock(&m->run_lock);
+        /* x-downtime-phases: this side's part of the downtime, for the source */
+        int64_t loaded_us = g_get_monotonic_time();
+        int64_t switchover_us = savevm_load_switchover_us(s->reg);
+        uint32_t load_us = switchover_us ? MIN(loaded_us - switchover_us, UINT32_MAX) : 0;
+        uint32_t resume_us;
 
         if (resume) {
             vm_start(m);
         } else {
             machine_set_runstate(m, RUN_STATE_PAUSED);
         }
+        resume_us = MIN(g_get_monotonic_time() - loaded_us, UINT32_MAX);
+        stat_set(&s->in_stats, phase_us[MIG_PHASE_DEST_LOAD], load_us);
+        stat_set(&s->in_stats, phase_us[MIG_PHASE_DEST_RESUME], resume_us);
+        stat_set(&s->in_stats, phases_known, 2);
         if (ch->bidirectional) {
-            rp_send(ch, MIG_RP_MSG_DONE, &resumed, 1);
+            /* DONE: u8 resumed, then (kvmig) be32 load µs, be32 resume µs */
+            uint8_t done[MIG_RP_DONE_LEN] = {
+                resume,
+                load_us >> 24, load_us >> 16, load_us >> 8, load_us,
+                resume_us >> 24, resume_us >> 16, resume_us >> 8, resume_us,
+            };
+            rp_send(ch, MIG_RP_MSG_DONE, done, sizeof(done));
         }
         migrate_set_state(s, &s->in_status, MIGRATION_STATUS_ACTIVE,
                           MIGRATION_STATUS_COMPLETED);
@@ -152,8 +178,8 @@ static bool incoming_open(MigrationState *s, const char *uri, GError **errp)
         a->ch = mig_file_open(a->uri.path, a->uri.offset, false, errp);
         break;
     case MIG_URI_RDMA:
-        kvmig_error(errp, "RDMA migration on %s:%s: no RDMA device found", a->uri.host,
-                    a->uri.port);
+        /* listening now; the incoming thread accepts (mig_rdma_accept) */
+        a->ch = mig_rdma_listen(&a->uri, s->m, errp);
         break;
     }
     if (!a->ch && a->listen_fd < 0) {

@@ -63,7 +63,8 @@ MigChannel *mig_file_open(const char *path, uint64_t offset, bool outgoing,
 
 /* ---- return path (destination -> source, bidirectional channels) ---- */
 
-#define MIG_RP_MSG_DONE  0x80   /* payload: u8 resumed */
+#define MIG_RP_MSG_DONE  0x80   /* payload: u8 resumed [be32 load µs, be32 resume µs] */
+#define MIG_RP_DONE_LEN  9      /* the payload kvmig sends; 1 is accepted too */
 #define MIG_RP_MSG_FAIL  0x81   /* payload: error text */
 #define MIG_RP_MSG_MAX   1024
 

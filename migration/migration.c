@@ -13,6 +13,17 @@
  *
  * downtime = source stop -> the DONE message arrives (bidirectional
  * channels), or -> the stream is flushed and closed (exec:, file:).
+ * x-downtime-phases splits it (stats.h, MigPhase): vcpu-stop,
+ * pre-switchover, final-dirty-sync, ram-send, device-state-save,
+ * stream-flush, [dirty-log-stop,] then the destination's load and resume
+ * (sent back in DONE) and the return path.
+ *
+ * Deferred teardown: stopping the dirty log and freeing bitmaps, caches
+ * and pools (savevm_save_cleanup) happens after COMPLETED, outside the
+ * downtime.  The capability x-early-dirty-log-stop puts it back inside,
+ * right after the stream is flushed, as QEMU did before 2016, so the
+ * difference can be measured.  The CPU state is read once, by the vCPU
+ * sections' pre_save during device-state-save; nothing else syncs it.
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +31,7 @@
 #include <unistd.h>
 
 #include "migration/migration-int.h"
+#include "migration/rdma.h"
 #include "util/error.h"
 
 /* How often the bandwidth estimate is refreshed. */
@@ -89,15 +101,19 @@ static MigChannel *open_outgoing(OutgoingArgs *a, GError **errp)
     case MIG_URI_FILE:
         return mig_file_open(a->uri.path, a->uri.offset, true, errp);
     case MIG_URI_RDMA:
-        kvmig_error(errp, "RDMA migration to %s:%s: no RDMA device found", a->uri.host,
-                    a->uri.port);
-        return NULL;
+        return mig_rdma_connect(&a->uri, a->s->m,
+                                migrate_cap(a->s->opts, MIGRATION_CAPABILITY_RDMA_PIN_ALL),
+                                errp);
     }
     return NULL;
 }
 
-/* Wait for the destination's DONE/FAIL message on the return path. */
-static bool wait_for_destination(MigStream *f, GError **errp)
+/*
+ * Wait for the destination's DONE/FAIL message on the return path.  On
+ * DONE, @dst_us (may be NULL) gets the destination's load and resume times
+ * in µs, or zeros when it did not send them.
+ */
+static bool wait_for_destination(MigStream *f, uint32_t dst_us[2], GError **errp)
 {
     MigChannel *c = mig_stream_channel(f);
     uint8_t hdr[4];
@@ -125,6 +141,15 @@ static bool wait_for_destination(MigStream *f, GError **errp)
         return false;
     }
     if (type == MIG_RP_MSG_DONE) {
+        if (dst_us) {
+            const uint8_t *p = (const uint8_t *)payload;
+
+            dst_us[0] = dst_us[1] = 0;
+            if (len >= MIG_RP_DONE_LEN) {
+                dst_us[0] = (uint32_t)p[1] << 24 | p[2] << 16 | p[3] << 8 | p[4];
+                dst_us[1] = (uint32_t)p[5] << 24 | p[6] << 16 | p[7] << 8 | p[8];
+            }
+        }
         return true;
     }
     if (type == MIG_RP_MSG_FAIL) {
@@ -149,7 +174,7 @@ static void explain_write_failure(MigrationState *s, MigStream *f, GError **errp
         get_status(s) == MIGRATION_STATUS_CANCELLING) {
         return;
     }
-    if (!wait_for_destination(f, &rp_err) &&
+    if (!wait_for_destination(f, NULL, &rp_err) &&
         g_str_has_prefix(rp_err->message, "the destination failed")) {
         g_clear_error(errp);
         g_propagate_error(errp, g_steal_pointer(&rp_err));
@@ -227,6 +252,15 @@ static bool iterate_until_converged(MigrationState *s, MigStream *f, GError **er
     }
 }
 
+/* Close the current downtime phase @p at now; *@t_us is its start, then its end. */
+static void phase_end(MigrationState *s, MigPhase p, int64_t *t_us)
+{
+    int64_t now = g_get_monotonic_time();
+
+    stat_set(&s->stats, phase_us[p], now - *t_us);
+    *t_us = now;
+}
+
 /* pause-before-switchover: wait in pre-switchover for migrate-continue. */
 static bool maybe_pause_before_switchover(MigrationState *s)
 {
@@ -257,7 +291,9 @@ static gpointer migration_thread(gpointer opaque)
     MigStream *f = NULL;
     MigChannel *ch;
     RunState prev = RUN_STATE_RUNNING;
-    bool stopped = false, bidirectional, ok = false;
+    bool stopped = false, bidirectional, ok = false, cleaned_up = false;
+    int64_t down_start_us = 0, t_us = 0;
+    uint32_t dst_us[2] = { 0, 0 };
     int ret;
 
     ch = open_outgoing(a, &err);
@@ -290,22 +326,56 @@ static gpointer migration_thread(gpointer opaque)
     s->switchover_runstate = prev;
     stat_set(&s->stats, downtime_start_ms, mig_now_ms());
     stat_set(&s->stats, precopy_bytes, mig_stream_transferred(f));
-    vm_stop(m, RUN_STATE_FINISH_MIGRATE);
+    down_start_us = t_us = g_get_monotonic_time();
+    vm_stop_force_state(m, RUN_STATE_FINISH_MIGRATE);
     stopped = true;
+    phase_end(s, MIG_PHASE_VCPU_STOP, &t_us);
     if (!maybe_pause_before_switchover(s)) {
         goto out;
     }
+    phase_end(s, MIG_PHASE_PRE_SWITCHOVER, &t_us);
     mig_stream_set_rate_limit(f, 0);
-    if (!savevm_save_complete(s->reg, f, &err) || mig_stream_flush(f)) {
+    /* ram_save_complete records FINAL_SYNC and RAM_SEND itself */
+    stat_set(&s->stats, phase_us[MIG_PHASE_FINAL_SYNC], 0);
+    stat_set(&s->stats, phase_us[MIG_PHASE_RAM_SEND], 0);
+    if (!savevm_save_complete(s->reg, f, &err)) {
         goto out;
     }
+    phase_end(s, MIG_PHASE_DEVICE_SAVE, &t_us);
+    stat_set(&s->stats, phase_us[MIG_PHASE_DEVICE_SAVE],
+             MAX(0, stat_get(&s->stats, phase_us[MIG_PHASE_DEVICE_SAVE]) -
+                    stat_get(&s->stats, phase_us[MIG_PHASE_FINAL_SYNC]) -
+                    stat_get(&s->stats, phase_us[MIG_PHASE_RAM_SEND])));
+    if (mig_stream_flush(f)) {
+        goto out;
+    }
+    phase_end(s, MIG_PHASE_STREAM_FLUSH, &t_us);
+    if (migrate_cap(s->opts, MIGRATION_CAPABILITY_X_EARLY_DIRTY_LOG_STOP)) {
+        /* the old order: tear down inside the downtime (see the top) */
+        savevm_save_cleanup(s->reg);
+        cleaned_up = true;
+    }
+    phase_end(s, MIG_PHASE_DIRTY_LOG_STOP, &t_us);
+    stat_set(&s->stats, phases_known, 1);
     stat_set(&s->stats, downtime_bytes,
              mig_stream_transferred(f) - stat_get(&s->stats, precopy_bytes));
     stat_set(&s->stats, transferred, mig_stream_transferred(f));
     if (bidirectional) {
-        if (!wait_for_destination(f, &err)) {
+        if (!wait_for_destination(f, dst_us, &err)) {
             goto out;
         }
+        phase_end(s, MIG_PHASE_RETURN_PATH, &t_us);
+        if (dst_us[0] || dst_us[1]) {
+            int64_t rest = stat_get(&s->stats, phase_us[MIG_PHASE_RETURN_PATH]);
+
+            /* the destination's phases happened inside the wait */
+            stat_set(&s->stats, phase_us[MIG_PHASE_DEST_LOAD], MIN(dst_us[0], rest));
+            stat_set(&s->stats, phase_us[MIG_PHASE_DEST_RESUME],
+                     MIN(dst_us[1], rest - MIN(dst_us[0], rest)));
+            stat_set(&s->stats, phase_us[MIG_PHASE_RETURN_PATH],
+                     rest - MIN(dst_us[0] + (int64_t)dst_us[1], rest));
+        }
+        stat_set(&s->stats, phases_known, 2);
     } else {
         /* one-way: done when every byte is out (and an exec child exited 0) */
         g_mutex_lock(&s->lock);
@@ -321,7 +391,9 @@ static gpointer migration_thread(gpointer opaque)
             goto out;
         }
     }
-    stat_set(&s->stats, downtime, mig_now_ms() - stat_get(&s->stats, downtime_start_ms));
+    stat_set(&s->stats, downtime_us, g_get_monotonic_time() - down_start_us);
+    /* QEMU's unit (ms), rounded: a 0.6 ms downtime is 1, not 0 */
+    stat_set(&s->stats, downtime, (stat_get(&s->stats, downtime_us) + 500) / 1000);
     stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
     if (migrate_set_state(s, &s->status, MIGRATION_STATUS_DEVICE,
                           MIGRATION_STATUS_COMPLETED)) {
@@ -351,7 +423,9 @@ out:
         }
     }
     /* deferred teardown: after the destination runs, outside the downtime */
-    savevm_save_cleanup(s->reg);
+    if (!cleaned_up) {
+        savevm_save_cleanup(s->reg);
+    }
     g_mutex_lock(&s->lock);
     s->out_ch = NULL;
     g_mutex_unlock(&s->lock);
@@ -428,6 +502,19 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
         g_free(a);
         return false;
     }
+    if (a->uri.kind == MIG_URI_RDMA) {
+        GError *rdma_err = NULL;
+
+        /* no device, no memlock: fail at once, in the reply and in query-migrate */
+        if (!mig_rdma_precheck(&a->uri, s->m, &rdma_err)) {
+            migration_set_error(s, rdma_err->message);
+            set_final_failure(s);
+            mig_uri_clear(&a->uri);
+            g_free(a);
+            g_propagate_error(errp, rdma_err);
+            return false;
+        }
+    }
     s->thread = g_thread_new("migration", migration_thread, a);
     return true;
 }
@@ -486,6 +573,10 @@ JsonObject *qmp_query_migrate(MigrationState *s)
         if (in == MIGRATION_STATUS_FAILED && err) {
             json_object_set_string_member(obj, "error-desc", err);
         }
+        if (in == MIGRATION_STATUS_COMPLETED) {
+            /* kvmig: this side's share of the downtime */
+            migration_stats_fill_phases(obj, &s->in_stats, true);
+        }
         return obj;
     }
     if (out == MIGRATION_STATUS_NONE) {
@@ -524,6 +615,9 @@ MigrationState *migration_new(Machine *m, MigrationOptions *opts, GError **errp)
     g_cond_init(&s->cond);
     s->in_listen_fd = -1;
     s->ram = ram_register(s->reg, m, &s->stats, errp);
+    if (s->ram) {
+        s->ram->opts = opts;    /* xbzrle reads its capability and cache size */
+    }
     if (!s->ram || !machine_sections_register(s, errp)) {
         migration_free(s);
         return NULL;

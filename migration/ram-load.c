@@ -7,15 +7,30 @@
  * block and offset.
  *
  * Pages are written straight into the block's host mapping: the destination
- * is not logging dirty pages and its vCPUs are stopped.  A ZERO record for
- * a page that is already zero writes nothing, so untouched memory stays
- * unallocated.
+ * is not logging dirty pages and its vCPUs are stopped.  A ZERO record (or
+ * X_ZERO_RUN) for a page that is already zero writes nothing, and finding
+ * that out does not touch it either: a hole in the host mapping reads as
+ * zero (util/pagemap.h asks the page tables), and reading it would fault it
+ * in -- on kernels without a shared zero page that allocates it.  So an idle
+ * guest's untouched memory stays unallocated here.
+ *
+ * Guest RAM is advised MADV_HUGEPAGE when the first record arrives: the
+ * destination writes nearly every page it gets for the first time, and a
+ * first touch is a fault per 4 KiB page without it (the dominant cost of
+ * loading a busy guest on a VM host), one per 2 MiB with it.
  */
 #include <string.h>
+#include <sys/mman.h>
 
 #include "migration/ram.h"
+#include "migration/xbzrle.h"
+#include "util/bitmap.h"
 #include "util/bufferiszero.h"
 #include "util/error.h"
+#include "util/pagemap.h"
+
+/* Pages per populated-page query when zeroing a run (a 4 KiB bitmap). */
+#define ZERO_CHUNK 32768
 
 void ram_load_reset(RAMState *rs)
 {
@@ -23,6 +38,27 @@ void ram_load_reset(RAMState *rs)
     rs->last_load_block = NULL;
     rs->pages_loaded = 0;
     rs->zero_pages_loaded = 0;
+    rs->xbzrle_pages_loaded = 0;
+}
+
+/* Make @npages pages at @host zero, touching only the populated ones. */
+static void zero_pages(uint8_t *host, uint64_t npages)
+{
+    unsigned long bmap[BITS_TO_LONGS(ZERO_CHUNK)];
+
+    for (uint64_t done = 0; done < npages; done += ZERO_CHUNK) {
+        uint64_t chunk = MIN(npages - done, ZERO_CHUNK);
+
+        pagemap_populated(host + done * TARGET_PAGE_SIZE, chunk, bmap);
+        for (uint64_t i = bitmap_find_next(bmap, chunk, 0); i < chunk;
+             i = bitmap_find_next(bmap, chunk, i + 1)) {
+            uint8_t *p = host + (done + i) * TARGET_PAGE_SIZE;
+
+            if (!buffer_is_zero(p, TARGET_PAGE_SIZE)) {
+                memset(p, 0, TARGET_PAGE_SIZE);
+            }
+        }
+    }
 }
 
 static bool read_idstr(MigStream *f, char *idstr, GError **errp)
@@ -97,6 +133,10 @@ static bool load_mem_size(RAMState *rs, MigStream *f, uint64_t total, GError **e
         return false;
     }
     rs->mem_size_seen = true;
+    for (unsigned i = 0; i < m->nr_ram_blocks; i++) {
+        /* advice only: without THP the load is just slower */
+        madvise(m->ram_blocks[i]->host, m->ram_blocks[i]->used_length, MADV_HUGEPAGE);
+    }
     return true;
 }
 
@@ -143,8 +183,6 @@ static RAMBlock *record_block(RAMState *rs, MigStream *f, uint64_t flags, uint64
 static const char *unsupported_record(uint64_t type)
 {
     switch (type) {
-    case RAM_SAVE_FLAG_XBZRLE:
-        return "XBZRLE page (capability xbzrle is not supported here)";
     case RAM_SAVE_FLAG_COMPRESS_PAGE:
         return "compressed page (capability compress is not supported here)";
     case RAM_SAVE_FLAG_HOOK:
@@ -152,6 +190,43 @@ static const char *unsupported_record(uint64_t type)
     default:
         return NULL;
     }
+}
+
+/*
+ * xbzrle: an XBZRLE record's payload (u8 encoding flag, be16 length, the
+ * encoding), applied in place to the page as the last record left it.
+ * A short stream returns true with the stream's error set: the caller
+ * reports it with the offset, as for every record.
+ */
+static bool load_xbzrle(MigStream *f, RAMBlock *rb, uint64_t addr, GError **errp)
+{
+    uint8_t enc[TARGET_PAGE_SIZE];
+    uint8_t flag = mig_stream_get_u8(f);
+    uint16_t len = mig_stream_get_be16(f);
+
+    if (mig_stream_error(f)) {
+        return true;
+    }
+    if (flag != XBZRLE_ENCODING_FLAG) {
+        kvmig_error(errp, "XBZRLE page at 0x%" G_GINT64_MODIFIER "x of RAM block '%s': "
+                    "encoding flag 0x%x, expected 0x%x", addr, rb->idstr, flag,
+                    XBZRLE_ENCODING_FLAG);
+        return false;
+    }
+    if (len > TARGET_PAGE_SIZE) {
+        kvmig_error(errp, "XBZRLE page at 0x%" G_GINT64_MODIFIER "x of RAM block '%s': "
+                    "%u bytes of encoding, more than a page", addr, rb->idstr, len);
+        return false;
+    }
+    if (!mig_stream_get_buffer(f, enc, len)) {
+        return true;
+    }
+    if (xbzrle_decode_buffer(enc, len, rb->host + addr, TARGET_PAGE_SIZE) < 0) {
+        kvmig_error(errp, "XBZRLE page at 0x%" G_GINT64_MODIFIER "x of RAM block '%s': "
+                    "malformed encoding (%u bytes)", addr, rb->idstr, len);
+        return false;
+    }
+    return true;
 }
 
 bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
@@ -202,10 +277,35 @@ bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
                 break;
             }
             host = rb->host + addr;
-            if (ch || !buffer_is_zero(host, TARGET_PAGE_SIZE)) {
+            if (ch) {
                 memset(host, ch, TARGET_PAGE_SIZE);
+            } else {
+                zero_pages(host, 1);
             }
             rs->zero_pages_loaded++;
+            break;
+        }
+        case RAM_SAVE_FLAG_X_ZERO_RUN: {
+            uint64_t npages;
+
+            rb = record_block(rs, f, flags, addr, errp);
+            if (!rb) {
+                return false;
+            }
+            npages = mig_stream_get_be64(f);
+            if (mig_stream_error(f)) {
+                break;
+            }
+            /* addr < used_length (record_block), so this cannot overflow */
+            if (npages == 0 || npages > (rb->used_length - addr) / TARGET_PAGE_SIZE) {
+                kvmig_error(errp, "zero run of %" G_GUINT64_FORMAT " pages at 0x%"
+                            G_GINT64_MODIFIER "x does not fit in RAM block '%s' (0x%"
+                            G_GINT64_MODIFIER "x bytes)", npages, addr, rb->idstr,
+                            rb->used_length);
+                return false;
+            }
+            zero_pages(rb->host + addr, npages);
+            rs->zero_pages_loaded += npages;
             break;
         }
         case RAM_SAVE_FLAG_PAGE:
@@ -215,6 +315,13 @@ bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
             }
             mig_stream_get_buffer(f, rb->host + addr, TARGET_PAGE_SIZE);
             rs->pages_loaded++;
+            break;
+        case RAM_SAVE_FLAG_XBZRLE:
+            rb = record_block(rs, f, flags, addr, errp);
+            if (!rb || !load_xbzrle(f, rb, addr, errp)) {
+                return false;
+            }
+            rs->xbzrle_pages_loaded++;
             break;
         case RAM_SAVE_FLAG_MULTIFD_FLUSH:
             /* a sync point for multifd channels; nothing to do without them */

@@ -7,6 +7,13 @@
  *
  * Pages are read after their bit is cleared: a guest write after that is
  * in the next sync, so the destination ends with the last version.
+ *
+ * Never-written memory costs nothing: on the first pass, pages that are
+ * holes in the host mapping (util/pagemap.h) are sent as X_ZERO_RUN
+ * records without being read -- reading would fault them in.  The hole
+ * snapshot is taken after the dirty log started and is dropped at every
+ * sync, so a page written after the snapshot is dirty again in the next
+ * sync and sent then, like a page written after it was read.
  */
 #include <string.h>
 
@@ -15,9 +22,12 @@
 #include "util/bitmap.h"
 #include "util/bufferiszero.h"
 #include "util/error.h"
+#include "util/pagemap.h"
 
 /* An iterate call returns after this long so the thread can re-decide. */
 #define RAM_ITERATE_SLICE_NS (50 * 1000 * 1000LL)
+/* Pages per hole snapshot of the first pass (1 GiB, a 32 KiB bitmap). */
+#define RAM_POP_WINDOW (1ULL << 18)
 
 static void put_page_header(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset,
                             uint64_t flags)
@@ -33,10 +43,22 @@ static void put_page_header(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t o
     }
 }
 
+size_t ram_put_page_header(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset,
+                           uint64_t flags)
+{
+    size_t len = rb == rs->last_sent_block ? 8 : 8 + 1 + strlen(rb->idstr);
+
+    put_page_header(rs, f, rb, offset, flags);
+    return len;
+}
+
 static void send_zero(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
 {
     put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_ZERO);
     mig_stream_put_u8(f, 0);
+    if (rs->xbzrle && !rs->bulk_stage) {
+        ram_xbzrle_zero_sent(rs, rb, offset);   /* xbzrle: no stale cached copy */
+    }
     if (rs->stats) {
         stat_add(rs->stats, zero_pages, 1);
     }
@@ -44,10 +66,65 @@ static void send_zero(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
 
 static void send_raw(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
 {
-    put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_PAGE);
-    mig_stream_put_buffer_async(f, rb->host + offset, TARGET_PAGE_SIZE);
+    /* rdma: the channel places the page itself (RDMA WRITE), no record */
+    if (!mig_stream_write_page(f, rb->index, offset, rb->host + offset, TARGET_PAGE_SIZE)) {
+        put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_PAGE);
+        mig_stream_put_buffer_async(f, rb->host + offset, TARGET_PAGE_SIZE);
+    }
     if (rs->stats) {
         stat_add(rs->stats, normal_pages, 1);
+    }
+}
+
+/* @npages zero pages from @page on, never read (holes in the host mapping). */
+static void send_zero_run(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t page,
+                          uint64_t npages)
+{
+    if (npages == 1) {
+        send_zero(rs, f, rb, page << TARGET_PAGE_BITS);
+        return;
+    }
+    put_page_header(rs, f, rb, page << TARGET_PAGE_BITS, RAM_SAVE_FLAG_X_ZERO_RUN);
+    mig_stream_put_be64(f, npages);
+    if (rs->stats) {
+        stat_add(rs->stats, zero_pages, npages);
+    }
+}
+
+/*
+ * First pass: how many pages from @page on are dirty and holes in the host
+ * mapping (0 when @page is populated).  Refreshes the snapshot when @page
+ * is outside it or a sync happened since it was taken.
+ */
+static uint64_t hole_run(RAMState *rs, RAMBlock *rb, uint64_t page)
+{
+    uint64_t idx, end;
+
+    if (rs->pop_block != rb || rs->pop_sync_count != rs->dirty.sync_count ||
+        page < rs->pop_start || page - rs->pop_start >= rs->pop_npages) {
+        if (!rs->pop_bmap) {
+            rs->pop_bmap = bitmap_new(RAM_POP_WINDOW);
+        }
+        rs->pop_block = rb;
+        rs->pop_start = page;
+        rs->pop_npages = MIN(RAM_POP_WINDOW, rb->npages - page);
+        rs->pop_sync_count = rs->dirty.sync_count;
+        pagemap_populated(rb->host + (page << TARGET_PAGE_BITS), rs->pop_npages,
+                          rs->pop_bmap);
+    }
+    idx = page - rs->pop_start;
+    if (test_bit(idx, rs->pop_bmap)) {
+        return 0;
+    }
+    end = rs->pop_start + bitmap_find_next(rs->pop_bmap, rs->pop_npages, idx);
+    return bitmap_find_next_zero(rb->bmap, end, page) - page;
+}
+
+/* xbzrle: a delta against the page cache, or raw (ram-xbzrle.c) */
+static void send_xbzrle(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
+{
+    if (!ram_xbzrle_send(rs, f, rb, offset)) {
+        send_raw(rs, f, rb, offset);
     }
 }
 
@@ -56,6 +133,7 @@ typedef void (*RamPageSender)(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t
 static const RamPageSender page_senders[RAM_PAGE__MAX] = {
     [RAM_PAGE_ZERO] = send_zero,
     [RAM_PAGE_RAW] = send_raw,
+    [RAM_PAGE_XBZRLE] = send_xbzrle,
 };
 
 /* The one place that decides how a page travels. */
@@ -63,6 +141,10 @@ static RamPageMethod ram_page_method(RAMState *rs, RAMBlock *rb, uint64_t offset
 {
     if (buffer_is_zero(rb->host + offset, TARGET_PAGE_SIZE)) {
         return RAM_PAGE_ZERO;
+    }
+    /* xbzrle: from the second pass on, as QEMU enables it after a full round */
+    if (rs->xbzrle && !rs->bulk_stage) {
+        return RAM_PAGE_XBZRLE;
     }
     return RAM_PAGE_RAW;
 }
@@ -101,6 +183,21 @@ static bool send_dirty(RAMState *rs, MigStream *f, int64_t deadline_ns)
             continue;
         }
         visited = 0;
+        if (rs->bulk_stage) {
+            uint64_t run = hole_run(rs, rb, page);
+
+            if (run) {
+                bitmap_clear_range(rb->bmap, page, run);
+                rs->dirty.dirty_pages -= run;
+                send_zero_run(rs, f, rb, page, run);
+                rs->scan_page = page + run;
+                rs->iter_pages += run;
+                if (deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
+                    break;
+                }
+                continue;
+            }
+        }
         clear_bit(page, rb->bmap);
         rs->dirty.dirty_pages--;
         send_page(rs, f, rb, page);
@@ -130,6 +227,7 @@ static void update_dirty_stats(RAMState *rs)
         stat_set(rs->stats, dirty_pages_rate, rs->dirty.pages_rate);
         stat_set(rs->stats, remaining, rs->dirty.dirty_pages * TARGET_PAGE_SIZE);
     }
+    ram_xbzrle_sync_stats(rs);
 }
 
 static bool ram_save_setup(MigStream *f, void *opaque, GError **errp)
@@ -141,15 +239,22 @@ static bool ram_save_setup(MigStream *f, void *opaque, GError **errp)
     for (unsigned i = 0; i < m->nr_ram_blocks; i++) {
         total += m->ram_blocks[i]->used_length;
     }
+    if (!ram_xbzrle_setup(rs, f, errp)) {
+        return false;
+    }
     if (!ram_dirty_start(m, &rs->dirty, errp)) {
         return false;
     }
-    /* free-page-hint: the log runs and the bitmap is full: ask for hints */
+    /*
+     * free-page-hint: the log runs and the bitmap is full (this plays the
+     * part of QEMU's first sync of the bulk pass): ask for hints
+     */
     rs->dirty.fph = free_page_hint_new(m);
     free_page_hint_start(rs->dirty.fph);
     rs->scan_block = 0;
     rs->scan_page = 0;
     rs->bulk_stage = true;
+    rs->pop_block = NULL;
     rs->iter_pages = 0;
     if (rs->stats) {
         stat_set(rs->stats, ram_total, total);
@@ -171,7 +276,10 @@ static bool ram_save_setup(MigStream *f, void *opaque, GError **errp)
 static int ram_save_iterate(MigStream *f, void *opaque, GError **errp)
 {
     RAMState *rs = opaque;
-    bool empty = send_dirty(rs, f, g_get_monotonic_time() * 1000 + RAM_ITERATE_SLICE_NS);
+    bool empty;
+
+    ram_xbzrle_poll(rs);        /* xbzrle-cache-size may have changed */
+    empty = send_dirty(rs, f, g_get_monotonic_time() * 1000 + RAM_ITERATE_SLICE_NS);
 
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     return empty ? 1 : 0;
@@ -186,6 +294,7 @@ static bool ram_save_complete(MigStream *f, void *opaque, GError **errp)
         return false;
     }
     update_dirty_stats(rs);
+    ram_xbzrle_complete(rs);
     send_dirty(rs, f, 0);
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     return true;
@@ -215,6 +324,9 @@ static void ram_save_cleanup(void *opaque)
     RAMState *rs = opaque;
 
     ram_dirty_stop(rs->m, &rs->dirty);
+    ram_xbzrle_cleanup(rs);
+    g_clear_pointer(&rs->pop_bmap, g_free);
+    rs->pop_block = NULL;
 }
 
 static void ram_load_cleanup(void *opaque)
@@ -248,5 +360,8 @@ RAMState *ram_register(SaveVMRegistry *reg, Machine *m, MigrationStats *stats,
 
 void ram_state_free(RAMState *rs)
 {
+    if (rs) {
+        g_free(rs->pop_bmap);
+    }
     g_free(rs);
 }

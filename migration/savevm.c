@@ -31,6 +31,7 @@ struct SaveVMRegistry {
     GPtrArray *entries;                 /* SaveStateEntry, registration order */
     uint32_t next_section_id;
     JsonBuilder *vmdesc;                /* source: built during one save */
+    int64_t load_switchover_us;         /* loader: first END record (0: none yet) */
 };
 
 SaveVMRegistry *savevm_registry_new(void)
@@ -359,6 +360,11 @@ void savevm_save_cleanup(SaveVMRegistry *reg)
     g_clear_object(&reg->vmdesc);
 }
 
+int64_t savevm_load_switchover_us(SaveVMRegistry *reg)
+{
+    return reg->load_switchover_us;
+}
+
 /* ---- destination ---- */
 
 static bool load_check(MigStream *f, const char *what, GError **errp)
@@ -489,13 +495,18 @@ static bool load_start(SaveVMRegistry *reg, MigStream *f, GHashTable *ids, uint8
     return load_footer(f, se, errp);
 }
 
-static bool load_part(MigStream *f, GHashTable *ids, uint8_t type, GError **errp)
+static bool load_part(SaveVMRegistry *reg, MigStream *f, GHashTable *ids, uint8_t type,
+                      GError **errp)
 {
     uint32_t id = mig_stream_get_be32(f);
     SaveStateEntry *se;
 
     if (!load_check(f, "section header", errp)) {
         return false;
+    }
+    if (type == QEMU_VM_SECTION_END && !reg->load_switchover_us) {
+        /* the source stopped its vCPUs just before it wrote this */
+        reg->load_switchover_us = g_get_monotonic_time();
     }
     se = g_hash_table_lookup(ids, GUINT_TO_POINTER(id));
     if (!se || se->ended) {
@@ -546,6 +557,7 @@ bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp)
 {
     g_autoptr(GHashTable) ids = g_hash_table_new(g_direct_hash, g_direct_equal);
 
+    reg->load_switchover_us = 0;
     for (guint i = 0; i < reg->entries->len; i++) {
         SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
         se->seen = se->ended = false;
@@ -578,7 +590,7 @@ bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp)
             break;
         case QEMU_VM_SECTION_PART:
         case QEMU_VM_SECTION_END:
-            ok = load_part(f, ids, type, errp);
+            ok = load_part(reg, f, ids, type, errp);
             break;
         default:
             kvmig_error(errp, "unknown section type 0x%02x at byte %" G_GUINT64_FORMAT,

@@ -58,5 +58,10 @@ void savevm_save_cleanup(SaveVMRegistry *reg);
  * (idstr and id) and says what was wrong, in one line.
  */
 bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp);
+/*
+ * When the last loadvm_state() met the first SECTION_END record (the
+ * source's switchover began), g_get_monotonic_time() µs; 0 if it did not.
+ */
+int64_t savevm_load_switchover_us(SaveVMRegistry *reg);
 
 #endif

@@ -2,6 +2,46 @@
 /* query-migrate's numbers, with QEMU's member names and units. */
 #include "migration/migration-int.h"
 
+static const char *const phase_names[MIG_PHASE__MAX] = {
+    [MIG_PHASE_VCPU_STOP] = "vcpu-stop",
+    [MIG_PHASE_PRE_SWITCHOVER] = "pre-switchover",
+    [MIG_PHASE_FINAL_SYNC] = "final-dirty-sync",
+    [MIG_PHASE_RAM_SEND] = "ram-send",
+    [MIG_PHASE_DEVICE_SAVE] = "device-state-save",
+    [MIG_PHASE_STREAM_FLUSH] = "stream-flush",
+    [MIG_PHASE_DIRTY_LOG_STOP] = "dirty-log-stop",
+    [MIG_PHASE_DEST_LOAD] = "destination-load",
+    [MIG_PHASE_DEST_RESUME] = "destination-resume",
+    [MIG_PHASE_RETURN_PATH] = "return-path",
+};
+
+const char *mig_phase_name(MigPhase p)
+{
+    return p < MIG_PHASE__MAX ? phase_names[p] : NULL;
+}
+
+void migration_stats_fill_phases(JsonObject *obj, const MigrationStats *st, bool destination)
+{
+    int known = stat_get(st, phases_known);
+    JsonObject *ph;
+
+    if (!known) {
+        return;
+    }
+    ph = json_object_new();
+    for (MigPhase p = 0; p < MIG_PHASE__MAX; p++) {
+        bool dest = p == MIG_PHASE_DEST_LOAD || p == MIG_PHASE_DEST_RESUME;
+
+        if (destination ? !dest : (known < 2 && (dest || p == MIG_PHASE_RETURN_PATH))) {
+            continue;
+        }
+        /* ms with µs resolution: sub-millisecond phases are the point */
+        json_object_set_double_member(ph, phase_names[p],
+                                      stat_get(st, phase_us[p]) / 1000.0);
+    }
+    json_object_set_object_member(obj, "x-downtime-phases", ph);
+}
+
 int64_t mig_now_ms(void)
 {
     return g_get_monotonic_time() / 1000;
@@ -35,6 +75,27 @@ static void fill_ram(JsonObject *obj, const MigrationStats *st)
     json_object_set_object_member(obj, "ram", ram);
 }
 
+/* xbzrle: QEMU shows "xbzrle-cache" with the ram numbers when the capability is on. */
+static void fill_xbzrle(JsonObject *obj, const MigrationStats *st)
+{
+    JsonObject *x;
+
+    if (!stat_get(st, xbzrle)) {
+        return;
+    }
+    x = json_object_new();
+    json_object_set_int_member(x, "cache-size", stat_get(st, xbzrle_cache_size));
+    json_object_set_int_member(x, "bytes", stat_get(st, xbzrle_bytes));
+    json_object_set_int_member(x, "pages", stat_get(st, xbzrle_pages));
+    json_object_set_int_member(x, "cache-miss", stat_get(st, xbzrle_cache_miss));
+    json_object_set_double_member(x, "cache-miss-rate",
+                                  stat_get_double(st, xbzrle_cache_miss_rate));
+    json_object_set_double_member(x, "encoding-rate",
+                                  stat_get_double(st, xbzrle_encoding_rate));
+    json_object_set_int_member(x, "overflow", stat_get(st, xbzrle_overflow));
+    json_object_set_object_member(obj, "xbzrle-cache", x);
+}
+
 void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
 {
     int64_t start = stat_get(st, start_ms);
@@ -55,12 +116,15 @@ void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
         json_object_set_int_member(obj, "expected-downtime",
                                    stat_get(st, expected_downtime));
         fill_ram(obj, st);
+        fill_xbzrle(obj, st);
         return;
     case MIGRATION_STATUS_COMPLETED:
         json_object_set_int_member(obj, "setup-time", stat_get(st, setup_time));
         json_object_set_int_member(obj, "total-time", stat_get(st, total_time));
         json_object_set_int_member(obj, "downtime", stat_get(st, downtime));
+        migration_stats_fill_phases(obj, st, false);
         fill_ram(obj, st);
+        fill_xbzrle(obj, st);
         return;
     default:
         /* failed, cancelled: QEMU keeps only status and error-desc */

@@ -14,6 +14,31 @@
 #include <json-glib/json-glib.h>
 #include <stdint.h>
 
+/*
+ * The phases of the downtime, in the order they happen (x-downtime-phases).
+ * They are contiguous: their sum is the downtime.  The source measures its
+ * own; DEST_LOAD and DEST_RESUME come from the destination on the return
+ * path (bidirectional channels only), and RETURN_PATH is what is left of
+ * the wait for it: transit, the destination catching up on earlier bytes,
+ * the acknowledgement.
+ */
+typedef enum MigPhase {
+    MIG_PHASE_VCPU_STOP,        /* vm_stop: kick every vCPU, wait until stopped */
+    MIG_PHASE_PRE_SWITCHOVER,   /* pause-before-switchover: waiting for migrate-continue */
+    MIG_PHASE_FINAL_SYNC,       /* the last dirty-log sync */
+    MIG_PHASE_RAM_SEND,         /* the rest of RAM into the stream */
+    MIG_PHASE_DEVICE_SAVE,      /* other live sections' ends, device sections, EOF, vmdesc */
+    MIG_PHASE_STREAM_FLUSH,     /* the last writev */
+    MIG_PHASE_DIRTY_LOG_STOP,   /* x-early-dirty-log-stop: teardown inside the downtime */
+    MIG_PHASE_DEST_LOAD,        /* destination: first END section -> end of stream */
+    MIG_PHASE_DEST_RESUME,      /* destination: starting its vCPUs */
+    MIG_PHASE_RETURN_PATH,      /* the rest of the wait for the destination's DONE */
+    MIG_PHASE__MAX,
+} MigPhase;
+
+/* The phase's key in x-downtime-phases ("vcpu-stop", ...). */
+const char *mig_phase_name(MigPhase p);
+
 typedef struct MigrationStats {
     /* times, ms (monotonic clock for durations) */
     int64_t start_ms;           /* migrate command */
@@ -22,6 +47,9 @@ typedef struct MigrationStats {
     int64_t downtime_start_ms;  /* source vCPUs stopped */
     int64_t downtime;           /* vCPUs stopped -> destination resumed */
     int64_t expected_downtime;  /* ms, while active */
+    int64_t downtime_us;        /* the downtime, µs */
+    int64_t phase_us[MIG_PHASE__MAX];   /* µs per MigPhase (set at switchover) */
+    int phases_known;           /* 0: none; 1: the source's; 2: and the destination's */
 
     /* RAM */
     uint64_t ram_total;         /* bytes of guest RAM */
@@ -36,11 +64,31 @@ typedef struct MigrationStats {
     uint64_t precopy_bytes;     /* sent while the guest ran */
     uint64_t downtime_bytes;    /* sent while it was stopped */
     uint64_t free_page_hint_pages;  /* dirty pages dropped as guest-free (balloon) */
+
+    /* xbzrle (QEMU's xbzrle-cache); written by ram-xbzrle.c */
+    uint64_t xbzrle;            /* 1: the capability was on at setup */
+    uint64_t xbzrle_cache_size; /* xbzrle-cache-size in effect, bytes */
+    uint64_t xbzrle_bytes;      /* XBZRLE records (less the 8-byte address), + a page per overflow */
+    uint64_t xbzrle_pages;      /* cache hits (encoded, skipped or overflowed) */
+    uint64_t xbzrle_cache_miss;
+    uint64_t xbzrle_overflow;   /* hits whose encoding did not fit: sent raw */
+    uint64_t xbzrle_cache_miss_rate;    /* a double's bits, over the last period */
+    uint64_t xbzrle_encoding_rate;      /* a double's bits: page bytes / encoded bytes */
 } MigrationStats;
 
 #define stat_get(st, f)     __atomic_load_n(&(st)->f, __ATOMIC_RELAXED)
 #define stat_set(st, f, v)  __atomic_store_n(&(st)->f, (v), __ATOMIC_RELAXED)
 #define stat_add(st, f, v)  __atomic_fetch_add(&(st)->f, (v), __ATOMIC_RELAXED)
+/* The double fields, stored as their bits. */
+#define stat_get_double(st, f)  stat_bits_to_double(stat_get(st, f))
+
+static inline double stat_bits_to_double(uint64_t bits)
+{
+    double v;
+
+    __builtin_memcpy(&v, &bits, sizeof(v));
+    return v;
+}
 
 /* Monotonic milliseconds. */
 int64_t mig_now_ms(void);
@@ -48,8 +96,15 @@ int64_t mig_now_ms(void);
 /*
  * migration_stats_fill: add query-migrate's members for @status to @obj:
  * setup-time, total-time (running: so far), expected-downtime (active),
- * downtime (completed), ram {...} (once RAM has been counted).
+ * downtime (completed), ram {...} (once RAM has been counted),
+ * x-downtime-phases (completed: ms per MigPhase, 3 decimals).
  */
 void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status);
+
+/*
+ * migration_stats_fill_phases: x-downtime-phases of @st into @obj, only
+ * the phases its side knows (the destination: DEST_LOAD, DEST_RESUME).
+ */
+void migration_stats_fill_phases(JsonObject *obj, const MigrationStats *st, bool destination);
 
 #endif

@@ -218,6 +218,30 @@ int mig_stream_flush(MigStream *f)
     return f->err;
 }
 
+bool mig_stream_write_page(MigStream *f, unsigned block, uint64_t offset,
+                           const void *host, size_t len)
+{
+    int ret;
+
+    if (!mig_channel_has_write_page(f->ch)) {
+        return false;
+    }
+    if (f->err) {
+        return true;
+    }
+    rate_wait(f);
+    ret = mig_channel_write_page(f->ch, block, offset, host, len);
+    if (ret < 0) {
+        mig_stream_set_error(f, ret, "writing RAM block %u offset 0x%" G_GINT64_MODIFIER
+                             "x to %s failed: %s", block, offset, f->ch->desc,
+                             ret == -ECANCELED ? "cancelled" : g_strerror(-ret));
+        return true;
+    }
+    add_transferred(f, len);
+    mig_stream_rate_account(f, g_get_monotonic_time() * 1000, len);
+    return true;
+}
+
 void mig_stream_put_buffer(MigStream *f, const void *buf, size_t len)
 {
     const uint8_t *p = buf;

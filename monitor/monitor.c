@@ -25,6 +25,7 @@
 
 #define MONITOR_MAX_CLIENTS 16          /* per socket; more wait in the backlog */
 #define MONITOR_OUT_HIGH    (1 << 20)   /* stop reading a client that does not read */
+#define MONITOR_OUT_MAX     (16 << 20)  /* and drop it if events still pile up */
 #define MONITOR_QUIT_FLUSH_MS 1000
 
 typedef struct MonitorConn MonitorConn;
@@ -70,13 +71,17 @@ bool monitor_parse_spec(const char *spec, MonitorSpec *out, GError **errp)
     MonitorSpec s = { .server = false, .wait = true };
     g_auto(GStrv) parts = NULL;
 
+    if (!strcmp(spec, "none")) {
+        s.kind = MONITOR_CHARDEV_NONE;
+        goto ok;
+    }
     if (!strcmp(spec, "stdio")) {
         s.kind = MONITOR_CHARDEV_STDIO;
         goto ok;
     }
     if (!g_str_has_prefix(spec, "unix:")) {
-        kvmig_error(errp, "monitor '%s' is not supported: use unix:PATH,server=on,wait=off "
-                    "or stdio", spec);
+        kvmig_error(errp, "monitor '%s' is not supported: use unix:PATH,server=on,wait=off, "
+                    "stdio or none", spec);
         return false;
     }
     parts = g_strsplit(spec + strlen("unix:"), ",", -1);
@@ -308,21 +313,25 @@ static void conn_write(void *opaque, const char *data, size_t len)
         return;     /* going away: drop */
     }
     g_byte_array_append(c->outbuf, (const guint8 *)data, len);
-    if (c->out_src) {
-        return;
-    }
-    if (!conn_flush(c)) {
-        conn_schedule_close(c);
-        return;
-    }
-    if (c->outbuf->len) {
-        c->out_src = g_unix_fd_source_new(c->fd_out, G_IO_OUT);
-        g_source_set_callback(c->out_src, (GSourceFunc)(void (*)(void))conn_out_ready, c, NULL);
-        g_source_attach(c->out_src, c->chr->hub->m->main_ctx);
-        g_source_unref(c->out_src);     /* the context holds it; we keep a borrowed pointer */
-        if (c->outbuf->len > MONITOR_OUT_HIGH) {
-            conn_want_input(c, false);
+    if (!c->out_src) {
+        if (!conn_flush(c)) {
+            conn_schedule_close(c);
+            return;
         }
+        if (c->outbuf->len) {
+            c->out_src = g_unix_fd_source_new(c->fd_out, G_IO_OUT);
+            g_source_set_callback(c->out_src, (GSourceFunc)(void (*)(void))conn_out_ready, c,
+                                  NULL);
+            g_source_attach(c->out_src, c->chr->hub->m->main_ctx);
+            g_source_unref(c->out_src);     /* the context holds it; the pointer is borrowed */
+        }
+    }
+    /* A client that sends but does not read: stop reading it until it catches up. */
+    if (c->outbuf->len > MONITOR_OUT_MAX) {
+        g_printerr("kvmig: monitor client does not read its replies; disconnecting it\n");
+        conn_schedule_close(c);
+    } else if (c->outbuf->len > MONITOR_OUT_HIGH) {
+        conn_want_input(c, false);
     }
 }
 
@@ -613,6 +622,9 @@ static bool monitor_init(Machine *m, const char *spec, bool qmp, GError **errp)
 
     if (!monitor_parse_spec(spec, &s, errp)) {
         return false;
+    }
+    if (s.kind == MONITOR_CHARDEV_NONE) {
+        return true;
     }
     hub = monitor_hub_get(m);
     if (s.kind == MONITOR_CHARDEV_STDIO && chardev_stdio_in_use(hub)) {

@@ -68,9 +68,25 @@ static void append_string(GString *out, const char *s)
             break;
         default:
             if (*p < 0x20 || *p == 0x7f) {
-                g_string_append_printf(out, "\\u%04x", *p);
-            } else {
+                g_string_append_printf(out, "\\u%04X", *p);
+            } else if (*p < 0x80) {
                 g_string_append_c(out, *p);
+            } else {
+                /* non-ASCII as \uXXXX (as QEMU); invalid UTF-8 as U+FFFD: always valid JSON */
+                gunichar c = g_utf8_get_char_validated((const char *)p, -1);
+
+                if (c == (gunichar)-1 || c == (gunichar)-2) {
+                    c = 0xfffd;
+                } else {
+                    p = (const unsigned char *)g_utf8_next_char(p) - 1;
+                }
+                if (c >= 0x10000) {
+                    c -= 0x10000;
+                    g_string_append_printf(out, "\\u%04X\\u%04X", 0xd800 + (c >> 10),
+                                           0xdc00 + (c & 0x3ff));
+                } else {
+                    g_string_append_printf(out, "\\u%04X", c);
+                }
             }
         }
     }

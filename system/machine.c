@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "accel/accel.h"
+#include "hw/virtio/virtio-balloon.h"
 #include "system/machine.h"
 #include "util/error.h"
 
@@ -85,6 +86,7 @@ void machine_free(Machine *m)
         }
         g_free(cpu);
     }
+    virtio_balloon_free(m->balloon);    /* no vCPU can reach it any more */
     if (m->accel && m->accel->destroy) {
         m->accel->destroy(m);
     }

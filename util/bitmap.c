@@ -81,6 +81,21 @@ size_t bitmap_find_next(const unsigned long *map, size_t nbits, size_t start)
     return nbits;
 }
 
+size_t bitmap_find_next_zero(const unsigned long *map, size_t nbits, size_t start)
+{
+    while (start < nbits) {
+        size_t w = BIT_WORD(start);
+        unsigned long bits = ~map[w] & (~0UL << (start % BITS_PER_LONG));
+
+        if (bits) {
+            size_t r = w * BITS_PER_LONG + __builtin_ctzl(bits);
+            return r < nbits ? r : nbits;
+        }
+        start = (w + 1) * BITS_PER_LONG;
+    }
+    return nbits;
+}
+
 size_t bitmap_move_atomic(unsigned long *dst, unsigned long *src, size_t nbits)
 {
     size_t i, n = 0, words = BITS_TO_LONGS(nbits);

@@ -29,6 +29,9 @@ static unsigned cpuinfo_probe(void)
         /* AVX-512 also needs opmask and ZMM state (XCR0 bits 5..7). */
         if ((b & bit_AVX512F) && (xcr0 & 0xe6) == 0xe6) {
             info |= CPUINFO_AVX512F;
+            if (b & bit_AVX512BW) {
+                info |= CPUINFO_AVX512BW;
+            }
         }
     }
     return info;

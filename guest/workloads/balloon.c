@@ -450,6 +450,8 @@ static void hint_flush(WlEnv *env, HintBatch *hb)
     if (read_cmd_id(env) != hb->cmd_id) {
         hb->stopped = true;
     }
+    /* The free lists are read only after the id (the device stamps that read). */
+    barrier();
 }
 
 /* Report [gpa, gpa + len) free, split so no piece crosses a 1 GiB line. */
@@ -478,7 +480,9 @@ static void hint_round(WlEnv *env, WlBalloonState *bs, uint32_t cmd_id)
         return;
     }
     bs->rounds++;
-    bs->cmd = cmd_id;
+    /* Two buffers: both messages may go in one batch. */
+    bs->cmd[0] = cmd_id;
+    bs->cmd[1] = VIRTIO_BALLOON_CMD_ID_STOP;
     queue_add(env, hb.q, hb.used++, env->drv_gpa + __builtin_offsetof(WlBalloonState, cmd),
               4, false);
     if (heap_of(env, &h)) {
@@ -505,9 +509,8 @@ static void hint_round(WlEnv *env, WlBalloonState *bs, uint32_t cmd_id)
     }
     if (!hb.stopped) {
         /* Everything reported: tell the device with STOP. */
-        bs->cmd = VIRTIO_BALLOON_CMD_ID_STOP;
-        queue_add(env, hb.q, hb.used++, env->drv_gpa + __builtin_offsetof(WlBalloonState, cmd),
-                  4, false);
+        queue_add(env, hb.q, hb.used++,
+                  env->drv_gpa + __builtin_offsetof(WlBalloonState, cmd) + 4, 4, false);
         hint_flush(env, &hb);
     }
 }
@@ -564,6 +567,7 @@ changed:
             cmd_id = read_cmd_id(env);
         }
     } while (gen != rd(env, VIRTIO_MMIO_CONFIG_GENERATION));
+    barrier();
 
     bs->target = target;
     if (bs->actual != bs->target && !resize(env, bs)) {

@@ -78,7 +78,7 @@ typedef struct WlBalloonState {
     uint64_t retry_ns;          /* actual != target: try again after this */
     uint64_t rounds;            /* hint rounds served */
     uint64_t hinted_bytes;      /* bytes reported free, all rounds */
-    uint32_t cmd;               /* out buffer: a command id */
+    uint32_t cmd[2];            /* out buffers: the round's id, and STOP */
     uint32_t pfns[WL_BALLOON_PFNS];
 } WlBalloonState;
 

@@ -2,7 +2,7 @@
 /*
  * churn size=S: build a buddy heap over RAM from 4 MiB up, allocate S
  * bytes in random block sizes (4 KiB .. 256 KiB) and fill them with random
- * data, free all but a random ~1/8 of them (the live set), checksum the
+ * data, free all but ~1/8 of them (the live set), checksum the
  * live set and print `C`; then, every second, re-checksum it and print `V`
  * when it matches or `X` (and stop) when it does not.  Default S: half of
  * RAM.  What is left is a fragmented heap with lots of free memory: the
@@ -95,9 +95,10 @@ static void churn_free_step(WlEnv *env, WlHeap *h)
         uint64_t gpa = CH(ALL_HEAD);
         WlChurnBlock *b = block_at(env, gpa);
         uint64_t size = order_bytes(b->order);
-        bool keep = CH(LIVE_BYTES) + size <= CH(TARGET) / 8 &&
-                    (CH(LIVE_HEAD) == WL_ALLOC_NONE ||
-                     wl_rng_below(wl_rng_next(&st->rng), 8) == 0);
+        /* Keep a block whenever the live set lags 1/8 of what was seen. */
+        bool keep = CH(LIVE_BYTES) + size <= (CH(SEEN) + size) / 8;
+
+        CH(SEEN) += size;
 
         CH(ALL_HEAD) = b->next;
         if (keep) {

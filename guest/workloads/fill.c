@@ -5,8 +5,8 @@
  *
  * Every page gets a run of random words (incompressible) followed by a
  * repeating 8-byte pattern that deflate reduces to almost nothing; the
- * random share is about 1/R of the page.  No page is all zeroes, so a migration's
- * zero-page detection does not see through the data.
+ * random share is about 1/R of the page.  No page is all zeroes, so a
+ * migration's zero-page detection does not see through the data.
  *
  * State: phase 0 = start, 1 = writing, 2 = done; pos = bytes written
  * (offset into the concatenated regions); counter = target bytes; rng.

@@ -128,6 +128,7 @@ enum {
     WL_CHURN_AUX_EXPECT2,
     WL_CHURN_AUX_DEADLINE,      /* now_ns() of the next verification */
     WL_CHURN_AUX_VERIFIED,      /* good verifications so far */
+    WL_CHURN_AUX_SEEN,          /* bytes the free phase went through */
 };
 
 /* Header at the start of every block churn allocates. */

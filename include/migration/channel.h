@@ -41,6 +41,20 @@ typedef struct MigChannelOps {
      * process that exited non-zero).  Frees @c.
      */
     int (*close)(MigChannel *c);
+    /*
+     * write_page: optional (NULL: pages travel in the stream as records).
+     * Owner's thread, outgoing only.  Place @len bytes of guest RAM at
+     * @host -- RAM block @block (its index in Machine.ram_blocks, the same
+     * on both sides) at @offset -- at the same place in the destination's
+     * RAM, out of band: the caller writes no stream record for it.  @host
+     * must stay mapped until close.  Ordering: the page lands before any
+     * stream byte given to a later writev is delivered, and after every
+     * stream byte given to an earlier writev has been applied by the
+     * destination's loader.  Returns 0 or -errno.  Used by rdma: (RDMA
+     * WRITE into the destination's registered memory).
+     */
+    int (*write_page)(MigChannel *c, unsigned block, uint64_t offset, const void *host,
+                      size_t len);
 } MigChannelOps;
 
 struct MigChannel {
@@ -63,6 +77,11 @@ int mig_channel_write_all(MigChannel *c, const void *buf, size_t len);
 int mig_channel_read_all(MigChannel *c, void *buf, size_t len);
 void mig_channel_shutdown(MigChannel *c);
 int mig_channel_close(MigChannel *c);
+/* Does @c place pages out of band (ops->write_page)? */
+bool mig_channel_has_write_page(MigChannel *c);
+/* ops->write_page; -EOPNOTSUPP without it, -ECANCELED after shutdown. */
+int mig_channel_write_page(MigChannel *c, unsigned block, uint64_t offset,
+                           const void *host, size_t len);
 
 /*
  * An fd-backed channel (sockets, pipes, files).  @rfd and @wfd may be the

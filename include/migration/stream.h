@@ -52,6 +52,17 @@ void mig_stream_put_buffer(MigStream *f, const void *buf, size_t len);
 void mig_stream_put_buffer_async(MigStream *f, const void *buf, size_t len);
 /* Write everything buffered and queued; returns the sticky error (0 = ok). */
 int mig_stream_flush(MigStream *f);
+/*
+ * Guest RAM out of band, when the channel can (mig_channel_has_write_page:
+ * rdma:).  Returns false, doing nothing, when it cannot: the caller then
+ * sends a stream record.  Otherwise the page is handed to the channel (no
+ * stream record), counted in transferred and in the rate limit, and true is
+ * returned; a failure sets the sticky error.  The caller must not place the
+ * same page twice between two flushes (ram-save.c: a page is sent once per
+ * pass, and every iteration ends with a flush).
+ */
+bool mig_stream_write_page(MigStream *f, unsigned block, uint64_t offset,
+                           const void *host, size_t len);
 
 /* --- reading --- */
 uint8_t mig_stream_get_u8(MigStream *f);

@@ -29,6 +29,7 @@
 #define MONITOR_QEMU_COMPAT_MICRO 0
 
 typedef enum MonitorChardevKind {
+    MONITOR_CHARDEV_NONE,       /* "none": no monitor (as QEMU's -monitor none) */
     MONITOR_CHARDEV_STDIO,
     MONITOR_CHARDEV_UNIX,
 } MonitorChardevKind;
@@ -43,7 +44,8 @@ typedef struct MonitorSpec {
 
 /*
  * monitor_parse_spec: check a -qmp/-monitor argument without touching
- * anything: "stdio", or "unix:PATH[,server[=on|off]][,wait[=on|off]][,nowait]"
+ * anything: "none", "stdio", or
+ * "unix:PATH[,server[=on|off]][,wait[=on|off]][,nowait]"
  * (QEMU's spellings; as in QEMU, server defaults to off and wait to on).
  * @out may be NULL (validation only); otherwise free it with
  * monitor_spec_clear().

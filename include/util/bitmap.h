@@ -23,6 +23,8 @@ void bitmap_set_range_atomic(unsigned long *map, size_t start, size_t nr);
 size_t bitmap_count(const unsigned long *map, size_t nbits);
 /* Index of the next set bit at or after start, or nbits if none. */
 size_t bitmap_find_next(const unsigned long *map, size_t nbits, size_t start);
+/* Index of the next clear bit at or after start, or nbits if none. */
+size_t bitmap_find_next_zero(const unsigned long *map, size_t nbits, size_t start);
 /* dst |= atomically-taken-and-cleared src, word by word; returns bits moved. */
 size_t bitmap_move_atomic(unsigned long *dst, unsigned long *src, size_t nbits);
 

@@ -8,6 +8,7 @@
 #define CPUINFO_SSE2    (1u << 0)
 #define CPUINFO_AVX2    (1u << 1)
 #define CPUINFO_AVX512F (1u << 2)
+#define CPUINFO_AVX512BW (1u << 3)    /* byte/word ops (implies AVX512F here) */
 
 /* Bits above, probed once (OS support of the register state included). */
 unsigned cpuinfo_get(void);

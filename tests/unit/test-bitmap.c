@@ -23,6 +23,14 @@ static void check(const unsigned long *map, const bool *model)
         }
         g_assert_true(model[i]);
     }
+    /* find_next_zero walks exactly the clear bits */
+    for (size_t i = bitmap_find_next_zero(map, NBITS, 0), prev = 0; i < NBITS;
+         prev = i + 1, i = bitmap_find_next_zero(map, NBITS, i + 1)) {
+        for (size_t k = prev; k < i; k++) {
+            g_assert_true(model[k]);
+        }
+        g_assert_false(model[i]);
+    }
 }
 
 static void test_ranges(void)

@@ -208,6 +208,18 @@ static void test_garbage(Fixture *f, gconstpointer data)
            "\"id\": \"}{\\\"]'\"}");
 }
 
+static void test_string_escapes(Fixture *f, gconstpointer data)
+{
+    negotiate(f);
+    /* non-ASCII goes out as \uXXXX, as QEMU writes it */
+    expect(f, "{\"execute\":\"query-status\", \"id\": \"\\u00e9/\\t\xf0\x9f\x98\x80\\\"\"}",
+           "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, "
+           "\"id\": \"\\u00E9/\\t\\uD83D\\uDE00\\\"\"}");
+    expect(f, "{\"execute\":\"query-status\", \"id\": 1.5}",
+           "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, "
+           "\"id\": 1.5}");
+}
+
 static void test_framing(Fixture *f, gconstpointer data)
 {
     const char *req = "{\"execute\":\"query-status\",\n \"id\": [1, {\"x\": null}]}";
@@ -785,15 +797,66 @@ static void test_hmp_session(Fixture *f, gconstpointer data)
     hmp_session_free(h);
 }
 
+static void expect_spec(const char *spec, MonitorChardevKind kind, const char *path,
+                        bool server, bool wait)
+{
+    g_autoptr(GError) err = NULL;
+    MonitorSpec s;
+
+    g_assert_true(monitor_parse_spec(spec, &s, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(s.kind, ==, kind);
+    g_assert_cmpstr(s.path, ==, path);
+    if (kind == MONITOR_CHARDEV_UNIX) {
+        g_assert_cmpint(s.server, ==, server);
+        g_assert_cmpint(s.wait, ==, wait);
+    }
+    monitor_spec_clear(&s);
+}
+
+static void expect_bad_spec(const char *spec, const char *msg)
+{
+    g_autoptr(GError) err = NULL;
+
+    g_assert_false(monitor_parse_spec(spec, NULL, &err));
+    g_assert_cmpstr(err->message, ==, msg);
+}
+
+static void test_specs(void)
+{
+    /* QEMU's spellings; server defaults to off and wait to on, as in QEMU */
+    expect_spec("stdio", MONITOR_CHARDEV_STDIO, NULL, false, false);
+    expect_spec("none", MONITOR_CHARDEV_NONE, NULL, false, false);
+    expect_spec("unix:/tmp/a.sock,server=on,wait=off", MONITOR_CHARDEV_UNIX, "/tmp/a.sock",
+                true, false);
+    expect_spec("unix:/tmp/a.sock,server,nowait", MONITOR_CHARDEV_UNIX, "/tmp/a.sock",
+                true, false);
+    expect_spec("unix:/tmp/a.sock,server", MONITOR_CHARDEV_UNIX, "/tmp/a.sock", true, true);
+    expect_spec("unix:/tmp/a.sock,wait=off,server=on", MONITOR_CHARDEV_UNIX, "/tmp/a.sock",
+                true, false);
+    expect_spec("unix:rel.sock", MONITOR_CHARDEV_UNIX, "rel.sock", false, true);
+    g_assert_true(monitor_parse_spec("unix:/x,server=on,wait=off", NULL, NULL));
+    expect_bad_spec("tcp:127.0.0.1:4444,server=on,wait=off",
+                    "monitor 'tcp:127.0.0.1:4444,server=on,wait=off' is not supported: use "
+                    "unix:PATH,server=on,wait=off, stdio or none");
+    expect_bad_spec("unix:", "monitor 'unix:': the unix socket path is empty");
+    expect_bad_spec("unix:/x,server=maybe", "monitor 'unix:/x,server=maybe': option 'server' "
+                    "expects on or off");
+    expect_bad_spec("unix:/x,server,telnet", "monitor 'unix:/x,server,telnet': unknown option "
+                    "'telnet' (accepted: server, wait, nowait)");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 #define ADD(name, fn) \
     g_test_add(name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+    g_test_add_func("/monitor/specs", test_specs);
     ADD("/qmp/greeting", test_greeting);
     ADD("/qmp/negotiation", test_negotiation);
     ADD("/qmp/errors", test_errors);
     ADD("/qmp/garbage", test_garbage);
+    ADD("/qmp/string-escapes", test_string_escapes);
     ADD("/qmp/framing", test_framing);
     ADD("/qmp/limits", test_limits);
     ADD("/qmp/stop-cont-events", test_stop_cont_events);

@@ -266,9 +266,49 @@ static void test_bad_pages(void)
     b64(b, 0x1000 | RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE);
     expect_error(b, "invalid RAM record flags 0xa");
 
+    /* xbzrle: the record's own checks (test_xbzrle for the good ones) */
     b = prologue();
     b64(b, 0x1000 | RAM_SAVE_FLAG_XBZRLE);
-    expect_error(b, "XBZRLE page");
+    bstr(b, "pc.ram");
+    b8(b, 2);
+    b8(b, 0);
+    b8(b, 3);
+    g_byte_array_append(b, (const uint8_t[]){ 0x00, 0x01, 0xaa }, 3);
+    expect_error(b, "XBZRLE page at 0x1000 of RAM block 'pc.ram': encoding flag 0x2, "
+                 "expected 0x1");
+
+    b = prologue();
+    b64(b, 0x1000 | RAM_SAVE_FLAG_XBZRLE);
+    bstr(b, "pc.ram");
+    b8(b, 1);
+    b8(b, 0x10);
+    b8(b, 0x01);
+    expect_error(b, "XBZRLE page at 0x1000 of RAM block 'pc.ram': 4097 bytes of encoding, "
+                 "more than a page");
+
+    b = prologue();
+    b64(b, 0x2000 | RAM_SAVE_FLAG_XBZRLE);
+    bstr(b, "pc.ram");
+    b8(b, 1);
+    b8(b, 0);
+    b8(b, 4);
+    g_byte_array_append(b, (const uint8_t[]){ 0xff, 0x1f, 0x02, 0xaa }, 4);  /* past the page */
+    expect_error(b, "XBZRLE page at 0x2000 of RAM block 'pc.ram': malformed encoding "
+                 "(4 bytes)");
+
+    b = prologue();
+    b64(b, 0x2000 | RAM_SAVE_FLAG_XBZRLE);
+    bstr(b, "pc.ram");
+    b8(b, 1);
+    b8(b, 0);
+    b8(b, 4);
+    g_byte_array_append(b, (const uint8_t[]){ 0x00, 0x03, 0xaa }, 3);       /* cut short */
+    expect_error(b, "RAM page at 0x2000: unexpected end of stream");
+
+    b = prologue();
+    b64(b, RAM_SIZE | RAM_SAVE_FLAG_XBZRLE);
+    bstr(b, "pc.ram");
+    expect_error(b, "page offset 0x1000000 is beyond RAM block 'pc.ram'");
 
     b = prologue();
     b64(b, RAM_SIZE | RAM_SAVE_FLAG_MEM_SIZE);
@@ -345,6 +385,45 @@ static void test_bad_sections(void)
     expect_error(b, "section 'ram' instance 0 missing before EOF");
 }
 
+/* xbzrle: good XBZRLE records are applied in place, CONTINUE included. */
+static void test_xbzrle(void)
+{
+    Fixture fx;
+    g_autoptr(GError) err = NULL;
+    GByteArray *b = prologue();
+    uint8_t page[4096], *host;
+
+    memset(page, 0x5a, sizeof(page));
+    b64(b, 0x5000 | RAM_SAVE_FLAG_PAGE);
+    bstr(b, "pc.ram");
+    g_byte_array_append(b, page, sizeof(page));
+    /* bytes 0x10-0x11 become 1 2, byte 0xfff becomes 3 */
+    b64(b, 0x5000 | RAM_SAVE_FLAG_XBZRLE | RAM_SAVE_FLAG_CONTINUE);
+    b8(b, 1);
+    b8(b, 0);
+    b8(b, 10);
+    g_byte_array_append(b, (const uint8_t[]){ 0x10, 0x02, 1, 2, 0xed, 0x1f, 0x01, 3 }, 8);
+    /* an empty encoding: the page is unchanged */
+    b64(b, 0x5000 | RAM_SAVE_FLAG_XBZRLE | RAM_SAVE_FLAG_CONTINUE);
+    b8(b, 1);
+    b8(b, 0);
+    b8(b, 0);
+    b64(b, RAM_SAVE_FLAG_EOS);
+    epilogue(b);
+
+    fixture_init(&fx);
+    host = fx.m->ram_blocks[0]->host;
+    g_assert_true(load_bytes(&fx, b->data, b->len, &err));
+    g_assert_no_error(err);
+    page[0x10] = 1;
+    page[0x11] = 2;
+    page[0xfff] = 3;
+    g_assert_cmpmem(host + 0x5000, 4096, page, 4096);
+    g_assert_cmpuint(fx.rs->xbzrle_pages_loaded, ==, 2);
+    fixture_free(&fx);
+    g_byte_array_unref(b);
+}
+
 /* Save a machine's RAM with the real source code path, load it into another. */
 static void test_roundtrip(void)
 {
@@ -403,5 +482,6 @@ int main(int argc, char **argv)
     g_test_add_func("/ram-load/bad-pages", test_bad_pages);
     g_test_add_func("/ram-load/bad-sections", test_bad_sections);
     g_test_add_func("/ram-load/roundtrip", test_roundtrip);
+    g_test_add_func("/ram-load/xbzrle", test_xbzrle);
     return g_test_run();
 }

@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The virtio-balloon device model driven through MMIO: by a raw fake
+ * driver (registers, negotiation, a broken ring) and by the test guest's
+ * own driver (guest/workloads/balloon.c) running over a WlEnv the way the
+ * thread accelerator builds it: inflate/deflate accounting and madvise,
+ * and hinting rounds with command ids and stamps.
+ */
+#include <glib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "balloon.h"
+#include "hw/virtio/virtio-balloon.h"
+#include "system/machine.h"
+#include "virtio-wire.h"
+#include "workload-int.h"
+
+#define RAM     (64ULL << 20)
+#define MIB     (1ULL << 20)
+
+typedef struct Fixture {
+    Machine *m;
+    VirtIOBalloon *b;
+    WlEnv env;
+    GArray *ranges;         /* HintRange reported */
+    uint64_t stamp;         /* what stamp() returns next */
+    unsigned stamps;        /* stamp() calls */
+} Fixture;
+
+typedef struct HintRange {
+    uint64_t gpa, len, stamp;
+} HintRange;
+
+static uint32_t rd(Fixture *f, uint64_t off)
+{
+    uint32_t v;
+
+    machine_mmio(f->m, MACHINE_MMIO_BASE + off, false, &v, 4);
+    return v;
+}
+
+static void wr(Fixture *f, uint64_t off, uint32_t v)
+{
+    machine_mmio(f->m, MACHINE_MMIO_BASE + off, true, &v, 4);
+}
+
+static uint32_t env_rd(WlEnv *env, uint64_t gpa)
+{
+    Fixture *f = env->opaque;
+    uint32_t v;
+
+    machine_mmio(f->m, gpa, false, &v, 4);
+    return v;
+}
+
+static void env_wr(WlEnv *env, uint64_t gpa, uint32_t v)
+{
+    Fixture *f = env->opaque;
+
+    machine_mmio(f->m, gpa, true, &v, 4);
+}
+
+static uint64_t env_now(WlEnv *env)
+{
+    return g_get_monotonic_time() * 1000;
+}
+
+static void env_write(WlEnv *env, const char *buf, size_t len)
+{
+}
+
+static void fx_setup(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    RAMBlock *rb;
+
+    f->m = machine_new(RAM, 1, &err);
+    g_assert_no_error(err);
+    f->b = virtio_balloon_new(f->m, true, false, &err);
+    g_assert_no_error(err);
+    g_assert_true(f->m->balloon == f->b);
+    f->ranges = g_array_new(FALSE, FALSE, sizeof(HintRange));
+
+    /* The env as accel/thread.c builds it: pc.ram from 4 MiB, state at 3 MiB. */
+    rb = f->m->ram_blocks[0];
+    f->env.mem = rb->host;
+    f->env.regions[0].gpa = WL_RAM_START;
+    f->env.regions[0].size = RAM - WL_RAM_START;
+    f->env.nr_regions = 1;
+    f->env.nr_cpus = 1;
+    f->env.state = (WlState *)(rb->host + WL_STATE_GPA);
+    f->env.state->magic = WL_STATE_MAGIC;
+    f->env.state->kind = WL_IDLE;
+    f->env.now_ns = env_now;
+    f->env.write = env_write;
+    f->env.mmio_read32 = env_rd;
+    f->env.mmio_write32 = env_wr;
+    f->env.drv_gpa = WL_DRV_GPA;
+    f->env.opaque = f;
+}
+
+static void fx_teardown(Fixture *f, gconstpointer data)
+{
+    machine_free(f->m);     /* frees the balloon too */
+    g_array_free(f->ranges, TRUE);
+}
+
+static uint64_t hint_stamp(void *opaque)
+{
+    Fixture *f = opaque;
+
+    f->stamps++;
+    return f->stamp;
+}
+
+static void hint_report(void *opaque, uint64_t gpa, uint64_t len, uint64_t stamp)
+{
+    Fixture *f = opaque;
+    HintRange r = { gpa, len, stamp };
+
+    g_array_append_val(f->ranges, r);
+}
+
+static const VirtIOBalloonHintOps hint_ops = { hint_stamp, hint_report };
+
+/* ---- a raw fake driver ---- */
+
+static void test_registers(Fixture *f, gconstpointer data)
+{
+    uint32_t f0;
+
+    g_assert_cmphex(rd(f, VIRTIO_MMIO_MAGIC_VALUE), ==, 0x74726976);
+    g_assert_cmpuint(rd(f, VIRTIO_MMIO_VERSION), ==, 2);
+    g_assert_cmpuint(rd(f, VIRTIO_MMIO_DEVICE_ID), ==, VIRTIO_ID_BALLOON);
+    wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    f0 = rd(f, VIRTIO_MMIO_DEVICE_FEATURES);
+    g_assert_true(f0 & (1u << VIRTIO_BALLOON_F_FREE_PAGE_HINT));
+    g_assert_true(f0 & (1u << VIRTIO_BALLOON_F_STATS_VQ));
+    g_assert_false(f0 & (1u << VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
+    wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+    g_assert_cmphex(rd(f, VIRTIO_MMIO_DEVICE_FEATURES), ==, 1);   /* VERSION_1 */
+    wr(f, VIRTIO_MMIO_QUEUE_SEL, 3);
+    g_assert_cmpuint(rd(f, VIRTIO_MMIO_QUEUE_NUM_MAX), >, 0);
+    wr(f, VIRTIO_MMIO_QUEUE_SEL, 4);
+    g_assert_cmpuint(rd(f, VIRTIO_MMIO_QUEUE_NUM_MAX), ==, 0);
+    /* Config: 16 bytes, then nothing. */
+    g_assert_cmpuint(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CFG_NUM_PAGES), ==, 0);
+    g_assert_cmpuint(rd(f, VIRTIO_MMIO_CONFIG + 0x10), ==, 0);
+    /* Unclaimed space after the window reads as all ones. */
+    g_assert_cmphex(rd(f, VIRTIO_MMIO_SIZE), ==, 0xffffffff);
+}
+
+static void test_negotiation(Fixture *f, gconstpointer data)
+{
+    /* Without VERSION_1 FEATURES_OK does not stick. */
+    wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 1u << VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+    wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                              VIRTIO_STATUS_FEATURES_OK);
+    g_assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+    /* Nor with a bit the device does not offer. */
+    wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 1 | 2);
+    wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                              VIRTIO_STATUS_FEATURES_OK);
+    g_assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+    /* A subset with VERSION_1 is accepted, and then frozen. */
+    wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+    wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                              VIRTIO_STATUS_FEATURES_OK);
+    g_assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+    wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 3);
+    /* Reset clears everything. */
+    wr(f, VIRTIO_MMIO_STATUS, 0);
+    g_assert_cmpuint(rd(f, VIRTIO_MMIO_STATUS), ==, 0);
+    g_assert_false(virtio_balloon_hint_supported(f->b));
+}
+
+static void test_broken_ring(Fixture *f, gconstpointer data)
+{
+    uint16_t idx = 1, head = 60;   /* beyond the queue size */
+
+    wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+    wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                              VIRTIO_STATUS_FEATURES_OK);
+    wr(f, VIRTIO_MMIO_QUEUE_SEL, 0);
+    wr(f, VIRTIO_MMIO_QUEUE_NUM, 16);
+    wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x10000);
+    wr(f, VIRTIO_MMIO_QUEUE_DRIVER_LOW, 0x11000);
+    wr(f, VIRTIO_MMIO_QUEUE_DEVICE_LOW, 0x12000);
+    wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
+    g_assert_cmpuint(rd(f, VIRTIO_MMIO_QUEUE_READY), ==, 1);
+    wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                              VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+    gpa_write(f->m, 0x11000 + VRING_AVAIL_RING, &head, 2);
+    gpa_write(f->m, 0x11000 + VRING_AVAIL_IDX, &idx, 2);
+    wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    g_assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    /* A queue whose rings are not RAM never becomes ready. */
+    wr(f, VIRTIO_MMIO_QUEUE_SEL, 1);
+    wr(f, VIRTIO_MMIO_QUEUE_NUM, 16);
+    wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, 0);
+    wr(f, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0x100);
+    wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
+    g_assert_cmpuint(rd(f, VIRTIO_MMIO_QUEUE_READY), ==, 0);
+    /* Reset recovers. */
+    wr(f, VIRTIO_MMIO_STATUS, 0);
+    g_assert_cmpuint(rd(f, VIRTIO_MMIO_STATUS), ==, 0);
+}
+
+/* ---- the guest's driver ---- */
+
+static void test_driver_probe(Fixture *f, gconstpointer data)
+{
+    VirtIOBalloonInfo info;
+    WlBalloonState *bs = (WlBalloonState *)(f->env.mem + WL_DRV_GPA);
+
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(bs->probe, ==, WL_BALLOON_RUNNING);
+    virtio_balloon_get_info(f->b, &info);
+    g_assert_true(info.driver_ok);
+    g_assert_true(info.free_page_hint);
+    g_assert_true(virtio_balloon_hint_supported(f->b));
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, RAM);
+}
+
+static void test_driver_absent(void)
+{
+    g_autoptr(GError) err = NULL;
+    Machine *m = machine_new(RAM, 1, &err);
+    Fixture f = { .m = m };
+    WlBalloonState *bs;
+
+    /* No device: the probe reads all ones, the driver stays out of the way. */
+    f.env.mem = m->ram_blocks[0]->host;
+    f.env.state = (WlState *)(f.env.mem + WL_STATE_GPA);
+    f.env.mmio_read32 = env_rd;
+    f.env.mmio_write32 = env_wr;
+    f.env.drv_gpa = WL_DRV_GPA;
+    f.env.now_ns = env_now;
+    f.env.opaque = &f;
+    wl_balloon_poll(&f.env);
+    bs = (WlBalloonState *)(f.env.mem + WL_DRV_GPA);
+    g_assert_cmpuint(bs->probe, ==, WL_BALLOON_ABSENT);
+    wl_balloon_poll_timed(&f.env);
+    machine_free(m);
+}
+
+static bool page_is_zero(Fixture *f, uint64_t gpa)
+{
+    const uint8_t *p = gpa_to_hva(f->m, gpa, 4096);
+
+    for (int i = 0; i < 4096; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void test_inflate_deflate_top(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    VirtIOBalloonInfo info;
+    uint8_t *host = f->m->ram_blocks[0]->host;
+
+    wl_balloon_poll(&f->env);
+    /* Data in the top pages: the balloon takes them (idle: from the top). */
+    memset(host + RAM - 8 * MIB, 0xab, 8 * MIB);
+    g_assert_true(virtio_balloon_set_target(f->b, 40 * MIB, &err));
+    g_assert_no_error(err);
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, 40 * MIB);
+    virtio_balloon_get_info(f->b, &info);
+    g_assert_cmpuint(info.num_pages, ==, (24 * MIB) >> 12);
+    g_assert_cmpuint(info.actual_pages, ==, (24 * MIB) >> 12);
+    g_assert_cmpuint(info.inflated_pages, ==, (24 * MIB) >> 12);
+    /* madvise(MADV_DONTNEED) gave them back: they read as zero now. */
+    g_assert_true(page_is_zero(f, RAM - 4096));
+    g_assert_true(page_is_zero(f, RAM - 8 * MIB));
+    /* Deflate half of it. */
+    g_assert_true(virtio_balloon_set_target(f->b, 52 * MIB, &err));
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, 52 * MIB);
+    virtio_balloon_get_info(f->b, &info);
+    g_assert_cmpuint(info.deflated_pages, ==, (12 * MIB) >> 12);
+    /* Over RAM clamps; 0 is refused. */
+    g_assert_true(virtio_balloon_set_target(f->b, 1ULL << 40, &err));
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, RAM);
+    g_assert_false(virtio_balloon_set_target(f->b, 0, &err));
+    g_assert_nonnull(err);
+}
+
+/* Churn's heap in guest RAM: blocks allocated, a hint round avoids them. */
+static void test_heap_inflate_and_hints(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    WlState *st = f->env.state;
+    WlHeap h;
+    uint64_t meta = f->env.regions[0].gpa, used[64], nused = 0, reported = 0;
+
+    memset(f->env.mem + meta, 0, wl_alloc_meta_size(f->env.regions, 1));
+    g_assert_true(wl_alloc_init(&h, f->env.mem, f->env.regions, 1));
+    st->kind = WL_CHURN;
+    st->phase = WL_CHURN_WAIT;
+    st->aux[WL_CHURN_AUX_META] = meta;
+    for (int i = 0; i < 40; i++) {
+        uint64_t gpa = wl_alloc_pages(&h, (unsigned)(i % 5));
+        g_assert_cmpuint(gpa, !=, WL_ALLOC_NONE);
+        if (i % 3) {
+            wl_alloc_free(&h, gpa, (unsigned)(i % 5));  /* holes */
+        } else {
+            used[nused++] = gpa;
+            memset(f->env.mem + gpa, 0x5a, 4096);
+        }
+    }
+
+    wl_balloon_poll(&f->env);
+    g_assert_true(virtio_balloon_set_target(f->b, 48 * MIB, &err));
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, 48 * MIB);
+    g_assert_true(wl_alloc_check(&h));
+    /* The ballooned pages are the heap's: allocated, not free. */
+    g_assert_cmpuint(wl_alloc_free_pages(&h), <=,
+                     wl_alloc_total_pages(&h) - ((16 * MIB) >> 12));
+
+    /* A hinting round: ids, stamps, ranges that are free and skip heads. */
+    f->stamp = 7;
+    g_assert_true(virtio_balloon_hint_start(f->b, &hint_ops, f));
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(f->ranges->len, >, 0);
+    g_assert_cmpuint(f->stamps, >, 0);
+    for (guint i = 0; i < f->ranges->len; i++) {
+        HintRange *r = &g_array_index(f->ranges, HintRange, i);
+
+        g_assert_cmpuint(r->stamp, ==, 7);
+        g_assert_cmpuint(r->gpa % 4096, ==, 0);
+        g_assert_cmpuint(r->gpa, >=, meta + wl_alloc_meta_size(f->env.regions, 1));
+        for (uint64_t k = 0; k < nused; k++) {
+            g_assert_true(used[k] + 4096 <= r->gpa || used[k] >= r->gpa + r->len);
+        }
+        /* Never a free block's first page (its link lives there). */
+        for (uint64_t p = r->gpa; p < r->gpa + r->len; p += 4096) {
+            WlAllocIter it;
+            uint64_t fb;
+            unsigned o;
+
+            if (p % (64 * 4096)) {
+                continue;   /* sample: heads of large blocks are aligned */
+            }
+            wl_alloc_iter_init(&h, &it, 0);
+            while (wl_alloc_iter_next(&h, &it, &fb, &o)) {
+                g_assert_cmpuint(fb, !=, p);
+            }
+        }
+        reported += r->len;
+    }
+    g_assert_cmpuint(reported, >, 8 * MIB);
+    /* The driver finished the round: STOP came back from it. */
+    {
+        VirtIOBalloonInfo info;
+        virtio_balloon_get_info(f->b, &info);
+        g_assert_cmpuint(info.hint_cmd_id, ==, VIRTIO_BALLOON_CMD_ID_STOP);
+        g_assert_cmpuint(info.hinted_pages, ==, reported >> 12);
+    }
+
+    /* A second round gets a new id; STOP from the device ends it at once. */
+    g_array_set_size(f->ranges, 0);
+    g_assert_true(virtio_balloon_hint_start(f->b, &hint_ops, f));
+    virtio_balloon_hint_stop(f->b);
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(f->ranges->len, ==, 0);
+    virtio_balloon_hint_done(f->b);
+    {
+        VirtIOBalloonInfo info;
+        virtio_balloon_get_info(f->b, &info);
+        g_assert_cmpuint(info.hint_cmd_id, ==, VIRTIO_BALLOON_CMD_ID_DONE);
+    }
+    /* Deflate returns every page to the heap. */
+    g_assert_true(virtio_balloon_set_target(f->b, RAM, &err));
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, RAM);
+    g_assert_true(wl_alloc_check(&h));
+}
+
+static void test_idle_hints(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    uint64_t reported = 0;
+
+    wl_balloon_poll(&f->env);
+    g_assert_true(virtio_balloon_set_target(f->b, 48 * MIB, &err));
+    wl_balloon_poll(&f->env);
+    g_assert_true(virtio_balloon_hint_start(f->b, &hint_ops, f));
+    wl_balloon_poll(&f->env);
+    for (guint i = 0; i < f->ranges->len; i++) {
+        HintRange *r = &g_array_index(f->ranges, HintRange, i);
+
+        g_assert_cmpuint(r->gpa, >=, WL_RAM_START);
+        g_assert_cmpuint(r->gpa + r->len, <=, 48 * MIB);    /* not the balloon */
+        reported += r->len;
+    }
+    g_assert_cmpuint(reported, ==, 48 * MIB - WL_RAM_START);
+    /* Without FREE_PAGE_HINT offered there is no round. */
+    {
+        Machine *m2 = machine_new(RAM, 1, &err);
+        VirtIOBalloon *b2 = virtio_balloon_new(m2, false, true, &err);
+
+        g_assert_false(virtio_balloon_hint_start(b2, &hint_ops, f));
+        machine_free(m2);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, fx_setup, fn, fx_teardown)
+    ADD("/virtio-balloon/registers", test_registers);
+    ADD("/virtio-balloon/negotiation", test_negotiation);
+    ADD("/virtio-balloon/broken-ring", test_broken_ring);
+    ADD("/virtio-balloon/driver/probe", test_driver_probe);
+    g_test_add_func("/virtio-balloon/driver/absent", test_driver_absent);
+    ADD("/virtio-balloon/driver/inflate-deflate-top", test_inflate_deflate_top);
+    ADD("/virtio-balloon/driver/heap-inflate-and-hints", test_heap_inflate_and_hints);
+    ADD("/virtio-balloon/driver/idle-hints", test_idle_hints);
+    return g_test_run();
+}
