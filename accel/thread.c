@@ -38,6 +38,7 @@
 #include "accel/accel.h"
 #include "accel/thread.h"
 #include "hw/char/serial.h"
+#include "system/cpu-throttle.h"
 #include "util/bitmap.h"
 #include "util/error.h"
 #include "workload.h"
@@ -153,10 +154,26 @@ static uint64_t env_now_ns(WlEnv *env)
     return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+static bool env_sleep_until(WlEnv *env, uint64_t deadline_ns);
+
+/*
+ * The workloads' yield point, at least every 64 KiB written.  Unthrottled
+ * it costs the load of throttle_pct; throttled (auto-converge) it sleeps
+ * once the running share of the slice is used (system/cpu-throttle.h); a
+ * kick ends the sleep.
+ */
 static bool env_poll(WlEnv *env)
 {
     ThreadVcpu *tv = env->opaque;
+    int pct = __atomic_load_n(&tv->cpu->throttle_pct, __ATOMIC_RELAXED);
 
+    if (G_UNLIKELY(pct)) {
+        uint64_t until = cpu_throttle_due(tv->cpu, cpu_throttle_now_ns());
+
+        if (until && !env_sleep_until(env, until)) {
+            return false;
+        }
+    }
     return !__atomic_load_n(&tv->cpu->exit_request, __ATOMIC_ACQUIRE);
 }
 
@@ -480,6 +497,7 @@ const AccelOps thread_accel_ops = {
     .vcpu_init = thread_vcpu_init,
     .vcpu_exec = thread_vcpu_exec,
     .vcpu_kick = thread_vcpu_kick,
+    .throttle_in_exec = true,   /* env_poll */
     .vcpu_destroy = thread_vcpu_destroy,
     .log_start = thread_log_start,
     .log_sync = thread_log_sync,

@@ -73,6 +73,7 @@ bool ram_dirty_sync(Machine *m, RamDirtyState *d, GError **errp)
                         (uint64_t)(now - d->last_sync_ns);
     }
     d->last_sync_ns = now;
+    d->dirtied_pages += after - MIN(before, after);
     d->dirty_pages = after;
     d->sync_count++;
     /* free-page-hint: a new round while the guest runs, DONE after the last sync */

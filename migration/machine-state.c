@@ -38,6 +38,14 @@ static void shape_fill(MachineShape *sh, char *accel, uint32_t *alen, char *devi
     *dlen = strlen(devices);
 }
 
+/* Bytes from the stream, printable on one line of an error (caller frees). */
+static char *stream_text(const char *p, uint32_t len)
+{
+    g_autofree char *raw = g_strndup(p, len);
+
+    return g_strescape(raw, NULL);
+}
+
 static bool shape_pre_save(void *opaque, GError **errp)
 {
     MachineShape *sh = opaque;
@@ -69,13 +77,17 @@ static bool shape_post_load(void *opaque, int version_id, GError **errp)
         return false;
     }
     if (sh->accel_len != alen || memcmp(sh->accel, accel, alen)) {
-        kvmig_error(errp, "the source runs accelerator '%.*s', this machine '%s'",
-                    (int)sh->accel_len, sh->accel, accel);
+        g_autofree char *theirs = stream_text(sh->accel, sh->accel_len);
+
+        kvmig_error(errp, "the source runs accelerator '%s', this machine '%s'", theirs,
+                    accel);
         return false;
     }
     if (sh->devices_len != dlen || memcmp(sh->devices, devices, dlen)) {
-        kvmig_error(errp, "the source's devices are [%.*s], this machine's [%s]",
-                    (int)sh->devices_len, sh->devices, devices);
+        g_autofree char *theirs = stream_text(sh->devices, sh->devices_len);
+
+        kvmig_error(errp, "the source's devices are [%s], this machine's [%s]", theirs,
+                    devices);
         return false;
     }
     return true;
@@ -131,7 +143,11 @@ static bool globalstate_post_load(void *opaque, int version_id, GError **errp)
             return true;
         }
     }
-    kvmig_error(errp, "unknown run state '%s' from the source", name);
+    {
+        g_autofree char *esc = stream_text(name, g->size);
+
+        kvmig_error(errp, "unknown run state '%s' from the source", esc);
+    }
     return false;
 }
 
@@ -173,6 +189,12 @@ static bool thread_post_load(void *opaque, int version_id, GError **errp)
     ThreadAccelMig *t = opaque;
     g_autofree char *cmdline = g_strndup(t->cmdline, t->cmdline_len);
 
+    if (strlen(cmdline) != t->cmdline_len || strchr(cmdline, '\n')) {
+        g_autofree char *esc = stream_text(t->cmdline, t->cmdline_len);
+
+        kvmig_error(errp, "malformed workload command line '%s' from the source", esc);
+        return false;
+    }
     /* the workload's progress is in guest RAM; its configuration is not */
     return thread_accel_set_cmdline(t->m, cmdline, errp);
 }

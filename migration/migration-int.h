@@ -15,6 +15,7 @@
 #ifndef KVMIG_MIGRATION_INT_H
 #define KVMIG_MIGRATION_INT_H
 
+#include "migration/convergence.h"
 #include "migration/migration.h"
 #include "migration/options.h"
 #include "migration/ram.h"
@@ -47,8 +48,12 @@ typedef struct MigUri {
 bool mig_uri_parse(const char *uri, MigUri *u, GError **errp);
 void mig_uri_clear(MigUri *u);
 
-/* tcp/unix: connect (blocking); sets TCP_NODELAY and keepalive. */
-MigChannel *mig_socket_connect(const MigUri *u, GError **errp);
+/*
+ * tcp/unix: connect (blocking); sets TCP_NODELAY, keepalive and a user
+ * timeout.  @status (may be NULL): the migration's status, polled while
+ * connecting: CANCELLING ends the connect with ECANCELED.
+ */
+MigChannel *mig_socket_connect(const MigUri *u, const int *status, GError **errp);
 /* tcp/unix: a listening socket, bound now so errors are reported at once. */
 int mig_socket_listen(const MigUri *u, GError **errp);
 /* Accept one connection on @lfd (blocking) and close @lfd. */
@@ -104,6 +109,7 @@ struct MigrationState {
     RunState loaded_runstate;
 
     MigrationStats stats;       /* outgoing */
+    MigConvergence conv;        /* outgoing thread: auto-converge (convergence.c) */
     MigrationStats in_stats;    /* incoming */
 };
 

@@ -18,6 +18,10 @@
  * stream-flush, [dirty-log-stop,] then the destination's load and resume
  * (sent back in DONE) and the return path.
  *
+ * Before vm_stop, on channels with a return path, a PING waits for the
+ * destination's PONG: what it still has to load is loaded while the guest
+ * runs, not inside the downtime.
+ *
  * Deferred teardown: stopping the dirty log and freeing bitmaps, caches
  * and pools (savevm_save_cleanup) happens after COMPLETED, outside the
  * downtime.  The capability x-early-dirty-log-stop puts it back inside,
@@ -90,7 +94,7 @@ static MigChannel *open_outgoing(OutgoingArgs *a, GError **errp)
     switch (a->uri.kind) {
     case MIG_URI_TCP:
     case MIG_URI_UNIX:
-        return mig_socket_connect(&a->uri, errp);
+        return mig_socket_connect(&a->uri, &a->s->status, errp);
     case MIG_URI_EXEC:
         return mig_exec_open(a->uri.cmd, true, errp);
     case MIG_URI_FD: {
@@ -109,11 +113,12 @@ static MigChannel *open_outgoing(OutgoingArgs *a, GError **errp)
 }
 
 /*
- * Wait for the destination's DONE/FAIL message on the return path.  On
- * DONE, @dst_us (may be NULL) gets the destination's load and resume times
- * in µs, or zeros when it did not send them.
+ * Wait for the destination's @expect message (DONE, or PONG) or FAIL on
+ * the return path.  On DONE, @dst_us (may be NULL) gets the destination's
+ * load and resume times in µs, or zeros when it did not send them.
  */
-static bool wait_for_destination(MigStream *f, uint32_t dst_us[2], GError **errp)
+static bool wait_for_destination(MigStream *f, uint16_t expect, uint32_t dst_us[2],
+                                 GError **errp)
 {
     MigChannel *c = mig_stream_channel(f);
     uint8_t hdr[4];
@@ -140,7 +145,10 @@ static bool wait_for_destination(MigStream *f, uint32_t dst_us[2], GError **errp
         kvmig_error(errp, "reading the destination's message: %s", g_strerror(-ret));
         return false;
     }
-    if (type == MIG_RP_MSG_DONE) {
+    if (type == MIG_RP_MSG_PONG && expect == MIG_RP_MSG_PONG) {
+        return true;
+    }
+    if (type == MIG_RP_MSG_DONE && expect == MIG_RP_MSG_DONE) {
         if (dst_us) {
             const uint8_t *p = (const uint8_t *)payload;
 
@@ -174,7 +182,7 @@ static void explain_write_failure(MigrationState *s, MigStream *f, GError **errp
         get_status(s) == MIGRATION_STATUS_CANCELLING) {
         return;
     }
-    if (!wait_for_destination(f, NULL, &rp_err) &&
+    if (!wait_for_destination(f, MIG_RP_MSG_DONE, NULL, &rp_err) &&
         g_str_has_prefix(rp_err->message, "the destination failed")) {
         g_clear_error(errp);
         g_propagate_error(errp, g_steal_pointer(&rp_err));
@@ -198,10 +206,7 @@ static void update_bandwidth(MigrationState *s, MigStream *f, int64_t *win_start
     bw = (bytes - *win_bytes) * 1000 / dt;
     stat_set(&s->stats, bandwidth, bw);
     stat_set(&s->stats, pages_per_second, (pages - *win_pages) * 1000 / dt);
-    if (bw) {
-        stat_set(&s->stats, expected_downtime,
-                 (int64_t)(stat_get(&s->stats, remaining) * 1000 / bw));
-    }
+    mig_convergence_update_expected(s, bw);     /* remaining + dirtied since the sync */
     *win_start = now;
     *win_bytes = bytes;
     *win_pages = pages;
@@ -217,6 +222,8 @@ static bool iterate_until_converged(MigrationState *s, MigStream *f, GError **er
     uint64_t win_bytes = mig_stream_transferred(f), win_pages = 0;
     uint64_t last_pass = 0;
     bool pass_done = false;
+
+    mig_convergence_start(s, f);
 
     for (;;) {
         uint64_t limit_ms, threshold, pending;
@@ -234,6 +241,7 @@ static bool iterate_until_converged(MigrationState *s, MigStream *f, GError **er
             if (stat_get(&s->stats, dirty_sync_count) != last_pass) {
                 last_pass = stat_get(&s->stats, dirty_sync_count);
                 migration_emit_pass(s, last_pass);
+                mig_convergence_after_sync(s, f);   /* auto-converge, x-convergence */
             }
             if (pending <= threshold) {
                 return true;
@@ -320,6 +328,17 @@ static gpointer migration_thread(gpointer opaque)
     if (!iterate_until_converged(s, f, &err)) {
         goto out;
     }
+    /*
+     * Let the destination catch up while the guest still runs: what sits
+     * in socket buffers and its backlog of first-touch faults would
+     * otherwise be loaded inside the downtime.
+     */
+    if (bidirectional) {
+        savevm_put_ping(f, 1);
+        if (mig_stream_flush(f) || !wait_for_destination(f, MIG_RP_MSG_PONG, NULL, &err)) {
+            goto out;
+        }
+    }
 
     /* switchover */
     prev = machine_runstate(m);
@@ -361,7 +380,7 @@ static gpointer migration_thread(gpointer opaque)
              mig_stream_transferred(f) - stat_get(&s->stats, precopy_bytes));
     stat_set(&s->stats, transferred, mig_stream_transferred(f));
     if (bidirectional) {
-        if (!wait_for_destination(f, dst_us, &err)) {
+        if (!wait_for_destination(f, MIG_RP_MSG_DONE, dst_us, &err)) {
             goto out;
         }
         phase_end(s, MIG_PHASE_RETURN_PATH, &t_us);
@@ -390,6 +409,8 @@ static gpointer migration_thread(gpointer opaque)
                         g_strerror(-ret));
             goto out;
         }
+        /* closing (an exec child's exit) is the last of the stream's flush */
+        stat_add(&s->stats, phase_us[MIG_PHASE_STREAM_FLUSH], g_get_monotonic_time() - t_us);
     }
     stat_set(&s->stats, downtime_us, g_get_monotonic_time() - down_start_us);
     /* QEMU's unit (ms), rounded: a 0.6 ms downtime is 1, not 0 */
@@ -402,6 +423,8 @@ static gpointer migration_thread(gpointer opaque)
     }
 
 out:
+    /* auto-converge: the guest runs at full speed again, however this ended */
+    mig_convergence_end(s);
     if (!ok) {
         if (!err && f && mig_stream_error(f)) {
             kvmig_error(&err, "%s", mig_stream_error_msg(f));

@@ -36,6 +36,7 @@ void ram_load_reset(RAMState *rs)
 {
     rs->mem_size_seen = false;
     rs->last_load_block = NULL;
+    rs->zero_win_block = NULL;
     rs->pages_loaded = 0;
     rs->zero_pages_loaded = 0;
     rs->xbzrle_pages_loaded = 0;
@@ -59,6 +60,20 @@ static void zero_pages(uint8_t *host, uint64_t npages)
             }
         }
     }
+}
+
+/* Is @page of @rb populated?  Through the ZERO records' window (ram.h). */
+static bool zero_page_populated(RAMState *rs, RAMBlock *rb, uint64_t page)
+{
+    if (rs->zero_win_block != rb || page < rs->zero_win_start ||
+        page - rs->zero_win_start >= rs->zero_win_npages) {
+        rs->zero_win_block = rb;
+        rs->zero_win_start = page;
+        rs->zero_win_npages = MIN(RAM_ZERO_WIN, rb->npages - page);
+        pagemap_populated(rb->host + (page << TARGET_PAGE_BITS), rs->zero_win_npages,
+                          rs->zero_win);
+    }
+    return test_bit(page - rs->zero_win_start, rs->zero_win);
 }
 
 static bool read_idstr(MigStream *f, char *idstr, GError **errp)
@@ -254,6 +269,9 @@ bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
                         "offset 0x%" G_GINT64_MODIFIER "x", flags, addr);
             return false;
         }
+        if (type != RAM_SAVE_FLAG_ZERO) {
+            rs->zero_win_block = NULL;  /* it may change what is populated */
+        }
         switch (type) {
         case RAM_SAVE_FLAG_MEM_SIZE:
             if (flags & RAM_SAVE_FLAG_CONTINUE) {
@@ -279,8 +297,10 @@ bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
             host = rb->host + addr;
             if (ch) {
                 memset(host, ch, TARGET_PAGE_SIZE);
-            } else {
-                zero_pages(host, 1);
+                rs->zero_win_block = NULL;
+            } else if (zero_page_populated(rs, rb, addr >> TARGET_PAGE_BITS) &&
+                       !buffer_is_zero(host, TARGET_PAGE_SIZE)) {
+                memset(host, 0, TARGET_PAGE_SIZE);
             }
             rs->zero_pages_loaded++;
             break;

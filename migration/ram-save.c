@@ -80,8 +80,15 @@ static void send_raw(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
 static void send_zero_run(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t page,
                           uint64_t npages)
 {
-    if (npages == 1) {
-        send_zero(rs, f, rb, page << TARGET_PAGE_BITS);
+    /*
+     * A one-way stream (file:, exec:) is usually read by tools that know
+     * QEMU's records only (analyze-migration.py): plain ZERO records there,
+     * still without reading the pages.
+     */
+    if (npages == 1 || !mig_stream_channel(f)->bidirectional) {
+        for (uint64_t i = 0; i < npages; i++) {
+            send_zero(rs, f, rb, (page + i) << TARGET_PAGE_BITS);
+        }
         return;
     }
     put_page_header(rs, f, rb, page << TARGET_PAGE_BITS, RAM_SAVE_FLAG_X_ZERO_RUN);
@@ -288,15 +295,22 @@ static int ram_save_iterate(MigStream *f, void *opaque, GError **errp)
 static bool ram_save_complete(MigStream *f, void *opaque, GError **errp)
 {
     RAMState *rs = opaque;
+    int64_t t0 = g_get_monotonic_time(), t1;
 
     /* vCPUs are stopped: this sync is the last word on what is dirty */
     if (!ram_dirty_sync(rs->m, &rs->dirty, errp)) {
         return false;
     }
     update_dirty_stats(rs);
+    t1 = g_get_monotonic_time();
     ram_xbzrle_complete(rs);
     send_dirty(rs, f, 0);
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
+    if (rs->stats) {
+        /* x-downtime-phases (migration.c subtracts these from device-state-save) */
+        stat_set(rs->stats, phase_us[MIG_PHASE_FINAL_SYNC], t1 - t0);
+        stat_set(rs->stats, phase_us[MIG_PHASE_RAM_SEND], g_get_monotonic_time() - t1);
+    }
     return true;
 }
 

@@ -148,13 +148,6 @@ void ram_xbzrle_poll(RAMState *rs)
     }
 }
 
-void ram_xbzrle_complete(RAMState *rs)
-{
-    if (rs->xbzrle) {
-        rs->xbzrle->last_stage = true;
-    }
-}
-
 /* A PAGE record with the bytes of a cache entry (copied: see the top). */
 static void send_cached_raw(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset,
                             const uint8_t *data)
@@ -226,14 +219,15 @@ void ram_xbzrle_zero_sent(RAMState *rs, RAMBlock *rb, uint64_t offset)
     }
 }
 
-void ram_xbzrle_sync_stats(RAMState *rs)
+/* QEMU's migration_update_rates() for xbzrle; @force: end the period now. */
+static void update_rates(RAMState *rs, bool force)
 {
     RamXbzrle *x = rs->xbzrle;
     MigrationStats *st = rs->stats;
     int64_t now = mig_now_ms();
     uint64_t handled, miss, pages, bytes;
 
-    if (!x || !st || now <= x->period_start_ms + XBZRLE_RATE_PERIOD_MS) {
+    if (!x || !st || (!force && now <= x->period_start_ms + XBZRLE_RATE_PERIOD_MS)) {
         return;
     }
     x->period_start_ms = now;
@@ -256,6 +250,24 @@ void ram_xbzrle_sync_stats(RAMState *rs)
     x->prev_miss = miss;
     x->prev_pages = pages;
     x->prev_bytes = bytes;
+}
+
+void ram_xbzrle_sync_stats(RAMState *rs)
+{
+    update_rates(rs, false);
+}
+
+void ram_xbzrle_complete(RAMState *rs)
+{
+    if (rs->xbzrle) {
+        /*
+         * The passes since the last period often took under a second (XBZRLE
+         * makes them short): close that period so the rates describe the
+         * iterations rather than stay at the first pass's all-miss numbers.
+         */
+        update_rates(rs, true);
+        rs->xbzrle->last_stage = true;
+    }
 }
 
 uint64_t ram_xbzrle_cache_entries(RAMState *rs)

@@ -34,6 +34,9 @@
 
 #define RAM_SECTION_VERSION 4
 
+/* Pages per populated-page query of the destination's ZERO records. */
+#define RAM_ZERO_WIN 4096
+
 /* ---- dirty-bitmap.c: the migration bitmap (rb->bmap) of every block ---- */
 
 typedef struct RamDirtyState {
@@ -42,6 +45,7 @@ typedef struct RamDirtyState {
     uint64_t sync_count;
     int64_t last_sync_ns;
     uint64_t pages_rate;        /* newly dirtied pages/s over the last sync period */
+    uint64_t dirtied_pages;     /* newly dirtied pages found by all syncs (auto-converge) */
     bool logging;               /* accel log_start succeeded */
     /* free-page-hint: set by ram_save_setup, freed by ram_dirty_stop; may be NULL */
     struct FreePageHint *fph;
@@ -109,6 +113,16 @@ typedef struct RAMState {
     /* destination, owned by the incoming thread */
     bool mem_size_seen;
     RAMBlock *last_load_block;
+    /*
+     * ZERO records: which pages of a window are populated, one query for a
+     * run of ZERO records (a query is a syscall, as dear as the fault it
+     * avoids).  Dropped at any other record: only ZERO records are sure
+     * to leave the populated set as it was (ram-load.c).
+     */
+    RAMBlock *zero_win_block;   /* NULL: no window */
+    uint64_t zero_win_start;    /* first page */
+    uint64_t zero_win_npages;
+    unsigned long zero_win[RAM_ZERO_WIN / (8 * sizeof(unsigned long))];
     uint64_t pages_loaded;
     uint64_t zero_pages_loaded;
     uint64_t xbzrle_pages_loaded;
@@ -144,7 +158,7 @@ bool ram_xbzrle_setup(RAMState *rs, MigStream *f, GError **errp);
 void ram_xbzrle_cleanup(RAMState *rs);
 /* Start of every iteration: resize the cache if xbzrle-cache-size changed. */
 void ram_xbzrle_poll(RAMState *rs);
-/* save_complete: the last stage (vCPUs stopped) from now on. */
+/* save_complete, after the final sync: the last stage (vCPUs stopped) from now on. */
 void ram_xbzrle_complete(RAMState *rs);
 /*
  * ram_xbzrle_send: send the non-zero dirty page at @offset of @rb after the

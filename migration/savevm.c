@@ -525,6 +525,40 @@ static bool load_part(SaveVMRegistry *reg, MigStream *f, GHashTable *ids, uint8_
     return load_footer(f, se, errp);
 }
 
+/* QEMU_VM_COMMAND: PING is answered with a PONG; nothing else is known. */
+static bool load_command(MigStream *f, GError **errp)
+{
+    uint16_t cmd = mig_stream_get_be16(f);
+    uint16_t len = mig_stream_get_be16(f);
+    MigChannel *c = mig_stream_channel(f);
+    uint8_t pong[8] = { MIG_RP_MSG_PONG >> 8, MIG_RP_MSG_PONG & 0xff, 0, 4 };
+
+    if (!load_check(f, "command header", errp)) {
+        return false;
+    }
+    if (cmd != MIG_CMD_PING || len != 4) {
+        kvmig_error(errp, "unsupported command %u (%u bytes) in the stream", cmd, len);
+        return false;
+    }
+    mig_stream_get_buffer(f, pong + 4, 4);
+    if (!load_check(f, "PING", errp)) {
+        return false;
+    }
+    if (c->bidirectional) {
+        /* best effort: a source that went away finds out by itself */
+        mig_channel_write_all(c, pong, sizeof(pong));
+    }
+    return true;
+}
+
+void savevm_put_ping(MigStream *f, uint32_t value)
+{
+    mig_stream_put_u8(f, QEMU_VM_COMMAND);
+    mig_stream_put_be16(f, MIG_CMD_PING);
+    mig_stream_put_be16(f, 4);
+    mig_stream_put_be32(f, value);
+}
+
 /* After EOF: skip the vmdesc (the source may still be writing it). */
 static bool skip_vmdesc(MigStream *f, GError **errp)
 {
@@ -591,6 +625,9 @@ bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp)
         case QEMU_VM_SECTION_PART:
         case QEMU_VM_SECTION_END:
             ok = load_part(reg, f, ids, type, errp);
+            break;
+        case QEMU_VM_COMMAND:
+            ok = load_command(f, errp);
             break;
         default:
             kvmig_error(errp, "unknown section type 0x%02x at byte %" G_GUINT64_FORMAT,

@@ -22,6 +22,11 @@
 #define QEMU_VM_COMMAND         0x08
 #define QEMU_VM_SECTION_FOOTER  0x7e
 
+/* QEMU_VM_COMMAND: be16 command, be16 length, payload.  Only PING here. */
+#define MIG_CMD_PING            3       /* payload: be32; answered by a PONG */
+/* Return-path PONG (QEMU's number): payload be32, the PING's value. */
+#define MIG_RP_MSG_PONG         3
+
 /* The machine type name carried in the configuration section. */
 #define SAVEVM_MACHINE_NAME "pc-i440fx-kvmig"
 /* Bound on the vmdesc JSON a destination will skip. */
@@ -63,5 +68,14 @@ bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp);
  * source's switchover began), g_get_monotonic_time() µs; 0 if it did not.
  */
 int64_t savevm_load_switchover_us(SaveVMRegistry *reg);
+
+/*
+ * savevm_put_ping: a QEMU_VM_COMMAND PING with @value between sections.
+ * The loader answers with a PONG on the return path (bidirectional
+ * channels) once everything before it is loaded: the source uses it to
+ * let the destination catch up before it stops the vCPUs, so that the
+ * destination's backlog is not part of the downtime.
+ */
+void savevm_put_ping(MigStream *f, uint32_t value);
 
 #endif

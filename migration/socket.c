@@ -5,9 +5,11 @@
  * keepalive and a user timeout so a cut connection fails in bounded time).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,8 +23,13 @@
 #define MIG_KEEPIDLE_S      10
 #define MIG_KEEPINTVL_S     2
 #define MIG_KEEPCNT         3
-/* Unacknowledged data for this long ends the connection. */
-#define MIG_USER_TIMEOUT_MS 30000
+/*
+ * Unacknowledged data, or a window closed with nothing moving, for this
+ * long ends the connection (a network that drops everything).
+ */
+#define MIG_USER_TIMEOUT_MS 20000
+/* How often a connect in progress looks at the migration's status. */
+#define MIG_CONNECT_POLL_MS 100
 
 static void tune_tcp(int fd)
 {
@@ -36,6 +43,71 @@ static void tune_tcp(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
+}
+
+static bool connect_cancelled(const int *status)
+{
+    return status &&
+           __atomic_load_n(status, __ATOMIC_SEQ_CST) == MIGRATION_STATUS_CANCELLING;
+}
+
+/*
+ * connect() that migrate_cancel can end: non-blocking, polled a slice at a
+ * time.  A destination whose accept queue is full, or a host that drops
+ * SYNs, would otherwise hold the migration in setup, uncancellable, for
+ * minutes.  Returns 0 or an errno (ECANCELED after a cancel).
+ */
+static int connect_cancellable(int fd, const struct sockaddr *sa, socklen_t len,
+                               const int *status)
+{
+    int flags = fcntl(fd, F_GETFL);
+    int err = 0;
+
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    for (;;) {
+        if (connect(fd, sa, len) == 0) {
+            err = 0;
+            break;
+        }
+        err = errno == EALREADY ? EINPROGRESS : errno;
+        if (err != EINTR && err != EAGAIN && err != EINPROGRESS) {
+            break;
+        }
+        if (connect_cancelled(status)) {
+            err = ECANCELED;
+            break;
+        }
+        if (err == EAGAIN) {
+            /* unix: the listener's backlog is full; a blocking connect waits too */
+            g_usleep(MIG_CONNECT_POLL_MS * 1000);
+            continue;
+        }
+        if (err == EINPROGRESS) {
+            /* tcp: the handshake is under way */
+            struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+            socklen_t elen = sizeof(err);
+            int n;
+
+            while ((n = poll(&pfd, 1, MIG_CONNECT_POLL_MS)) <= 0) {
+                if (n < 0 && errno != EINTR) {
+                    err = errno;
+                    goto out;
+                }
+                if (connect_cancelled(status)) {
+                    err = ECANCELED;
+                    goto out;
+                }
+            }
+            err = 0;
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) {
+                err = errno;
+            }
+            break;
+        }
+    }
+out:
+    fcntl(fd, F_SETFL, flags);
+    return err;
 }
 
 static bool unix_addr(const MigUri *u, struct sockaddr_un *sa, GError **errp)
@@ -72,7 +144,7 @@ static struct addrinfo *resolve(const MigUri *u, bool passive, GError **errp)
     return res;
 }
 
-MigChannel *mig_socket_connect(const MigUri *u, GError **errp)
+MigChannel *mig_socket_connect(const MigUri *u, const int *status, GError **errp)
 {
     g_autofree char *desc = uri_desc(u);
     int fd = -1, err = 0;
@@ -83,8 +155,10 @@ MigChannel *mig_socket_connect(const MigUri *u, GError **errp)
             return NULL;
         }
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-            kvmig_error_errno(errp, errno, "Failed to connect to '%s'", u->path);
+        err = fd < 0 ? errno : connect_cancellable(fd, (struct sockaddr *)&sa, sizeof(sa),
+                                                   status);
+        if (err) {
+            kvmig_error_errno(errp, err, "Failed to connect to '%s'", u->path);
             if (fd >= 0) {
                 close(fd);
             }
@@ -101,12 +175,15 @@ MigChannel *mig_socket_connect(const MigUri *u, GError **errp)
                 err = errno;
                 continue;
             }
-            if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            err = connect_cancellable(fd, ai->ai_addr, ai->ai_addrlen, status);
+            if (!err) {
                 break;
             }
-            err = errno;
             close(fd);
             fd = -1;
+            if (err == ECANCELED) {
+                break;
+            }
         }
         freeaddrinfo(res);
         if (fd < 0) {

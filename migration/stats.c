@@ -117,6 +117,7 @@ void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
                                    stat_get(st, expected_downtime));
         fill_ram(obj, st);
         fill_xbzrle(obj, st);
+        mig_convergence_fill(obj, st);  /* cpu-throttle-percentage, x-convergence */
         return;
     case MIGRATION_STATUS_COMPLETED:
         json_object_set_int_member(obj, "setup-time", stat_get(st, setup_time));

@@ -74,6 +74,13 @@ typedef struct MigrationStats {
     uint64_t xbzrle_overflow;   /* hits whose encoding did not fit: sent raw */
     uint64_t xbzrle_cache_miss_rate;    /* a double's bits, over the last period */
     uint64_t xbzrle_encoding_rate;      /* a double's bits: page bytes / encoded bytes */
+
+    /* auto-converge and x-convergence; written by convergence.c */
+    uint64_t cpu_throttle_pct;  /* the throttle this migration set, 0: none */
+    uint64_t conv_reason;       /* MigConvReason */
+    uint64_t conv_stalled;      /* stalled sync periods in a row */
+    uint64_t conv_dirty_rate;   /* bytes/s newly dirtied, last sync period */
+    uint64_t conv_sent_rate;    /* bytes/s sent, last sync period */
 } MigrationStats;
 
 #define stat_get(st, f)     __atomic_load_n(&(st)->f, __ATOMIC_RELAXED)

@@ -30,6 +30,7 @@ struct MigStream {
     /* reader: buf[rpos..buf_used) is unread */
     size_t rpos;
     bool eof;
+    bool reader;                /* buf holds read bytes: close must not flush them */
 
     /* sticky error: first one wins */
     int err;
@@ -61,7 +62,11 @@ int mig_stream_close(MigStream *f)
 {
     int ret, cret;
 
-    if (f->ch->ops->writev) {
+    /*
+     * Not a reader's: its buf holds bytes read from the peer, which a flush
+     * would echo back (a destination's incoming stream is bidirectional).
+     */
+    if (f->ch->ops->writev && !f->reader) {
         mig_stream_flush(f);
     }
     ret = f->err;
@@ -337,6 +342,7 @@ static size_t fill(MigStream *f)
         return 0;
     }
     f->rpos = f->buf_used = 0;
+    f->reader = true;
     n = mig_channel_read(f->ch, f->buf, sizeof(f->buf));
     if (n < 0) {
         read_failed(f, n);

@@ -281,6 +281,18 @@ void hmp_print_migrate(MonitorCmdCtx *ctx, JsonNode *ret, GString *out)
             g_string_append_printf(out, "setup: %" PRIu64 " ms\n", u64(info, "setup-time"));
         }
     }
+    /* -- kvmig extension (issue 5): where the downtime went, ms per phase -- */
+    if ((o = member_object(info, "x-downtime-phases"))) {
+        g_autoptr(GList) names = json_object_get_members(o);
+
+        g_string_append(out, "downtime phases (ms):");
+        for (GList *l = names; l; l = l->next) {
+            g_string_append_printf(out, " %s %.3f", (const char *)l->data,
+                                   json_object_get_double_member(o, l->data));
+        }
+        g_string_append_c(out, '\n');
+    }
+    /* -- end of the kvmig extension -- */
     if ((o = member_object(info, "ram"))) {
         print_ram(out, o);
     }
@@ -317,6 +329,16 @@ void hmp_print_migrate(MonitorCmdCtx *ctx, JsonNode *ret, GString *out)
     if (json_object_has_member(info, "cpu-throttle-percentage")) {
         g_string_append_printf(out, "cpu throttle percentage: %" PRIu64 "\n",
                                u64(info, "cpu-throttle-percentage"));
+    }
+    if ((o = member_object(info, "x-convergence"))) {
+        JsonNode *c = json_object_get_member(o, "converging");
+        bool yes = c && JSON_NODE_HOLDS_VALUE(c) && json_node_get_boolean(c);
+
+        /* kvmig: the convergence verdict (migration/convergence.h) */
+        g_string_append_printf(out, "x-convergence: %s (%s, stalled periods %" PRIu64 ")\n",
+                               yes ? "converging" : "not converging",
+                               monitor_json_str(o, "reason") ? monitor_json_str(o, "reason") : "?",
+                               u64(o, "stalled-periods"));
     }
     if (json_object_has_member(info, "postcopy-blocktime")) {
         g_string_append_printf(out, "postcopy blocktime: %" PRIu64 "\n",

@@ -11,7 +11,7 @@ PACKAGES=(
     libglib2.0-dev libjson-glib-dev zlib1g-dev libzstd-dev liblz4-dev
     libibverbs-dev librdmacm-dev
     clang lld libclang-rt-14-dev
-    qemu-system-x86 socat python3-matplotlib binutils
+    qemu-system-x86 socat python3-matplotlib binutils python3-docutils
 )
 
 missing=()

@@ -3,17 +3,29 @@
 # The test command: install if needed, build, run `meson test`, and end with
 # one line "N passed, N failed, N skipped" computed from meson's results.
 #   scripts/test.sh              the normal build in build/
-#   scripts/test.sh --sanitize   an ASan+UBSan build in build-san/
+#   scripts/test.sh --sanitize   an ASan+UBSan build in build-san/ (LSan
+#                                included), minus SAN_SKIP below
+# Extra arguments go to `meson test` (test names: only those run).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 builddir=build
 meson_opts=()
+sanitize=false
 if [ "${1:-}" = "--sanitize" ]; then
     builddir=build-san
     meson_opts=(-Db_sanitize=address,undefined -Db_lundef=false)
+    sanitize=true
     shift
 fi
+
+# The sanitizer run leaves out migration cases that take minutes under ASan
+# and add no C code the others do not run: xbzrle end to end (its encoder,
+# decoder, cache and records run sanitized in test-xbzrle, test-page-cache,
+# test-ram-xbzrle and fuzz-xbzrle), auto-converge (long busy guests; the
+# throttle math is unit-tested), and analyze (a Python reader of streams).
+# They run in the normal build; here they count as skipped.
+SAN_SKIP=(migration-xbzrle-thread migration-auto-converge-thread migration-analyze-thread)
 
 if ! scripts/setup.sh "$builddir" "${meson_opts[@]}"; then
     echo "setup or build failed"
@@ -22,12 +34,35 @@ if ! scripts/setup.sh "$builddir" "${meson_opts[@]}"; then
 fi
 
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-meson test -C "$builddir" --print-errorlogs --num-processes 2 "$@"
+# LSan: leaks fail a test (exit 23); glib's one-time allocations are named
+# in the suppressions file, nothing else is.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
+tests=("$@")
+san_skipped=0
+if $sanitize && [ ${#tests[@]} -eq 0 ]; then
+    # every test but SAN_SKIP, by name
+    while read -r name; do
+        name=${name##* / }
+        skip=false
+        for s in "${SAN_SKIP[@]}"; do
+            [ "$name" = "$s" ] && skip=true
+        done
+        if $skip; then
+            echo "sanitizer run: skipping $name (see SAN_SKIP in scripts/test.sh)"
+            san_skipped=$((san_skipped + 1))
+        else
+            tests+=("$name")
+        fi
+    done < <(meson test -C "$builddir" --list 2>/dev/null | grep ' / ')
+fi
+meson test -C "$builddir" --print-errorlogs --num-processes 2 "${tests[@]}"
 rc=$?
 
-python3 - "$builddir/meson-logs/testlog.json" <<'PY'
+python3 - "$builddir/meson-logs/testlog.json" "$san_skipped" <<'PY'
 import json, sys
-passed = failed = skipped = 0
+passed = failed = 0
+skipped = int(sys.argv[2])
 try:
     with open(sys.argv[1]) as f:
         for line in f:

@@ -13,6 +13,7 @@
  * a request made after the check is seen by vcpu_exec.
  */
 #include "accel/accel.h"
+#include "system/cpu-throttle.h"
 #include "system/machine.h"
 #include "util/error.h"
 
@@ -21,6 +22,24 @@ static bool cpu_may_run_locked(Vcpu *cpu)
     Machine *m = cpu->machine;
 
     return !m->quit && !cpu->stop && m->runstate == RUN_STATE_RUNNING;
+}
+
+/*
+ * Auto-converge: after vcpu_exec returned (the kicker's kick, see
+ * system/cpu-throttle.c), sleep if the vCPU used its running share.  A
+ * stop request, quit or the throttle's release ends the sleep early (each
+ * comes with a cpu_kick, which broadcasts run_cond); other kicks do not,
+ * as a throttled vCPU in QEMU sleeps through them too.
+ */
+static void cpu_throttle_sleep_locked(Vcpu *cpu)
+{
+    Machine *m = cpu->machine;
+    uint64_t until = cpu_throttle_due(cpu, cpu_throttle_now_ns());
+
+    while (until && cpu_may_run_locked(cpu) && cpu_throttle_now_ns() < until &&
+           __atomic_load_n(&cpu->throttle_pct, __ATOMIC_RELAXED)) {
+        g_cond_wait_until(&m->run_cond, &m->run_lock, (gint64)(until / 1000) + 1);
+    }
 }
 
 static gpointer vcpu_thread_fn(gpointer opaque)
@@ -54,6 +73,7 @@ static gpointer vcpu_thread_fn(gpointer opaque)
         g_mutex_lock(&m->run_lock);
         switch (r) {
         case VCPU_EXIT_KICKED:
+            cpu_throttle_sleep_locked(cpu);
             break;
         case VCPU_EXIT_HALT:
             /* Sleep until kicked (cpu_kick broadcasts run_cond). */
@@ -104,6 +124,7 @@ bool cpus_create(Machine *m, GError **errp)
             return false;
         }
     }
+    cpu_throttle_init(m);
     return true;
 }
 

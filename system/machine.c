@@ -7,6 +7,7 @@
 
 #include "accel/accel.h"
 #include "hw/virtio/virtio-balloon.h"
+#include "system/cpu-throttle.h"
 #include "system/machine.h"
 #include "util/error.h"
 
@@ -64,6 +65,7 @@ void machine_free(Machine *m)
     if (!m) {
         return;
     }
+    cpu_throttle_cleanup(m);    /* its kicker touches the vCPUs */
     g_mutex_lock(&m->run_lock);
     m->quit = true;
     g_cond_broadcast(&m->run_cond);
@@ -152,8 +154,18 @@ static gboolean quit_in_main(gpointer opaque)
 void machine_request_quit(Machine *m, int status)
 {
     QuitReq *q = g_new(QuitReq, 1);
+    GSource *src = g_idle_source_new();
 
     q->m = m;
     q->status = status;
-    g_main_context_invoke_full(m->main_ctx, G_PRIORITY_DEFAULT, quit_in_main, q, g_free);
+    /*
+     * Always through a source, never g_main_context_invoke: before the
+     * main loop runs nobody owns the context, so invoke would call
+     * g_main_loop_quit() right here -- and g_main_loop_run() afterwards
+     * would run forever (an incoming migration that fails at once).
+     */
+    g_source_set_priority(src, G_PRIORITY_DEFAULT);
+    g_source_set_callback(src, quit_in_main, q, g_free);
+    g_source_attach(src, m->main_ctx);
+    g_source_unref(src);
 }

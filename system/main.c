@@ -208,7 +208,15 @@ int main(int argc, char **argv)
     vm_stop_force_state(m, RUN_STATE_SHUTDOWN);
     migration_free(m->migration);
     m->migration = NULL;
-    machine_free(m);
+    {
+        /* the devices the machine does not own: after every vCPU thread is gone */
+        SerialState *serial = m->serial;
+        PitState *pit = m->pit;
+
+        machine_free(m);
+        serial_free(serial);
+        pit_free(pit);
+    }
     g_main_loop_unref(ms.loop);
     vmm_options_free(&o);
     return ms.status;
@@ -217,5 +225,8 @@ fail:
     g_printerr("kvmig: %s\n", err->message);
     /* Exit without tearing down half-built state: nothing has run yet. */
     vmm_options_free(&o);
+    if (ms.loop) {
+        g_main_loop_unref(ms.loop);
+    }
     return 1;
 }

@@ -60,6 +60,14 @@ struct AccelOps {
      * already set when this is called. */
     void (*vcpu_kick)(Vcpu *cpu);
 
+    /*
+     * throttle_in_exec: true if vcpu_exec yields to the throttle by itself
+     * (calls cpu_throttle_due() at its yield points and sleeps there);
+     * false: system/cpu-throttle.c kicks the vCPU out of vcpu_exec when its
+     * share of each slice is used and the generic loop sleeps the rest.
+     */
+    bool throttle_in_exec;
+
     /* vcpu_destroy: main thread after the vCPU thread exited. May be NULL. */
     void (*vcpu_destroy)(Vcpu *cpu);
 

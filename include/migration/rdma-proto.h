@@ -65,7 +65,7 @@ typedef enum MigRdmaMsgType {
      * src -> dest: a barrier.  The destination answers SYNC once it has
      * applied every stream byte sent before it; the source waits for the
      * answer before it RDMA WRITEs again after sending stream bytes (see
-     * rdma.c: a stream record and an RDMA WRITE of one page must land in
+     * rdma-xfer.c: a stream record and an RDMA WRITE of one page must land in
      * the order they were made).  len 0 both ways.
      */
     MIG_RDMA_MSG_SYNC = 8,

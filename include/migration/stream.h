@@ -23,8 +23,8 @@
 
 typedef struct MigStream MigStream;
 
-#define MIG_STREAM_BUF_SIZE  32768  /* bytes buffered before a writev */
-#define MIG_STREAM_MAX_IOV   64     /* iovecs per writev */
+#define MIG_STREAM_BUF_SIZE  262144 /* bytes buffered before a writev; bytes per read */
+#define MIG_STREAM_MAX_IOV   512    /* iovecs per writev: ~1 MiB of pages */
 /* The rate limit is enforced per window of this length. */
 #define MIG_STREAM_RATE_WINDOW_NS (100 * 1000 * 1000LL)
 

@@ -27,6 +27,7 @@
 typedef struct AccelOps AccelOps;
 typedef struct SerialState SerialState;
 typedef struct PitState PitState;
+typedef struct CpuThrottle CpuThrottle;
 
 #define MACHINE_MAX_CPUS 64
 #define MACHINE_MAX_MAPPINGS 4
@@ -53,6 +54,8 @@ typedef struct Vcpu {
     int exit_request;
     /* any thread, atomic: percent of each 10 ms slice to sleep (auto-converge) */
     int throttle_pct;
+    /* vCPU thread: when its current run under a throttle began (system/cpu-throttle.c) */
+    uint64_t throttle_t0;
 } Vcpu;
 
 typedef void (*MachineEventFn)(void *opaque, const char *event, JsonObject *data);
@@ -83,6 +86,7 @@ typedef struct Machine {
     SerialState *serial;
     PitState *pit;
     struct VirtIOBalloon *balloon;  /* -device virtio-balloon, or NULL */
+    CpuThrottle *throttle;      /* system/cpu-throttle.c; set by cpus_create, may be NULL */
     GMainContext *main_ctx;     /* the main loop's context */
 
     struct MigrationState *migration;   /* set by main; NULL in unit tests */

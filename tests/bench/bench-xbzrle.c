@@ -174,11 +174,14 @@ int main(int argc, char **argv)
                    "\"mbps\": %.0f}\n", impls[i].name, patterns[p].name, mbps);
             fflush(stdout);
         }
-        memcpy(cache, old, bytes);
-        mbps = run(OP_DECODE, NULL, old, cache, new, enc, enclen, n, ms);
-        printf("{\"op\": \"decode\", \"pattern\": \"%s\", \"mbps\": %.0f, "
-               "\"what\": \"%s\"}\n", patterns[p].name, mbps, patterns[p].what);
-        fflush(stdout);
+        /* random pages overflow: nothing to decode */
+        if (p != 4) {
+            memcpy(cache, old, bytes);
+            mbps = run(OP_DECODE, NULL, old, cache, new, enc, enclen, n, ms);
+            printf("{\"op\": \"decode\", \"pattern\": \"%s\", \"mbps\": %.0f, "
+                   "\"what\": \"%s\"}\n", patterns[p].name, mbps, patterns[p].what);
+            fflush(stdout);
+        }
         for (int i = 0; i < n; i++) {
             g_free(enc[i]);
         }

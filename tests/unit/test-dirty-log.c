@@ -12,6 +12,9 @@
 #include "accel/thread.h"
 #include "system/machine.h"
 #include "util/bitmap.h"
+#include "util/pagemap.h"
+
+#include <sys/mman.h>
 
 #define RAM (64ULL << 20)
 
@@ -81,6 +84,53 @@ out:
     machine_free(m);
 }
 
+/*
+ * Logging never-written memory costs nothing: starting, syncing and
+ * stopping leave holes as holes (so the first pass can send them without
+ * reading them), and a write into a hole, or into a page given back with
+ * MADV_DONTNEED, is still in the next sync.
+ */
+static void test_thread_log_holes(void)
+{
+    Machine *m = new_machine();
+    RAMBlock *rb = m->ram_blocks[0];
+    uint64_t half = rb->npages / 2;
+    g_autofree unsigned long *bmap = bitmap_new(rb->npages);
+    g_autofree unsigned long *pop = bitmap_new(rb->npages);
+    g_autoptr(GError) err = NULL;
+
+    madvise(rb->host, RAM, MADV_NOHUGEPAGE);    /* 4 KiB granularity below */
+    memset(rb->host, 0x22, 16 * 4096);          /* pages 0..15 populated */
+    g_assert_true(m->accel->log_start(m, &err));
+    g_assert_no_error(err);
+    if (!strcmp(thread_accel_log_method(m), "fallback-all-dirty") ||
+        !strcmp(pagemap_method_name(), "none")) {
+        g_test_skip("kernel lacks userfaultfd async write-protect / PAGEMAP_SCAN");
+        m->accel->log_stop(m);
+        machine_free(m);
+        return;
+    }
+    g_assert_true(m->accel->log_sync(m, rb, bmap, &err));
+    g_assert_cmpuint(bitmap_count(bmap, rb->npages), ==, 0);
+    g_assert_true(pagemap_populated(rb->host, rb->npages, pop));
+    g_assert_cmpuint(bitmap_count(pop, rb->npages), ==, 16);
+
+    /* a write into a hole, far from the rest */
+    rb->host[half * 4096 + 5] = 1;
+    /* a populated, protected page given back, then written */
+    madvise(rb->host + 3 * 4096, 4096, MADV_DONTNEED);
+    rb->host[3 * 4096] = 7;
+    g_assert_true(m->accel->log_sync(m, rb, bmap, &err));
+    g_assert_cmpuint(bitmap_count(bmap, rb->npages), ==, 2);
+    g_assert_true(test_bit(half, bmap) && test_bit(3, bmap));
+    g_assert_true(pagemap_populated(rb->host, rb->npages, pop));
+    g_assert_cmpuint(bitmap_count(pop, rb->npages), ==, 17);
+    m->accel->log_stop(m);
+    g_assert_true(pagemap_populated(rb->host, rb->npages, pop));
+    g_assert_cmpuint(bitmap_count(pop, rb->npages), ==, 17);
+    machine_free(m);
+}
+
 static void test_dev_dirty(void)
 {
     Machine *m = new_machine();
@@ -126,6 +176,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/dirty-log/thread", test_thread_log);
+    g_test_add_func("/dirty-log/thread-holes", test_thread_log_holes);
     g_test_add_func("/dirty-log/dev-dirty", test_dev_dirty);
     g_test_add_func("/memory/highmem-layout", test_highmem_layout);
     return g_test_run();

@@ -1,0 +1,514 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""guestperf: migrate a busy guest and record what it costs the guest.
+
+usage:
+  scripts/guestperf.py --mem SIZE --workload 'WL' [--smp N] [--accel kvm|thread]
+                       [--cap NAME]... [--param NAME=VALUE]... [--qemu] --output DIR
+                       [--warmup S] [--max-time S] [--post S]
+  scripts/guestperf.py --compare DIR1 DIR2 [--output DIR]
+
+Starts a source and a destination (kvmig, or with --qemu qemu-system-x86_64
+-accel tcg booting the same guest ELF with -kernel), lets the guest warm up,
+sets the capabilities (on both sides) and parameters (on the source),
+migrates over TCP on 127.0.0.1, samples query-migrate every 100 ms and the
+guest's own progress -- the stress workload's `S<ms-per-GiB>` lines on both
+serial logs, timestamped as they appear (polled every 20 ms) -- and keeps
+watching the guest on the destination for --post seconds.  A migration still
+running after --max-time seconds is cancelled and recorded as such.
+
+Writes DIR/result.json {"guest": [...], "migration": [...], "summary": {...}}
+(times in seconds from the migrate command) and the plots DIR/guest.png
+(ms per GiB over time, migration phases shaded: setup, precopy, throttled,
+downtime) and DIR/migration.png (bandwidth, remaining bytes and the
+throttle over time).  --compare plots two result directories side by side
+(DIR/compare.png, DIR defaulting to the current directory) and prints their
+headline figures.
+
+Python 3 standard library plus matplotlib (Debian's python3-matplotlib;
+hence /usr/bin/python3).  The QMP client is tests/migration/qmp.py.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "migration"))
+from qmp import QMP  # noqa: E402
+
+SAMPLE_S = 0.1          # query-migrate period
+SERIAL_POLL_S = 0.02    # serial log poll period
+WARMUP_LINES = 3        # S lines (GiB written) the guest shows before migrating
+FINAL = ("completed", "failed", "cancelled")
+STRESS_LINE = re.compile(rb"S(\d+)\r?\n")
+
+
+# ---- processes ----
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Side:
+    """One VMM process (kvmig or QEMU) with a QMP socket and a serial log."""
+
+    def __init__(self, args, d, name, incoming=None):
+        self.name = name
+        self.qmp_path = os.path.join(d, f"{name}.qmp")
+        self.serial = os.path.join(d, f"{name}.log")
+        self.errlog = os.path.join(d, f"{name}.err")
+        args = list(args) + ["-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+                             "-serial", f"file:{self.serial}", "-display", "none"]
+        if incoming:
+            args += ["-incoming", incoming]
+        self.args = args
+        self.err = open(self.errlog, "wb")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(self.qmp_path):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name}: {args[0]} exited: {self.stderr()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: no QMP socket")
+            time.sleep(0.01)
+        self.qmp = QMP(self.qmp_path)
+        self.offset = 0
+        self.partial = b""
+
+    def stderr(self):
+        with open(self.errlog, "rb") as f:
+            return f.read().decode(errors="replace").strip()
+
+    def new_stress_lines(self):
+        """ms-per-GiB values of the S lines completed since the last call."""
+        try:
+            with open(self.serial, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        buf = self.partial + data
+        out = [int(m.group(1)) for m in STRESS_LINE.finditer(buf)]
+        cut = buf.rfind(b"\n")
+        self.partial = buf[cut + 1:] if cut >= 0 else buf
+        return out
+
+    def kill(self):
+        try:
+            self.qmp.close()
+        except Exception:
+            pass
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.err.close()
+
+
+def vmm_args(a):
+    append = a.workload if a.workload.startswith("workload=") else f"workload={a.workload}"
+    if a.qemu:
+        return [a.qemu_binary, "-accel", "tcg", "-m", a.mem, "-smp", str(a.smp),
+                "-kernel", a.guest_elf, "-append", append, "-nodefaults"]
+    return [a.kvmig, "-accel", a.accel, "-m", a.mem, "-smp", str(a.smp), "-append", append]
+
+
+def parse_value(v):
+    low = v.lower()
+    if low in ("on", "true", "yes"):
+        return True
+    if low in ("off", "false", "no"):
+        return False
+    m = re.fullmatch(r"(\d+)([kKmMgGtT]?)", v)
+    if m:
+        mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+        return int(m.group(1)) * mult[m.group(2).lower()]
+    return v
+
+
+# ---- one run ----
+
+def sample_of(info, t):
+    """The part of a query-migrate reply kept per sample."""
+    ram = info.get("ram", {})
+    s = {"t": round(t, 3), "status": info.get("status")}
+    for k in ("total-time", "expected-downtime", "downtime", "setup-time",
+              "cpu-throttle-percentage"):
+        if k in info:
+            s[k] = info[k]
+    for k in ("transferred", "remaining", "mbps", "dirty-pages-rate", "dirty-sync-count"):
+        if k in ram:
+            s[k] = ram[k]
+    if "x-convergence" in info:
+        s["x-convergence"] = info["x-convergence"]
+    return s
+
+
+def run(a):
+    os.makedirs(a.output, exist_ok=True)
+    d = tempfile.mkdtemp(prefix="guestperf-")
+    port = free_tcp_port()
+    uri = f"tcp:127.0.0.1:{port}"
+    guest, migration = [], []
+    src = dst = None
+    t0 = time.monotonic()      # re-based to the migrate command below
+
+    def poll_serial(now):
+        for side in (src, dst):
+            for v in side.new_stress_lines():
+                g = {"t": now - t0, "side": side.name, "ms_per_gib": v}
+                # one vCPU: the host clock's view too, line to line (src then dst)
+                if a.smp == 1 and guest:
+                    g["host_ms"] = round((now - t0 - guest[-1]["t"]) * 1000)
+                guest.append(g)
+
+    try:
+        src = Side(vmm_args(a), d, "src")
+        dst = Side(vmm_args(a), d, "dst", incoming=uri)
+        # warm up: past the first GiB (memory touched for the first time is
+        # much slower to write), then --warmup seconds of steady state
+        deadline = time.monotonic() + a.warmup
+        while time.monotonic() < deadline or \
+                (sum(1 for g in guest if g["side"] == "src") < WARMUP_LINES and
+                 time.monotonic() < deadline + 120):
+            poll_serial(time.monotonic())
+            time.sleep(SERIAL_POLL_S)
+        caps = [{"capability": c, "state": True} for c in a.cap]
+        if caps:
+            for side in (src, dst):
+                side.qmp.command("migrate-set-capabilities", capabilities=caps)
+        params = dict(parse_param(p) for p in a.param)
+        if params:
+            src.qmp.command("migrate-set-parameters", **params)
+        start = time.monotonic()
+        # guest samples so far move to negative times
+        for g in guest:
+            g["t"] = g["t"] - (start - t0)
+        t0 = start
+        src.qmp.command("migrate", uri=uri)
+        next_sample = 0.0
+        end_at = None
+        timed_out = False
+        last = {}
+        while True:
+            now = time.monotonic()
+            poll_serial(now)
+            if end_at is not None:
+                if now >= end_at:
+                    break
+            elif now - t0 >= next_sample:
+                next_sample += SAMPLE_S
+                last = src.qmp.command("query-migrate")
+                migration.append(sample_of(last, now - t0))
+                if last.get("status") in FINAL:
+                    end_at = now + (a.post if last["status"] == "completed" else 1.0)
+                elif now - t0 > a.max_time and not timed_out:
+                    timed_out = True
+                    src.qmp.command("migrate_cancel")
+            time.sleep(SERIAL_POLL_S)
+        poll_serial(time.monotonic())
+        summary = summarize(a, guest, migration, last, timed_out)
+    finally:
+        for side in (src, dst):
+            if side:
+                side.kill()
+        shutil.rmtree(d, ignore_errors=True)
+    result = {"guest": guest, "migration": migration, "summary": summary}
+    with open(os.path.join(a.output, "result.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    plot_run(result, a.output)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def parse_param(p):
+    if "=" not in p:
+        raise SystemExit(f"--param {p}: expected NAME=VALUE")
+    k, v = p.split("=", 1)
+    return k, parse_value(v)
+
+
+def phases(migration):
+    """(setup_end, active_end, end, downtime_s, throttled spans) from the samples."""
+    if not migration:
+        return None
+    active = [s["t"] for s in migration if s["status"] == "active"]
+    setup_end = active[0] if active else migration[-1]["t"]
+    final = next((s for s in migration if s["status"] in FINAL), None)
+    end = final["t"] if final else migration[-1]["t"]
+    downtime_s = (final.get("downtime", 0) / 1000.0) if final else 0.0
+    active_end = end - downtime_s if final and final["status"] == "completed" else end
+    spans, cur = [], None
+    for s in migration:
+        on = s.get("cpu-throttle-percentage", 0) > 0
+        if on and cur is None:
+            cur = s["t"]
+        elif not on and cur is not None:
+            spans.append((cur, s["t"]))
+            cur = None
+    if cur is not None:
+        spans.append((cur, end))
+    return {"setup_end": setup_end, "active_end": active_end, "end": end,
+            "downtime_s": downtime_s, "throttled": spans}
+
+
+def med(v):
+    return statistics.median(v) if v else None
+
+
+def summarize(a, guest, migration, last, timed_out):
+    ph = phases(migration) or {"end": 0, "throttled": []}
+    end = ph["end"]
+    before = [g["ms_per_gib"] for g in guest if g["t"] < 0]
+    during_g = [g for g in guest if 0 <= g["t"] <= end]
+    # the destination's first line spans the switchover: count it as "during"
+    dst = [g for g in guest if g["side"] == "dst"]
+    if dst and last.get("status") == "completed" and dst[0] not in during_g:
+        during_g.append(dst[0])
+    dst = [g for g in dst if g not in during_g]
+    during = [g["ms_per_gib"] for g in during_g]
+    during_host = [g["host_ms"] for g in during_g if "host_ms" in g]
+    after = [g["ms_per_gib"] for g in dst if g["t"] > end]
+    active_samples = [s for s in migration if s["status"] == "active"]
+    conv = [s["x-convergence"] for s in migration if "x-convergence" in s]
+    not_conv = next((s for s in migration
+                     if s.get("x-convergence", {}).get("converging") is False), None)
+    ram = last.get("ram", {})
+    return {
+        "vmm": "qemu" if a.qemu else "kvmig",
+        "version": vmm_version(a),
+        "accel": "tcg" if a.qemu else a.accel,
+        "mem": a.mem, "smp": a.smp, "workload": a.workload,
+        "caps": a.cap, "params": dict(parse_param(p) for p in a.param),
+        "status": last.get("status"),
+        "timed_out": timed_out,
+        "max_time_s": a.max_time,
+        "active_s": round(active_samples[-1]["t"] - active_samples[0]["t"], 2)
+        if active_samples else 0,
+        "total_time_ms": last.get("total-time"),
+        "downtime_ms": last.get("downtime"),
+        "setup_time_ms": last.get("setup-time"),
+        "transferred_bytes": ram.get("transferred", (migration[-2] if len(migration) > 1
+                                                     else {}).get("transferred")),
+        "dirty_sync_count": max((s.get("dirty-sync-count", 0) for s in migration), default=0),
+        "max_cpu_throttle_pct": max((s.get("cpu-throttle-percentage", 0) for s in migration),
+                                    default=0),
+        "throttled_s": round(sum(b - a_ for a_, b in ph["throttled"]), 2),
+        "first_not_converging_s": not_conv["t"] if not_conv else None,
+        "last_convergence": conv[-1] if conv else None,
+        "guest_ms_per_gib": {
+            "before_median": med(before),
+            "during_median": med(during),
+            "during_worst": max(during) if during else None,
+            "after_median": med(after),
+            # smp 1: the same, timed by the host as the lines appeared
+            "host_during_worst": max(during_host) if during_host else None,
+            "samples": len(guest),
+        },
+    }
+
+
+def vmm_version(a):
+    binary = a.qemu_binary if a.qemu else a.kvmig
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                             timeout=10).stdout.strip().splitlines()
+        return out[0] if out else binary
+    except (OSError, subprocess.SubprocessError):
+        return binary
+
+
+# ---- plots ----
+
+def load_plt():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        return plt
+    except ImportError:
+        raise SystemExit("guestperf: matplotlib is missing (apt install python3-matplotlib; "
+                         "run with /usr/bin/python3)")
+
+
+def shade(ax, ph):
+    if not ph:
+        return
+    ax.axvspan(0, ph["setup_end"], color="0.85", label="setup")
+    ax.axvspan(ph["setup_end"], ph["active_end"], color="tab:blue", alpha=0.10,
+               label="precopy")
+    for i, (x0, x1) in enumerate(ph["throttled"]):
+        ax.axvspan(x0, x1, color="tab:orange", alpha=0.25,
+                   label="throttled" if i == 0 else None)
+    if ph["downtime_s"] > 0:
+        # at least 1/400 of the axis wide so a millisecond downtime is seen
+        w = max(ph["downtime_s"], (ph["end"] + 1) / 400)
+        ax.axvspan(ph["active_end"], ph["active_end"] + w, color="tab:red", alpha=0.7,
+                   label=f"downtime {ph['downtime_s'] * 1000:.0f} ms")
+
+
+def title_of(s):
+    head = f"{s['vmm']} ({s['accel']}) {s['mem']} smp {s['smp']} '{s['workload']}'"
+    opts = " ".join(s["caps"] + [f"{k}={v}" for k, v in s["params"].items()])
+    if s["status"] == "completed":
+        res = (f"completed in {s['total_time_ms'] / 1000:.1f} s, downtime "
+               f"{s['downtime_ms']} ms")
+    elif s["timed_out"]:
+        res = f"still active after {s['max_time_s']:g} s (cancelled)"
+    else:
+        res = s["status"]
+    return f"{head}\n{opts}\n{res}"
+
+
+def plot_guest(ax, result, xmax=None):
+    ph = phases(result["migration"])
+    shade(ax, ph)
+    for side, color in (("src", "tab:blue"), ("dst", "tab:green")):
+        pts = [(g["t"], g["ms_per_gib"]) for g in result["guest"] if g["side"] == side]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], ".-", color=color,
+                    markersize=3, linewidth=0.8, label=f"guest on {side}")
+    host = [(g["t"], g["host_ms"]) for g in result["guest"] if "host_ms" in g]
+    if host:
+        ax.plot([p[0] for p in host], [p[1] for p in host], "x", color="0.4",
+                markersize=3, label="same, host clock (line to line)")
+    ax.set_yscale("log")
+    ax.set_xlabel("time from migrate (s)")
+    ax.set_ylabel("guest ms per GiB written (log)")
+    if xmax is not None:
+        ax.set_xlim(right=xmax)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def plot_migration(ax, result, xmax=None):
+    mig = result["migration"]
+    ph = phases(mig)
+    shade(ax, ph)
+    live = [s for s in mig if "mbps" in s]
+    t = [s["t"] for s in live]
+    ax.plot(t, [s["mbps"] / 8 for s in live], color="tab:blue", label="bandwidth (MB/s)")
+    ax.set_ylabel("bandwidth (MB/s)")
+    ax.set_xlabel("time from migrate (s)")
+    ax2 = ax.twinx()
+    ax2.plot(t, [s.get("remaining", 0) / (1 << 20) for s in live], color="tab:purple",
+             label="remaining (MiB)")
+    ax2.plot(t, [s.get("cpu-throttle-percentage", 0) for s in live], color="tab:orange",
+             linestyle="--", label="cpu throttle (%)")
+    ax2.set_ylabel("remaining (MiB) / throttle (%)")
+    if xmax is not None:
+        ax.set_xlim(right=xmax)
+    ax.grid(True, alpha=0.3)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper right")
+
+
+def plot_run(result, outdir):
+    plt = load_plt()
+    s = result["summary"]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    plot_guest(ax, result)
+    ax.set_title(title_of(s), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, "guest.png"), dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(10, 5))
+    plot_migration(ax, result)
+    ax.set_title(title_of(s), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, "migration.png"), dpi=110)
+    plt.close(fig)
+
+
+def headline(s):
+    g = s["guest_ms_per_gib"]
+    return (f"{s['vmm']:5} {s['accel']:6} status {s['status']}"
+            f"{' (timed out)' if s['timed_out'] else ''}, total {s['total_time_ms']} ms, "
+            f"downtime {s['downtime_ms']} ms, max throttle {s['max_cpu_throttle_pct']}%, "
+            f"guest ms/GiB before {g['before_median']} during median {g['during_median']} "
+            f"worst {g['during_worst']} (host clock {g.get('host_during_worst')}) "
+            f"after {g['after_median']}")
+
+
+def compare(dirs, outdir):
+    plt = load_plt()
+    results = []
+    for d in dirs:
+        with open(os.path.join(d, "result.json")) as f:
+            results.append(json.load(f))
+    xmax = max(max([m["t"] for m in r["migration"]] + [g["t"] for g in r["guest"]] + [0])
+               for r in results)
+    fig, axes = plt.subplots(2, len(results), figsize=(8 * len(results), 9), squeeze=False)
+    # one y range for the guest plots so the two can be read against each other
+    ys = [g["ms_per_gib"] for r in results for g in r["guest"]]
+    for i, r in enumerate(results):
+        plot_guest(axes[0][i], r, xmax)
+        if ys:
+            axes[0][i].set_ylim(max(min(ys) * 0.7, 1), max(ys) * 1.5)
+        axes[0][i].set_title(f"{dirs[i]}\n" + title_of(r["summary"]), fontsize=8)
+        plot_migration(axes[1][i], r, xmax)
+    fig.tight_layout()
+    os.makedirs(outdir, exist_ok=True)
+    path = os.path.join(outdir, "compare.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    for d, r in zip(dirs, results):
+        print(f"{d}: {headline(r['summary'])}")
+    print(f"wrote {path}")
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mem", default="1G")
+    ap.add_argument("--workload", default="stress")
+    ap.add_argument("--smp", type=int, default=1)
+    ap.add_argument("--accel", default="thread", choices=("kvm", "thread"))
+    ap.add_argument("--cap", action="append", default=[], metavar="NAME")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--qemu", action="store_true",
+                    help="run qemu-system-x86_64 -accel tcg with the guest ELF instead")
+    ap.add_argument("--output", help="result directory")
+    ap.add_argument("--compare", nargs=2, metavar=("DIR1", "DIR2"))
+    ap.add_argument("--warmup", type=float, default=5.0, help="seconds before migrating")
+    ap.add_argument("--max-time", type=float, default=300.0,
+                    help="cancel a migration still running after this many seconds")
+    ap.add_argument("--post", type=float, default=5.0,
+                    help="seconds to watch the guest on the destination")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--kvmig")
+    ap.add_argument("--guest-elf")
+    ap.add_argument("--qemu-binary", default="qemu-system-x86_64")
+    a = ap.parse_args()
+    if a.compare:
+        return compare(a.compare, a.output or ".")
+    if not a.output:
+        ap.error("--output DIR is required")
+    a.kvmig = a.kvmig or os.path.join(a.build, "kvmig")
+    a.guest_elf = a.guest_elf or os.path.join(a.build, "guest", "kvmig-guest.elf")
+    if a.qemu:
+        if not shutil.which(a.qemu_binary):
+            ap.error(f"{a.qemu_binary} not found")
+        if not os.path.exists(a.guest_elf):
+            ap.error(f"{a.guest_elf} not found (build first, or --guest-elf)")
+    elif not os.path.exists(a.kvmig):
+        ap.error(f"{a.kvmig} not found (build first, or --build/--kvmig)")
+    return run(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""migration-test, auto-converge: a stress guest that cannot converge at a low
+max-bandwidth says so in x-convergence; with auto-converge it is throttled
+(cpu-throttle-percentage) and completes; the throttle goes when the migration
+is cancelled.
+
+usage: test-auto-converge.py KVMIG ACCEL [CASE...]
+No timing is asserted.  ACCEL thread: 512 MiB guests dirtying 128 MiB at
+memory speed against 30 MB/s (under the uffd-wp dirty log, on a busy
+2-core machine, it dirties ~50 MB/s).  kvm (nested KVM emulates ~1M instructions/s
+on the build machines, so the guest dirties slowly): 128 MiB guests
+dirtying 16 MiB against 1 MB/s; exits 77 (skip) where /dev/kvm cannot be
+opened.
+"""
+import sys
+import time
+
+from framework import (SKIP, VM, TestDir, free_tcp_port, kvm_skip_reason, query,
+                       run_cases, set_params, wait_migration)
+
+KVMIG = sys.argv[1]
+ACCEL = sys.argv[2]
+if ACCEL == "thread":
+    MEM, STRESS_MB, BANDWIDTH = "512M", 128, 30 * 1000 * 1000
+else:
+    MEM, STRESS_MB, BANDWIDTH = "128M", 16, 1000 * 1000
+# 50 ms: the dirty set never fits (at 30 MB/s, 1.5 MB) unless throttled
+DOWNTIME_LIMIT = 50
+APPEND = f"workload=stress mb={STRESS_MB}"
+# stalled sync periods before the verdict, plus the first (bulk) pass
+SYNCS_FOR_VERDICT = 6
+
+
+def vm(d, name, **kw):
+    kw.setdefault("accel", ACCEL)
+    kw.setdefault("mem", MEM)
+    kw.setdefault("append", APPEND)
+    return VM(KVMIG, d, name, **kw).connect()
+
+
+def start_pair(d, src=None, dst_name="dst"):
+    port = free_tcp_port()
+    dst = vm(d, dst_name, incoming=f"tcp:127.0.0.1:{port}")
+    if src is None:
+        src = vm(d, "src")
+        # stress prints one S line per GiB written: let it run a little
+        src.wait_serial_count("S", 2, timeout=300)
+    return src, dst, f"tcp:127.0.0.1:{port}"
+
+
+def set_auto_converge(src, on, **params):
+    src.qmp.command("migrate-set-capabilities",
+                    capabilities=[{"capability": "auto-converge", "state": on}])
+    set_params(src, max_bandwidth=BANDWIDTH, downtime_limit=DOWNTIME_LIMIT, **params)
+
+
+def wait_verdict(src, timeout=300):
+    """Poll until x-convergence says not converging; return that reply."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = query(src)
+        if info.get("status") == "setup":
+            time.sleep(0.05)
+            continue
+        if info.get("status") != "active":
+            raise AssertionError(f"migration left active: {info}")
+        conv = info.get("x-convergence")
+        if conv is None:
+            raise AssertionError(f"no x-convergence while active: {info}")
+        if conv["converging"] is False:
+            return info
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still no verdict: {info}")
+        time.sleep(0.2)
+
+
+def wait_throttled(src, timeout=300):
+    deadline = time.monotonic() + timeout
+    while True:
+        info = query(src)
+        if info.get("cpu-throttle-percentage", 0) > 0:
+            return info
+        if info.get("status") not in ("setup", "active") or time.monotonic() > deadline:
+            raise AssertionError(f"never throttled: {info}")
+        time.sleep(0.1)
+
+
+def case_not_converging_then_auto_converge():
+    with TestDir() as d:
+        src, dst, uri = start_pair(d)
+        dst2 = None
+        try:
+            # 1. no auto-converge: stays active, and says why after some syncs
+            set_auto_converge(src, False)
+            src.qmp.command("migrate", uri=uri)
+            info = wait_verdict(src)
+            verdict = info["x-convergence"]
+            if verdict["reason"] != "auto-converge-off" or "cpu-throttle-percentage" in info:
+                raise AssertionError(f"expected not converging, auto-converge off: {info}")
+            hmp = src.qmp.hmp("info migrate")
+            if "x-convergence: " not in hmp:
+                raise AssertionError(f"HMP info migrate: {hmp}")
+            # and it goes on iterating: still active after more syncs
+            while info["ram"]["dirty-sync-count"] < SYNCS_FOR_VERDICT:
+                time.sleep(0.2)
+                info = query(src)
+                if info["status"] != "active":
+                    raise AssertionError(f"without auto-converge: {info}")
+            conv = verdict
+            print(f"  after {info['ram']['dirty-sync-count']} syncs: {conv}, expected-downtime "
+                  f"{info['expected-downtime']} ms", flush=True)
+            src.qmp.command("migrate_cancel")
+            if wait_migration(src)["status"] != "cancelled":
+                raise AssertionError("not cancelled")
+            dst.kill()
+
+            # 2. auto-converge (steep steps to keep the test short): completes
+            _, dst2, uri = start_pair(d, src=src, dst_name="dst2")
+            set_auto_converge(src, True, cpu_throttle_initial=60,
+                              cpu_throttle_increment=20)
+            src.qmp.command("migrate", uri=uri)
+            info = wait_throttled(src)
+            seen = info["cpu-throttle-percentage"]
+            hmp = src.qmp.hmp("info migrate")
+            if "cpu throttle percentage: " not in hmp:
+                raise AssertionError(f"HMP info migrate: {hmp}")
+            deadline = time.monotonic() + 600
+            while True:
+                info = query(src)
+                seen = max(seen, info.get("cpu-throttle-percentage", 0))
+                if info["status"] != "active" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            if info["status"] != "completed":
+                raise AssertionError(f"with auto-converge: {info}")
+            if "cpu-throttle-percentage" in info:
+                raise AssertionError(f"throttle shown after completion: {info}")
+            print(f"  auto-converge: completed in {info['total-time']} ms, downtime "
+                  f"{info['downtime']} ms, highest throttle {seen}%, "
+                  f"{info['ram']['dirty-sync-count']} syncs", flush=True)
+            # the guest goes on at full speed on the destination
+            n = dst2.serial_text().count("S")
+            dst2.wait_serial_count("S", n + 2, timeout=120)
+            if dst2.status() != "running":
+                raise AssertionError(f"destination {dst2.status()}")
+        finally:
+            src.kill()
+            dst.kill()
+            if dst2:
+                dst2.kill()
+
+
+def case_cancel_releases_throttle():
+    """Cancelled at 99%: the guest gets its speed back (a liveness check:
+    at 99% the 20 GiB waited for would take minutes, unthrottled seconds)."""
+    with TestDir() as d:
+        src, dst, uri = start_pair(d)
+        try:
+            set_auto_converge(src, True, cpu_throttle_initial=99)
+            src.qmp.command("migrate", uri=uri)
+            info = wait_throttled(src)
+            if info["cpu-throttle-percentage"] != 99:
+                raise AssertionError(f"throttle {info['cpu-throttle-percentage']}, not 99")
+            src.qmp.command("migrate_cancel")
+            if wait_migration(src)["status"] != "cancelled":
+                raise AssertionError("not cancelled")
+            n = src.serial_text().count("S")
+            src.wait_serial_count("S", n + (20 if ACCEL == "thread" else 1), timeout=90)
+            if src.status() != "running":
+                raise AssertionError(f"source {src.status()}")
+        finally:
+            src.kill()
+            dst.kill()
+
+
+CASES = [
+    ("not-converging-then-auto-converge", case_not_converging_then_auto_converge),
+    ("cancel-releases-throttle", case_cancel_releases_throttle),
+]
+
+if __name__ == "__main__":
+    if ACCEL == "kvm":
+        reason = kvm_skip_reason()
+        if reason:
+            print(f"SKIP: {reason}")
+            sys.exit(SKIP)
+    run_cases(CASES, sys.argv[3:])

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""migration-test, downtime and never-written memory: an idle large guest
+moves almost nothing and leaves the destination small; x-downtime-phases is
+reported on both sides and by HMP; x-early-dirty-log-stop still migrates; a
+partly written guest arrives exactly (holes as zero, the rest as written).
+
+Bytes and memory are asserted, never times: the machines are shared.
+
+usage: test-downtime.py KVMIG ACCEL [CASE...]
+ACCEL thread runs a 2 GiB idle guest; kvm runs 256 MiB guests and exits 77
+(skip) with the reason when /dev/kvm cannot be opened.
+"""
+import os
+import sys
+
+from framework import (SKIP, VM, TestDir, kvm_skip_reason, query, run_cases,
+                       wait_migration)
+
+KVMIG = sys.argv[1]
+ACCEL = sys.argv[2]
+BIG = "2G" if ACCEL == "thread" else "256M"
+MAX_WIRE = 1 << 20          # bytes an idle guest may cost on the wire
+MAX_DST_RSS = 64 << 20      # destination resident size after an idle guest
+PHASES = ["vcpu-stop", "pre-switchover", "final-dirty-sync", "ram-send",
+          "device-state-save", "stream-flush", "dirty-log-stop",
+          "destination-load", "destination-resume", "return-path"]
+
+
+def rss(vm):
+    with open(f"/proc/{vm.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) << 10
+    raise AssertionError("no VmRSS")
+
+
+def vm(d, name, mem, append="workload=idle", **kw):
+    return VM(KVMIG, d, name, accel=ACCEL, mem=mem, append=append, **kw).connect()
+
+
+def migrate(d, mem, append="workload=idle", caps=()):
+    """Migrate a fresh guest over a unix socket; returns (src, dst, info)."""
+    uri = f"unix:{d}/mig.sock"
+    src = vm(d, "src", mem, append)
+    dst = vm(d, "dst", mem, append, incoming=uri)
+    if caps:
+        src.qmp.command("migrate-set-capabilities",
+                        capabilities=[{"capability": c, "state": True} for c in caps])
+    src.qmp.command("migrate", uri=uri)
+    info = wait_migration(src)
+    if info["status"] != "completed":
+        src.kill()
+        dst.kill()
+        raise AssertionError(f"migration {info['status']}: {info.get('error-desc')}")
+    return src, dst, info
+
+
+def check_phases(info, dst):
+    phases = info.get("x-downtime-phases")
+    if phases is None or list(phases) != PHASES:
+        raise AssertionError(f"x-downtime-phases: {phases}")
+    if any(not isinstance(v, (int, float)) or v < 0 for v in phases.values()):
+        raise AssertionError(f"x-downtime-phases values: {phases}")
+    # contiguous phases: their sum is the downtime (ms, rounded; 1 ms slack)
+    if abs(sum(phases.values()) - info["downtime"]) > 1:
+        raise AssertionError(f"phases sum to {sum(phases.values())} ms, downtime "
+                             f"{info['downtime']} ms")
+    dinfo = query(dst)
+    if list(dinfo.get("x-downtime-phases", {})) != ["destination-load", "destination-resume"]:
+        raise AssertionError(f"destination query-migrate: {dinfo}")
+
+
+def case_idle_large():
+    """An idle guest: < 1 MiB on the wire, the destination stays small."""
+    with TestDir() as d:
+        src, dst, info = migrate(d, BIG)
+        try:
+            ram = info["ram"]
+            print(f"  {BIG} idle {ACCEL}: total-time {info['total-time']} ms, downtime "
+                  f"{info['downtime']} ms, transferred {ram['transferred']} bytes, "
+                  f"destination RSS {rss(dst) >> 20} MiB", flush=True)
+            if ram["transferred"] >= MAX_WIRE:
+                raise AssertionError(f"{ram['transferred']} bytes on the wire")
+            pages = ram["duplicate"] + ram["normal"]
+            if pages * ram["page-size"] < ram["total"]:
+                raise AssertionError(f"{pages} pages sent of {ram['total']} bytes")
+            if rss(dst) >= MAX_DST_RSS:
+                raise AssertionError(f"destination RSS {rss(dst) >> 20} MiB")
+            if dst.status() != "running":
+                raise AssertionError(f"destination run state {dst.status()}")
+            check_phases(info, dst)
+            hmp = src.qmp.command("human-monitor-command", **{"command-line": "info migrate"})
+            line = [x for x in hmp.splitlines() if x.startswith("downtime phases (ms):")]
+            if not line or "final-dirty-sync" not in line[0]:
+                raise AssertionError(f"info migrate:\n{hmp}")
+        finally:
+            src.kill()
+            dst.kill()
+
+
+def case_early_dirty_log_stop():
+    """The old order (teardown inside the downtime) still migrates."""
+    with TestDir() as d:
+        src, dst, info = migrate(d, BIG, caps=["x-early-dirty-log-stop"])
+        try:
+            if info["ram"]["transferred"] >= MAX_WIRE:
+                raise AssertionError(f"{info['ram']['transferred']} bytes on the wire")
+            check_phases(info, dst)
+        finally:
+            src.kill()
+            dst.kill()
+
+
+def case_partly_written():
+    """fill writes 48 MiB then idles: holes arrive as zero, the rest exactly."""
+    if ACCEL != "thread":
+        return      # the fill takes minutes under emulation
+    mem, span = "512M", 128 << 20
+    with TestDir() as d:
+        uri = f"unix:{d}/mig.sock"
+        src = vm(d, "src", mem, "workload=fill size=48M")
+        dst = None
+        try:
+            src.wait_serial_count("F", 1, timeout=120)
+            dst = vm(d, "dst", mem, "workload=fill size=48M", incoming=uri)
+            src.qmp.command("migrate", uri=uri)
+            info = wait_migration(src)
+            if info["status"] != "completed":
+                raise AssertionError(f"migration {info['status']}: {info.get('error-desc')}")
+            ram = info["ram"]
+            # the holes did not go as data: 48 MiB and a little more
+            if ram["normal-bytes"] > (48 << 20) + (4 << 20):
+                raise AssertionError(f"{ram['normal-bytes']} bytes of pages sent")
+            # memory, not time: RSS follows what was written, plus huge pages
+            if rss(dst) > (48 << 20) + MAX_DST_RSS:
+                raise AssertionError(f"destination RSS {rss(dst) >> 20} MiB")
+            a = src.pmemsave(span, os.path.join(d, "src.mem"))
+            b = dst.pmemsave(span, os.path.join(d, "dst.mem"))
+            if a != b:
+                first = next(i for i in range(len(a)) if a[i] != b[i])
+                raise AssertionError(f"memory differs from byte 0x{first:x}")
+        finally:
+            src.kill()
+            if dst:
+                dst.kill()
+
+
+CASES = [
+    ("idle-large", case_idle_large),
+    ("early-dirty-log-stop", case_early_dirty_log_stop),
+    ("partly-written", case_partly_written),
+]
+
+if __name__ == "__main__":
+    if ACCEL == "kvm":
+        reason = kvm_skip_reason()
+        if reason:
+            print(f"SKIP: {reason}")
+            sys.exit(SKIP)
+    run_cases(CASES, sys.argv[3:])
