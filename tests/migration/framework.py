@@ -190,3 +190,14 @@ def run_cases(cases, selected):
     if failed:
         print(f"{len(failed)} failed: {' '.join(failed)}")
         sys.exit(1)
+
+
+def main(accel, cases, selected):
+    """A test file's entry point: skip KVM cases where /dev/kvm is unusable,
+    then run the selected cases (all if none)."""
+    if accel == "kvm":
+        reason = kvm_skip_reason()
+        if reason:
+            print(f"SKIP: {reason}")
+            sys.exit(SKIP)
+    run_cases(cases, selected)

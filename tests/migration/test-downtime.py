@@ -14,7 +14,7 @@ ACCEL thread runs a 2 GiB idle guest; kvm runs 256 MiB guests and exits 77
 import os
 import sys
 
-from framework import (SKIP, VM, TestDir, kvm_skip_reason, query, run_cases,
+from framework import (main, SKIP, VM, TestDir, kvm_skip_reason, query, run_cases,
                        wait_migration)
 
 KVMIG = sys.argv[1]
@@ -153,9 +153,4 @@ CASES = [
 ]
 
 if __name__ == "__main__":
-    if ACCEL == "kvm":
-        reason = kvm_skip_reason()
-        if reason:
-            print(f"SKIP: {reason}")
-            sys.exit(SKIP)
-    run_cases(CASES, sys.argv[3:])
+    main(ACCEL, CASES, sys.argv[3:])

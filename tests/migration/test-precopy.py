@@ -12,7 +12,7 @@ import socket
 import sys
 import time
 
-from framework import (SKIP, VM, TestDir, check_pagewalk_invariant, converge,
+from framework import (main, SKIP, VM, TestDir, check_pagewalk_invariant, converge,
                        free_tcp_port, kvm_skip_reason, query, run_cases, set_params,
                        wait_migration)
 
@@ -301,9 +301,4 @@ CASES = [
 ]
 
 if __name__ == "__main__":
-    if ACCEL == "kvm":
-        reason = kvm_skip_reason()
-        if reason:
-            print(f"SKIP: {reason}")
-            sys.exit(SKIP)
-    run_cases(CASES, sys.argv[3:])
+    main(ACCEL, CASES, sys.argv[3:])

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from framework import (SKIP, VM, TestDir, check_pagewalk_invariant, kvm_skip_reason,
+from framework import (main, SKIP, VM, TestDir, check_pagewalk_invariant, kvm_skip_reason,
                        query, run_cases, set_params, wait_migration)
 
 KVMIG = sys.argv[1]
@@ -241,9 +241,4 @@ CASES = [
 ]
 
 if __name__ == "__main__":
-    if ACCEL == "kvm":
-        reason = kvm_skip_reason()
-        if reason:
-            print(f"SKIP: {reason}")
-            sys.exit(SKIP)
-    run_cases(CASES, sys.argv[3:])
+    main(ACCEL, CASES, sys.argv[3:])
