@@ -163,32 +163,12 @@ static int update_sse2(uint8_t *old_buf, const uint8_t *new_buf, int slen,
 
 /* ---- the table ---- */
 
-static bool always(void)
-{
-    return true;
-}
-
-static bool have_sse2(void)
-{
-    return cpuinfo_get() & CPUINFO_SSE2;
-}
-
-static bool have_avx2(void)
-{
-    return cpuinfo_get() & CPUINFO_AVX2;
-}
-
-static bool have_avx512bw(void)
-{
-    return cpuinfo_get() & CPUINFO_AVX512BW;
-}
-
 static const XbzrleImpl impls[] = {
-    { "bytewise", encode_bytewise, update_bytewise, always },
-    { "scalar", encode_scalar, update_scalar, always },
-    { "sse2", encode_sse2, update_sse2, have_sse2 },
-    { "avx2", xbzrle_encode_avx2, xbzrle_update_avx2, have_avx2 },
-    { "avx512bw", xbzrle_encode_avx512bw, xbzrle_update_avx512bw, have_avx512bw },
+    { "bytewise", encode_bytewise, update_bytewise, cpuinfo_always },
+    { "scalar", encode_scalar, update_scalar, cpuinfo_always },
+    { "sse2", encode_sse2, update_sse2, cpuinfo_has_sse2 },
+    { "avx2", xbzrle_encode_avx2, xbzrle_update_avx2, cpuinfo_has_avx2 },
+    { "avx512bw", xbzrle_encode_avx512bw, xbzrle_update_avx512bw, cpuinfo_has_avx512bw },
 };
 
 /* NULL until the first use picks the best; then set once (or by select). */

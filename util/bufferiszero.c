@@ -70,31 +70,11 @@ static bool buffer_is_zero_sse2(const void *buf, size_t len)
     return true;
 }
 
-static bool always(void)
-{
-    return true;
-}
-
-static bool have_sse2(void)
-{
-    return cpuinfo_get() & CPUINFO_SSE2;
-}
-
-static bool have_avx2(void)
-{
-    return cpuinfo_get() & CPUINFO_AVX2;
-}
-
-static bool have_avx512(void)
-{
-    return cpuinfo_get() & CPUINFO_AVX512F;
-}
-
 static const BufferIsZeroImpl impls[] = {
-    { "scalar", buffer_is_zero_scalar, always },
-    { "sse2", buffer_is_zero_sse2, have_sse2 },
-    { "avx2", buffer_is_zero_avx2, have_avx2 },
-    { "avx512", buffer_is_zero_avx512, have_avx512 },
+    { "scalar", buffer_is_zero_scalar, cpuinfo_always },
+    { "sse2", buffer_is_zero_sse2, cpuinfo_has_sse2 },
+    { "avx2", buffer_is_zero_avx2, cpuinfo_has_avx2 },
+    { "avx512", buffer_is_zero_avx512, cpuinfo_has_avx512f },
 };
 
 /* Written once by init/select, then read by every caller. */

@@ -48,3 +48,28 @@ unsigned cpuinfo_get(void)
     }
     return info;
 }
+
+bool cpuinfo_always(void)
+{
+    return true;
+}
+
+bool cpuinfo_has_sse2(void)
+{
+    return cpuinfo_get() & CPUINFO_SSE2;
+}
+
+bool cpuinfo_has_avx2(void)
+{
+    return cpuinfo_get() & CPUINFO_AVX2;
+}
+
+bool cpuinfo_has_avx512f(void)
+{
+    return cpuinfo_get() & CPUINFO_AVX512F;
+}
+
+bool cpuinfo_has_avx512bw(void)
+{
+    return cpuinfo_get() & CPUINFO_AVX512BW;
+}

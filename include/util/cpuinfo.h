@@ -13,4 +13,14 @@
 /* Bits above, probed once (OS support of the register state included). */
 unsigned cpuinfo_get(void);
 
+/*
+ * Predicates for implementation tables (bufferiszero, xbzrle): each says
+ * whether one feature is usable; cpuinfo_always is for the portable entry.
+ */
+bool cpuinfo_always(void);
+bool cpuinfo_has_sse2(void);
+bool cpuinfo_has_avx2(void);
+bool cpuinfo_has_avx512f(void);
+bool cpuinfo_has_avx512bw(void);
+
 #endif
