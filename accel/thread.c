@@ -182,6 +182,14 @@ static bool env_sleep_until(WlEnv *env, uint64_t deadline_ns)
     ThreadVcpu *tv = env->opaque;
     bool ok;
 
+    /*
+     * Forever: halt in the generic loop (system/cpus.c) instead, where a
+     * vm_stop finds the vCPU halted and need not wake it and wait for it:
+     * that wake-up was most of an idle guest's vcpu-stop phase.
+     */
+    if (!deadline_ns) {
+        return false;
+    }
     g_mutex_lock(&tv->lock);
     for (;;) {
         uint64_t now = env_now_ns(env);

@@ -89,7 +89,13 @@ static gpointer incoming_thread(gpointer opaque)
     f = mig_stream_new(ch);
     ram_load_reset(s->ram);
     s->loaded_runstate = RUN_STATE_RUNNING;
-    if (loadvm_state(s->reg, f, &err)) {
+    /*
+     * Over a channel with a return path the source writes the vmdesc only
+     * after DONE (it is not needed to run the guest): resume first, read
+     * it after.  A one-way stream (file:, exec:) already holds it.
+     */
+    if (loadvm_state_until_eof(s->reg, f, &err) &&
+        (ch->bidirectional || loadvm_skip_vmdesc(f, &err))) {
         bool resume;
 
         /* stop/cont in inmigrate change start_paused under run_lock */
@@ -119,6 +125,11 @@ static gpointer incoming_thread(gpointer opaque)
                 resume_us >> 24, resume_us >> 16, resume_us >> 8, resume_us,
             };
             rp_send(ch, MIG_RP_MSG_DONE, done, sizeof(done));
+            /* the guest runs here already: a bad vmdesc is only worth a word */
+            if (!loadvm_skip_vmdesc(f, &err)) {
+                g_printerr("kvmig: warning: after the migration: %s\n", err->message);
+                g_clear_error(&err);
+            }
         }
         migrate_set_state(s, &s->in_status, MIGRATION_STATUS_ACTIVE,
                           MIGRATION_STATUS_COMPLETED);

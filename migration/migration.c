@@ -7,12 +7,15 @@
  *
  * Timeline of a switchover (source):
  *
- *   vm_stop ─ final sync ─ rest of RAM ─ devices ─ EOF ─ vmdesc ─ flush
- *   |<──────────────────────── downtime ───────────────────────────────>|
- *                                        destination: load ─ resume ─ DONE ─>|
+ *   vm_stop ─ final sync ─ rest of RAM ─ devices ─ EOF ─ flush       ─ vmdesc
+ *   |<──────────────────────── downtime ──────────────────────────>|
+ *                              destination: load ─ resume ─ DONE ─>|  (skip it)
  *
  * downtime = source stop -> the DONE message arrives (bidirectional
  * channels), or -> the stream is flushed and closed (exec:, file:).
+ * The vmdesc JSON after EOF only serves tools that read the stream: on
+ * channels with a return path it is built and sent after DONE, outside
+ * the downtime (one-way streams carry it before they close).
  * x-downtime-phases splits it (stats.h, MigPhase): vcpu-stop,
  * pre-switchover, final-dirty-sync, ram-send, device-state-save,
  * stream-flush, [dirty-log-stop,] then the destination's load and resume
@@ -357,7 +360,8 @@ static gpointer migration_thread(gpointer opaque)
     /* ram_save_complete records FINAL_SYNC and RAM_SEND itself */
     stat_set(&s->stats, phase_us[MIG_PHASE_FINAL_SYNC], 0);
     stat_set(&s->stats, phase_us[MIG_PHASE_RAM_SEND], 0);
-    if (!savevm_save_complete(s->reg, f, &err)) {
+    if (!savevm_save_complete(s->reg, f, &err) ||
+        (!bidirectional && !savevm_put_vmdesc(s->reg, f, &err))) {
         goto out;
     }
     phase_end(s, MIG_PHASE_DEVICE_SAVE, &t_us);
@@ -415,6 +419,15 @@ static gpointer migration_thread(gpointer opaque)
     stat_set(&s->stats, downtime_us, g_get_monotonic_time() - down_start_us);
     /* QEMU's unit (ms), rounded: a 0.6 ms downtime is 1, not 0 */
     stat_set(&s->stats, downtime, (stat_get(&s->stats, downtime_us) + 500) / 1000);
+    if (bidirectional) {
+        /* the vmdesc, now that the guest runs on the destination (top) */
+        if (!savevm_put_vmdesc(s->reg, f, &err) || mig_stream_flush(f)) {
+            g_printerr("kvmig: warning: writing the vmdesc after the migration: %s\n",
+                       err ? err->message : mig_stream_error_msg(f));
+            g_clear_error(&err);
+        }
+        stat_set(&s->stats, transferred, mig_stream_transferred(f));
+    }
     stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
     if (migrate_set_state(s, &s->status, MIGRATION_STATUS_DEVICE,
                           MIGRATION_STATUS_COMPLETED)) {

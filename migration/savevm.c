@@ -193,22 +193,30 @@ void savevm_put_header(MigStream *f)
     mig_stream_put_buffer(f, SAVEVM_MACHINE_NAME, len);
 }
 
-static bool save_device(SaveVMRegistry *reg, MigStream *f, SaveStateEntry *se,
-                        GError **errp)
+/* Begin/end one device's object of the vmdesc "devices" array. */
+static void vmdesc_begin_device(JsonBuilder *b, SaveStateEntry *se)
 {
-    JsonBuilder *b = reg->vmdesc;
-
-    put_section_header(f, se, QEMU_VM_SECTION_FULL);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "name");
     json_builder_add_string_value(b, se->idstr);
     json_builder_set_member_name(b, "instance_id");
     json_builder_add_int_value(b, se->instance_id);
+}
+
+/* @b NULL: the section only (the downtime's devices, described later). */
+static bool save_device(MigStream *f, SaveStateEntry *se, JsonBuilder *b, GError **errp)
+{
+    put_section_header(f, se, QEMU_VM_SECTION_FULL);
+    if (b) {
+        vmdesc_begin_device(b, se);
+    }
     if (!vmstate_save(f, se->vmsd, se->opaque, b, errp)) {
         g_prefix_error(errp, "section '%s' instance %u: ", se->idstr, se->instance_id);
         return false;
     }
-    json_builder_end_object(b);
+    if (b) {
+        json_builder_end_object(b);
+    }
     put_section_footer(f, se);
     return stream_check(f, se, errp);
 }
@@ -225,7 +233,7 @@ bool savevm_save_setup(SaveVMRegistry *reg, MigStream *f, GError **errp)
 
     for (guint i = 0; i < reg->entries->len; i++) {
         SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
-        if (se->vmsd && se->early && !save_device(reg, f, se, errp)) {
+        if (se->vmsd && se->early && !save_device(f, se, reg->vmdesc, errp)) {
             return false;
         }
     }
@@ -335,16 +343,41 @@ bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp)
             return false;
         }
     }
+    /* no vmdesc here: savevm_put_vmdesc describes them after the downtime */
     for (guint i = 0; i < reg->entries->len; i++) {
         SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
-        if (se->vmsd && !se->early && !save_device(reg, f, se, errp)) {
+        if (se->vmsd && !se->early && !save_device(f, se, NULL, errp)) {
             return false;
         }
     }
     mig_stream_put_u8(f, QEMU_VM_EOF);
-    json_builder_end_array(reg->vmdesc);
-    json_builder_end_object(reg->vmdesc);
-    put_vmdesc(f, reg->vmdesc);
+    return stream_check(f, NULL, errp);
+}
+
+bool savevm_put_vmdesc(SaveVMRegistry *reg, MigStream *f, GError **errp)
+{
+    JsonBuilder *b = reg->vmdesc;
+
+    if (!b) {
+        kvmig_error(errp, "no vmdesc begun (savevm_save_setup did not run)");
+        return false;
+    }
+    for (guint i = 0; i < reg->entries->len; i++) {
+        SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
+        if (!se->vmsd || se->early) {
+            continue;
+        }
+        vmdesc_begin_device(b, se);
+        if (!vmstate_describe(se->vmsd, se->opaque, b, errp)) {
+            g_prefix_error(errp, "describing section '%s' instance %u: ", se->idstr,
+                           se->instance_id);
+            return false;
+        }
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    put_vmdesc(f, b);
     g_clear_object(&reg->vmdesc);
     return stream_check(f, NULL, errp);
 }
@@ -357,7 +390,6 @@ void savevm_save_cleanup(SaveVMRegistry *reg)
             se->ops->save_cleanup(se->opaque);
         }
     }
-    g_clear_object(&reg->vmdesc);
 }
 
 int64_t savevm_load_switchover_us(SaveVMRegistry *reg)
@@ -560,7 +592,7 @@ void savevm_put_ping(MigStream *f, uint32_t value)
 }
 
 /* After EOF: skip the vmdesc (the source may still be writing it). */
-static bool skip_vmdesc(MigStream *f, GError **errp)
+bool loadvm_skip_vmdesc(MigStream *f, GError **errp)
 {
     uint8_t t;
     uint32_t len;
@@ -588,6 +620,11 @@ static bool skip_vmdesc(MigStream *f, GError **errp)
 }
 
 bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp)
+{
+    return loadvm_state_until_eof(reg, f, errp) && loadvm_skip_vmdesc(f, errp);
+}
+
+bool loadvm_state_until_eof(SaveVMRegistry *reg, MigStream *f, GError **errp)
 {
     g_autoptr(GHashTable) ids = g_hash_table_new(g_direct_hash, g_direct_equal);
 
@@ -617,7 +654,7 @@ bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp)
                     return false;
                 }
             }
-            return skip_vmdesc(f, errp);
+            return true;
         case QEMU_VM_SECTION_START:
         case QEMU_VM_SECTION_FULL:
             ok = load_start(reg, f, ids, type, errp);

@@ -49,10 +49,17 @@ int savevm_save_iterate(SaveVMRegistry *reg, MigStream *f, GError **errp);
 uint64_t savevm_pending(SaveVMRegistry *reg, bool exact);
 /*
  * vCPUs stopped: SECTION_END of every live section, SECTION_FULL of every
- * device, EOF, then the vmdesc JSON.  Does not flush.
+ * device, EOF.  Does not flush.  The vmdesc JSON is not built here: it is
+ * not needed to resume the guest, so it stays out of the downtime.
  */
 bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp);
-/* save_cleanup of every live section; drops the vmdesc. */
+/*
+ * After savevm_save_complete, with the devices unchanged since (vCPUs still
+ * stopped): describe them and write the vmdesc JSON that follows EOF (QEMU's
+ * layout, for analyze-migration.py).  Does not flush.
+ */
+bool savevm_put_vmdesc(SaveVMRegistry *reg, MigStream *f, GError **errp);
+/* save_cleanup of every live section (the vmdesc stays for savevm_put_vmdesc). */
 void savevm_save_cleanup(SaveVMRegistry *reg);
 
 /* ---- destination (incoming thread) ---- */
@@ -63,6 +70,14 @@ void savevm_save_cleanup(SaveVMRegistry *reg);
  * (idstr and id) and says what was wrong, in one line.
  */
 bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp);
+/*
+ * The same in two steps, so an incoming migration resumes the guest right
+ * after EOF and reads the vmdesc (which the source writes after it knows
+ * the guest runs) only then: loadvm_state_until_eof stops after EOF,
+ * loadvm_skip_vmdesc reads past the vmdesc if one follows.
+ */
+bool loadvm_state_until_eof(SaveVMRegistry *reg, MigStream *f, GError **errp);
+bool loadvm_skip_vmdesc(MigStream *f, GError **errp);
 /*
  * When the last loadvm_state() met the first SECTION_END record (the
  * source's switchover began), g_get_monotonic_time() µs; 0 if it did not.

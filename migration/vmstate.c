@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "migration/channel.h"
 #include "migration/vmstate.h"
 #include "util/error.h"
 
@@ -143,10 +144,11 @@ static void put_scalar(MigStream *f, VMStateType t, const void *p)
 }
 
 static bool save_fields(MigStream *f, const VMStateDescription *vmsd, void *opaque,
-                        JsonBuilder *vmdesc, GError **errp);
+                        JsonBuilder *vmdesc, bool hooks, GError **errp);
 
 static bool save_one(MigStream *f, const VMStateDescription *vmsd, const VMStateField *fl,
-                     uint8_t *elem, void *opaque, JsonBuilder *vmdesc, GError **errp)
+                     uint8_t *elem, void *opaque, JsonBuilder *vmdesc, bool hooks,
+                     GError **errp)
 {
     switch (fl->type) {
     case VMS_BUFFER:
@@ -168,7 +170,7 @@ static bool save_one(MigStream *f, const VMStateDescription *vmsd, const VMState
             json_builder_set_member_name(vmdesc, "struct");
             json_builder_begin_object(vmdesc);
         }
-        if (!save_fields(f, fl->vmsd, elem, vmdesc, errp)) {
+        if (!save_fields(f, fl->vmsd, elem, vmdesc, hooks, errp)) {
             return false;
         }
         if (vmdesc) {
@@ -181,11 +183,15 @@ static bool save_one(MigStream *f, const VMStateDescription *vmsd, const VMState
     }
 }
 
-/* Fields of one description (no subsections): QEMU's "fields" array. */
+/*
+ * Fields of one description (no subsections): QEMU's "fields" array.
+ * @hooks false: describe what the last save wrote, without calling
+ * pre_save again (vmstate_describe).
+ */
 static bool save_fields(MigStream *f, const VMStateDescription *vmsd, void *opaque,
-                        JsonBuilder *vmdesc, GError **errp)
+                        JsonBuilder *vmdesc, bool hooks, GError **errp)
 {
-    if (vmsd->pre_save && !vmsd->pre_save(opaque, errp)) {
+    if (hooks && vmsd->pre_save && !vmsd->pre_save(opaque, errp)) {
         return false;
     }
     if (vmdesc) {
@@ -219,7 +225,7 @@ static bool save_fields(MigStream *f, const VMStateDescription *vmsd, void *opaq
                 json_builder_set_member_name(desc, "type");
                 json_builder_add_string_value(desc, vmstate_type_name(fl->type));
             }
-            if (!save_one(f, vmsd, fl, elem, opaque, desc, errp)) {
+            if (!save_one(f, vmsd, fl, elem, opaque, desc, hooks, errp)) {
                 return false;
             }
             if (desc) {
@@ -240,12 +246,12 @@ static bool save_fields(MigStream *f, const VMStateDescription *vmsd, void *opaq
     return true;
 }
 
-bool vmstate_save(MigStream *f, const VMStateDescription *vmsd, void *opaque,
-                  JsonBuilder *vmdesc, GError **errp)
+static bool save_desc(MigStream *f, const VMStateDescription *vmsd, void *opaque,
+                      JsonBuilder *vmdesc, bool hooks, GError **errp)
 {
     bool any_sub = false;
 
-    if (!save_fields(f, vmsd, opaque, vmdesc, errp)) {
+    if (!save_fields(f, vmsd, opaque, vmdesc, hooks, errp)) {
         return false;
     }
     for (const VMStateDescription *const *sub = vmsd->subsections; sub && *sub; sub++) {
@@ -267,7 +273,7 @@ bool vmstate_save(MigStream *f, const VMStateDescription *vmsd, void *opaque,
         mig_stream_put_u8(f, len);
         mig_stream_put_buffer(f, s->name, len);
         mig_stream_put_be32(f, s->version_id);
-        if (!vmstate_save(f, s, opaque, vmdesc, errp)) {
+        if (!save_desc(f, s, opaque, vmdesc, hooks, errp)) {
             return false;
         }
         if (vmdesc) {
@@ -278,6 +284,22 @@ bool vmstate_save(MigStream *f, const VMStateDescription *vmsd, void *opaque,
         json_builder_end_array(vmdesc);
     }
     return true;
+}
+
+bool vmstate_save(MigStream *f, const VMStateDescription *vmsd, void *opaque,
+                  JsonBuilder *vmdesc, GError **errp)
+{
+    return save_desc(f, vmsd, opaque, vmdesc, true, errp);
+}
+
+bool vmstate_describe(const VMStateDescription *vmsd, void *opaque, JsonBuilder *vmdesc,
+                      GError **errp)
+{
+    MigStream *f = mig_stream_new(mig_channel_new_memory_writer());
+    bool ok = save_desc(f, vmsd, opaque, vmdesc, false, errp);
+
+    mig_stream_close(f);
+    return ok;
 }
 
 /* ---- load ---- */

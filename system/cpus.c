@@ -147,11 +147,23 @@ bool cpus_start(Machine *m, GError **errp)
     return true;
 }
 
+/*
+ * A halted vCPU (halted is set under run_lock when vcpu_exec returned) is
+ * outside guest code and must take run_lock and pass cpu_may_run_locked()
+ * before it runs again, so it counts as stopped at once: no kick, no
+ * wake-up to wait for.  It stays halted across the stop, as on hardware.
+ */
 static void pause_all_locked(Machine *m)
 {
     for (int i = 0; i < m->smp; i++) {
-        m->vcpus[i]->stop = true;
-        cpu_kick(m->vcpus[i]);
+        Vcpu *cpu = m->vcpus[i];
+
+        cpu->stop = true;
+        if (cpu->halted) {
+            cpu->stopped = true;
+            continue;
+        }
+        cpu_kick(cpu);
     }
     if (!m->vcpus_started) {
         return;

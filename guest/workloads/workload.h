@@ -111,7 +111,9 @@ struct WlEnv {
     bool (*poll)(WlEnv *env);
     /*
      * Wait until now_ns() >= deadline_ns (0: forever) or until the vCPU is
-     * kicked.  Returns false when wl_run() must return.
+     * kicked.  Returns false when wl_run() must return.  With 0 the thread
+     * accelerator returns false at once: waiting for a kick is a halt,
+     * which its generic vCPU loop does (wl_run is called again on a kick).
      */
     bool (*sleep_until)(WlEnv *env, uint64_t deadline_ns);
     void *opaque;

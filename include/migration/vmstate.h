@@ -140,6 +140,16 @@ bool vmstate_save(MigStream *f, const VMStateDescription *vmsd, void *opaque,
                   JsonBuilder *vmdesc, GError **errp);
 
 /*
+ * vmstate_describe: add to @vmdesc (an object begun on it) exactly what
+ * vmstate_save would, without writing a stream and without calling
+ * pre_save: it describes the state the last vmstate_save wrote, so it must
+ * run while that state is unchanged (the source after switchover, its
+ * vCPUs stopped).  Lets the vmdesc JSON be built outside the downtime.
+ */
+bool vmstate_describe(const VMStateDescription *vmsd, void *opaque, JsonBuilder *vmdesc,
+                      GError **errp);
+
+/*
  * vmstate_load: read @opaque as @vmsd written at @version_id.  Refuses a
  * version outside [minimum_version_id, version_id], a buffer length over
  * its capacity, an unknown subsection, a short stream.  Every error names

@@ -531,7 +531,10 @@ static void test_roundtrip(void)
     g_assert_cmpuint(savevm_pending(src.reg, true), ==, 0);
     g_assert_true(savevm_save_complete(src.reg, f, &err));
     g_assert_no_error(err);
+    /* after the cleanup, as after an x-early-dirty-log-stop switchover */
     savevm_save_cleanup(src.reg);
+    g_assert_true(savevm_put_vmdesc(src.reg, f, &err));
+    g_assert_no_error(err);
     g_assert_cmpint(mig_stream_flush(f), ==, 0);
     out = g_byte_array_ref(mig_channel_memory_data(w));
     mig_stream_close(f);

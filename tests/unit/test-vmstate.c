@@ -186,6 +186,37 @@ static void test_golden(void)
     g_assert_null(strstr(json, "subsections"));
 }
 
+static char *describe(const Dev *d)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autoptr(GError) err = NULL;
+
+    json_builder_begin_object(b);
+    g_assert_true(vmstate_describe(&vmstate_dev, (void *)d, b, &err));
+    g_assert_no_error(err);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    return json_generator_to_data(gen, NULL);
+}
+
+/* Describing after the save gives the vmdesc the save would have built. */
+static void test_describe(void)
+{
+    for (int needed = 0; needed < 2; needed++) {
+        Dev src = sample;
+        g_autofree char *saved = NULL, *described = NULL;
+
+        src.extra_needed = needed;
+        g_byte_array_unref(save(&src, &saved));
+        described = describe(&src);
+        g_assert_cmpstr(described, ==, saved);
+        g_assert_true((strstr(described, "subsections") != NULL) == needed);
+    }
+}
+
 static void test_subsection(void)
 {
     Dev src = sample, d = { 0 };
@@ -288,6 +319,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vmstate/check", test_check_tables);
     g_test_add_func("/vmstate/golden", test_golden);
     g_test_add_func("/vmstate/subsection", test_subsection);
+    g_test_add_func("/vmstate/describe", test_describe);
     g_test_add_func("/vmstate/versions", test_versions);
     g_test_add_func("/vmstate/bounds", test_bounds);
     g_test_add_func("/vmstate/check-rejects", test_check_rejects_bad_tables);
