@@ -151,6 +151,9 @@ static void l2fwd_burst(WlEnv *env)
         receive(buffer(env, idx), st->pass + a[AUX_RX_TAIL] - a[AUX_RX_HEAD],
                 wl_rng_next(&st->rng));
         *slot(env, a[AUX_RXQ], a[AUX_RX_TAIL] % RXQ_SIZE) = idx;
+        /* a 2 KiB buffer never crosses a page, nor a slot */
+        wl_dirty_lin(env, idx * BUF_SIZE, BUF_SIZE);
+        wl_dirty_lin(env, a[AUX_RXQ] + a[AUX_RX_TAIL] % RXQ_SIZE * 4, 4);
         a[AUX_RX_TAIL]++;
     }
     for (int i = 0; i < BURST; i++) {
@@ -163,6 +166,8 @@ static void l2fwd_burst(WlEnv *env)
         a[AUX_RX_HEAD]++;
         forward(buffer(env, idx));
         *slot(env, a[AUX_FREEQ], a[AUX_FREE_TAIL] % nbuf) = idx;
+        wl_dirty_lin(env, idx * BUF_SIZE, BUF_SIZE);
+        wl_dirty_lin(env, a[AUX_FREEQ] + a[AUX_FREE_TAIL] % nbuf * 4, 4);
         a[AUX_FREE_TAIL]++;
         done++;
     }
@@ -190,6 +195,7 @@ void wl_l2fwd(WlEnv *env)
             for (uint64_t i = st->pos; i < stop; i++) {
                 *slot(env, st->aux[AUX_FREEQ], i) = (uint32_t)i;
             }
+            wl_dirty_lin(env, st->aux[AUX_FREEQ] + st->pos * 4, (stop - st->pos) * 4);
             st->pos = stop;
             if (stop == nbuf) {
                 st->phase = L2_RUN;
