@@ -21,7 +21,7 @@ from framework import (main, SKIP, VM, TestDir, free_tcp_port, kvm_skip_reason, 
 
 KVMIG = sys.argv[1]
 ACCEL = sys.argv[2]
-if ACCEL == "thread":
+if ACCEL.startswith("thread"):
     MEM, STRESS_MB, BANDWIDTH = "512M", 128, 30 * 1000 * 1000
 else:
     MEM, STRESS_MB, BANDWIDTH = "128M", 16, 1000 * 1000
@@ -166,7 +166,7 @@ def case_cancel_releases_throttle():
             if wait_migration(src)["status"] != "cancelled":
                 raise AssertionError("not cancelled")
             n = src.serial_text().count("S")
-            src.wait_serial_count("S", n + (20 if ACCEL == "thread" else 1), timeout=90)
+            src.wait_serial_count("S", n + (20 if ACCEL.startswith("thread") else 1), timeout=90)
             if src.status() != "running":
                 raise AssertionError(f"source {src.status()}")
         finally:

@@ -18,12 +18,12 @@ from framework import (main, SKIP, VM, TestDir, check_pagewalk_invariant, conver
 
 KVMIG = sys.argv[1]
 ACCEL = sys.argv[2]
-MEM = "512M" if ACCEL == "thread" else "128M"
+MEM = "512M" if ACCEL.startswith("thread") else "128M"
 MEM_BYTES = int(MEM[:-1]) << 20
 FAST = 100 * 1000 * 1000 * 1000     # max-bandwidth: effectively unlimited
 SLOW = 20 * 1000 * 1000             # slow enough to act mid-migration
 # The guest must have done this many passes before a migration starts.
-WARMUP = 2 if ACCEL == "thread" else 1
+WARMUP = 2 if ACCEL.startswith("thread") else 1
 
 
 def vm(d, name, **kw):
