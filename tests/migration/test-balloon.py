@@ -5,7 +5,7 @@ that keep the guest's free memory out of the stream without losing a page
 it still uses (the churn guest re-verifies its live data on the destination).
 
 usage: test-balloon.py KVMIG ACCEL [CASE...]
-ACCEL thread runs 1 GiB guests (churn size=768M, the issue's case); kvm runs
+ACCEL thread (or thread,dirty=soft) runs 1 GiB guests (churn size=768M, the issue's case); kvm runs
 128 MiB guests and exits 77 (skip) with the reason when /dev/kvm cannot be
 opened.
 """

@@ -4,7 +4,7 @@
 cancel, a dead destination, bad streams, a mismatched destination.
 
 usage: test-precopy.py KVMIG ACCEL [CASE...]
-ACCEL thread runs 512 MiB guests; kvm runs 128 MiB guests and exits 77
+ACCEL thread (or thread,dirty=soft) runs 512 MiB guests; kvm runs 128 MiB guests and exits 77
 (skip) with the reason when /dev/kvm cannot be opened.
 """
 import os

@@ -7,7 +7,7 @@ arrives byte for byte; the cache is resized mid-migration; the counters show
 in query-migrate and `info migrate`.
 
 usage: test-xbzrle.py KVMIG ACCEL [CASE...]
-ACCEL thread runs 512 MiB guests; kvm runs 128 MiB guests and exits 77
+ACCEL thread (or thread,dirty=soft) runs 512 MiB guests; kvm runs 128 MiB guests and exits 77
 (skip) with the reason when /dev/kvm cannot be opened.
 """
 import os
