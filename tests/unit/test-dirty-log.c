@@ -16,6 +16,7 @@
 #include "workload.h"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #define RAM (64ULL << 20)
 
@@ -203,6 +204,35 @@ static void test_soft_log(void)
 }
 
 /*
+ * Where userfaultfd cannot be had (here: no file descriptor left while
+ * the accelerator probes it), the default dirty=uffd becomes the soft log,
+ * not "every page dirty at every sync".
+ */
+static void test_soft_fallback(void)
+{
+    g_autoptr(GError) err = NULL;
+    Machine *m = machine_new(RAM, 1, &err);
+    struct rlimit old, none;
+    bool ok;
+
+    g_assert_no_error(err);
+    m->accel = &thread_accel_ops;
+    g_free(m->append);
+    m->append = g_strdup("workload=idle");
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    none = old;
+    none.rlim_cur = 0;
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &none), ==, 0);
+    ok = m->accel->init(m, &err);
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    g_assert_no_error(err);
+    g_assert_true(ok);
+    g_assert_cmpstr(thread_accel_log_method(m), ==, "soft");
+    g_assert_nonnull(thread_accel_soft_log(m));
+    machine_free(m);
+}
+
+/*
  * Concurrent marking vs sync never loses a write: a writer thread keeps
  * writing pages (a store, then the hook) while this thread syncs and
  * copies every page the sync reports, as a migration does.  After the
@@ -236,7 +266,7 @@ static gpointer soft_writer(gpointer opaque)
             memset(w->ram + off, (int)(seq % 251) + 1, len);
             wl_dirty_log(w->log, off, len);
         }
-        w->writes += 64;
+        __atomic_fetch_add(&w->writes, 64, __ATOMIC_RELAXED);
     }
     return NULL;
 }
@@ -255,7 +285,7 @@ static void test_soft_log_concurrent(void)
     memset(rb->host, 0, w.pages * 4096);
     g_assert_true(m->accel->log_start(m, &err));
     t = g_thread_new("soft-writer", soft_writer, &w);
-    for (int sync = 0; sync < 20000 || !w.writes; sync++) {
+    for (int sync = 0; sync < 20000 || !__atomic_load_n(&w.writes, __ATOMIC_RELAXED); sync++) {
         g_assert_true(m->accel->log_sync(m, rb, bmap, &err));
         for (uint64_t pg = 0; pg < w.pages; pg++) {
             if (test_and_clear_bit(pg, bmap)) {
@@ -331,6 +361,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dirty-log/thread-holes", test_thread_log_holes);
     g_test_add_func("/dirty-log/soft", test_soft_log);
     g_test_add_func("/dirty-log/soft-concurrent", test_soft_log_concurrent);
+    g_test_add_func("/dirty-log/soft-fallback", test_soft_fallback);
     g_test_add_func("/dirty-log/dev-dirty", test_dev_dirty);
     g_test_add_func("/memory/highmem-layout", test_highmem_layout);
     return g_test_run();
