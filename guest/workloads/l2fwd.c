@@ -138,6 +138,9 @@ static void l2fwd_burst(WlEnv *env)
     uint64_t *a = st->aux;
     uint64_t nbuf = a[AUX_NBUF];
     uint64_t done = 0;
+    /* what the burst wrote (a buffer or a slot never crosses a page) */
+    uint64_t dirty[4 * BURST];
+    unsigned nd = 0;
 
     for (int i = 0; i < BURST; i++) {
         uint32_t idx;
@@ -151,9 +154,8 @@ static void l2fwd_burst(WlEnv *env)
         receive(buffer(env, idx), st->pass + a[AUX_RX_TAIL] - a[AUX_RX_HEAD],
                 wl_rng_next(&st->rng));
         *slot(env, a[AUX_RXQ], a[AUX_RX_TAIL] % RXQ_SIZE) = idx;
-        /* a 2 KiB buffer never crosses a page, nor a slot */
-        wl_dirty_lin(env, idx * BUF_SIZE, BUF_SIZE);
-        wl_dirty_lin(env, a[AUX_RXQ] + a[AUX_RX_TAIL] % RXQ_SIZE * 4, 4);
+        dirty[nd++] = idx * BUF_SIZE;
+        dirty[nd++] = a[AUX_RXQ] + a[AUX_RX_TAIL] % RXQ_SIZE * 4;
         a[AUX_RX_TAIL]++;
     }
     for (int i = 0; i < BURST; i++) {
@@ -166,11 +168,12 @@ static void l2fwd_burst(WlEnv *env)
         a[AUX_RX_HEAD]++;
         forward(buffer(env, idx));
         *slot(env, a[AUX_FREEQ], a[AUX_FREE_TAIL] % nbuf) = idx;
-        wl_dirty_lin(env, idx * BUF_SIZE, BUF_SIZE);
-        wl_dirty_lin(env, a[AUX_FREEQ] + a[AUX_FREE_TAIL] % nbuf * 4, 4);
+        dirty[nd++] = idx * BUF_SIZE;
+        dirty[nd++] = a[AUX_FREEQ] + a[AUX_FREE_TAIL] % nbuf * 4;
         a[AUX_FREE_TAIL]++;
         done++;
     }
+    wl_dirty_lin_pages(env, dirty, nd);
     st->pass += done;
     st->counter += done;
     if (st->counter >= REPORT_PKTS) {

@@ -99,6 +99,23 @@ static inline void wl_dirty_lin(WlEnv *env, uint64_t off, uint64_t len)
     }
 }
 
+/*
+ * wl_dirty() for the pages holding each of @n offsets into the
+ * concatenation of env->regions, after writing them: one fence for all.
+ */
+static inline void wl_dirty_lin_pages(WlEnv *env, const uint64_t *off, unsigned n)
+{
+    if (!WL_DIRTY_LOG || !env->dirty || !n) {
+        return;
+    }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t pfn = wl_lin_to_gpa(env, off[i], NULL) / WL_PAGE_SIZE;
+
+        wl_dirty_log_pages(env->dirty, pfn, pfn);
+    }
+}
+
 /* True when [gpa, gpa + len) lies inside one of env->regions. */
 bool wl_gpa_valid(const WlEnv *env, uint64_t gpa, uint64_t len);
 
