@@ -3,7 +3,8 @@
 """guestperf: migrate a busy guest and record what it costs the guest.
 
 usage:
-  scripts/guestperf.py --mem SIZE --workload 'WL' [--smp N] [--accel kvm|thread]
+  scripts/guestperf.py --mem SIZE --workload 'WL' [--smp N]
+                       [--accel kvm|thread|thread,dirty=uffd|thread,dirty=soft]
                        [--cap NAME]... [--param NAME=VALUE]... [--qemu] --output DIR
                        [--warmup S] [--max-time S] [--post S]
   scripts/guestperf.py --compare DIR1 DIR2 [--output DIR]
@@ -124,6 +125,13 @@ def vmm_args(a):
         return [a.qemu_binary, "-accel", "tcg", "-m", a.mem, "-smp", str(a.smp),
                 "-kernel", a.guest_elf, "-append", append, "-nodefaults"]
     return [a.kvmig, "-accel", a.accel, "-m", a.mem, "-smp", str(a.smp), "-append", append]
+
+
+def accel_arg(v):
+    if v in ("kvm", "thread", "thread,dirty=uffd", "thread,dirty=soft"):
+        return v
+    raise argparse.ArgumentTypeError(
+        f"invalid accelerator '{v}' (expected kvm, thread or thread,dirty=uffd|soft)")
 
 
 def parse_value(v):
@@ -477,7 +485,9 @@ def main():
     ap.add_argument("--mem", default="1G")
     ap.add_argument("--workload", default="stress")
     ap.add_argument("--smp", type=int, default=1)
-    ap.add_argument("--accel", default="thread", choices=("kvm", "thread"))
+    ap.add_argument("--accel", default="thread", type=accel_arg,
+                    help="kvm, thread, or thread,dirty=uffd|soft (the thread "
+                         "accelerator's dirty log; passed through to -accel)")
     ap.add_argument("--cap", action="append", default=[], metavar="NAME")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--qemu", action="store_true",

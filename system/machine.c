@@ -101,6 +101,7 @@ void machine_free(Machine *m)
     g_cond_clear(&m->run_cond);
     g_free(m->kernel_path);
     g_free(m->append);
+    g_free(m->accel_dirty);
     g_free(m);
 }
 

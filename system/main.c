@@ -158,6 +158,7 @@ int main(int argc, char **argv)
     m->kernel_path = g_strdup(o.kernel);
     g_free(m->append);
     m->append = g_strdup(o.append);
+    m->accel_dirty = g_strdup(o.accel_dirty);
     m->start_paused = o.start_paused;
     m->main_ctx = g_main_context_default();
     ms.loop = g_main_loop_new(m->main_ctx, FALSE);

@@ -69,22 +69,48 @@ static bool opt_smp(VmmOptions *o, const char *arg, GError **errp)
     return true;
 }
 
+/* -accel NAME[,dirty=uffd|soft]; dirty= only for thread (accel/thread.c). */
 static bool opt_accel(VmmOptions *o, const char *arg, GError **errp)
 {
+    const char *full = arg;
+    g_auto(GStrv) parts = NULL;
+
     if (g_str_has_prefix(arg, "accel=")) {
         arg += 6;
     }
-    if (strcmp(arg, "kvm") && strcmp(arg, "thread")) {
-        kvmig_error(errp, "-accel %s: invalid accelerator (expected kvm or thread)", arg);
+    parts = g_strsplit(arg, ",", -1);
+    if (!parts[0] || (strcmp(parts[0], "kvm") && strcmp(parts[0], "thread"))) {
+        kvmig_error(errp, "-accel %s: invalid accelerator (expected kvm or thread)", full);
         return false;
     }
-    set_str(&o->accel, arg);
+    g_clear_pointer(&o->accel_dirty, g_free);
+    for (unsigned i = 1; parts[i]; i++) {
+        const char *p = parts[i];
+
+        if (!g_str_has_prefix(p, "dirty=")) {
+            kvmig_error(errp, "-accel %s: unknown property '%s' (expected dirty=)", full, p);
+            return false;
+        }
+        if (strcmp(parts[0], "thread")) {
+            kvmig_error(errp, "-accel %s: dirty= is a property of the thread accelerator", full);
+            return false;
+        }
+        p += 6;
+        if (strcmp(p, "uffd") && strcmp(p, "soft")) {
+            kvmig_error(errp, "-accel %s: invalid dirty log '%s' (expected uffd or soft)",
+                        full, p);
+            return false;
+        }
+        set_str(&o->accel_dirty, p);
+    }
+    set_str(&o->accel, parts[0]);
     return true;
 }
 
 static bool opt_enable_kvm(VmmOptions *o, const char *arg, GError **errp)
 {
     set_str(&o->accel, "kvm");
+    g_clear_pointer(&o->accel_dirty, g_free);
     return true;
 }
 
@@ -228,7 +254,9 @@ static bool opt_version(VmmOptions *o, const char *arg, GError **errp)
 static const VmmOption options[] = {
     { "m", true, "SIZE", "guest RAM (K/M/G suffixes; default 512M)", opt_m },
     { "smp", true, "N", "number of vCPUs (default 1)", opt_smp },
-    { "accel", true, "kvm|thread", "vCPU engine (default kvm if usable, else thread)", opt_accel },
+    { "accel", true, "kvm|thread[,dirty=uffd|soft]",
+      "vCPU engine (default kvm if usable, else thread); thread's dirty log: "
+      "uffd (kernel write-protect, default) or soft (marked by the workloads)", opt_accel },
     { "enable-kvm", false, NULL, "same as -accel kvm", opt_enable_kvm },
     { "kernel", true, "FILE", "Multiboot ELF to boot (default: the built-in test guest)", opt_kernel },
     { "append", true, "STR", "guest command line, e.g. workload=pagewalk", opt_append },
@@ -304,6 +332,7 @@ bool vmm_options_parse(int argc, char **argv, VmmOptions *o, GError **errp)
 void vmm_options_free(VmmOptions *o)
 {
     g_free(o->accel);
+    g_free(o->accel_dirty);
     g_free(o->kernel);
     g_free(o->append);
     g_free(o->serial);

@@ -27,6 +27,12 @@ static inline FreeLink *link_of(const WlHeap *h, uint64_t gpa)
     return (FreeLink *)(h->mem + gpa);
 }
 
+/* After writing @len bytes at @p (heap memory): the soft dirty log. */
+static inline void heap_dirty(const WlHeap *h, const void *p, uint64_t len)
+{
+    wl_dirty_log(h->dirty, (uint64_t)((const uint8_t *)p - h->mem), len);
+}
+
 /* Index of the arena region holding [gpa, gpa + len), or -1. */
 static int region_of(const WlAllocMeta *m, uint64_t gpa, uint64_t len)
 {
@@ -58,10 +64,14 @@ static void list_push(WlHeap *h, int r, uint64_t gpa, unsigned order)
     l->prev = WL_ALLOC_NONE;
     if (head != WL_ALLOC_NONE) {
         link_of(h, head)->prev = gpa;
+        heap_dirty(h, link_of(h, head), sizeof(FreeLink));
     }
     m->free_head[order] = gpa;
     m->nr_free[order]++;
     *map_byte(h, r, gpa) = (uint8_t)(MAP_FREE | order);
+    heap_dirty(h, l, sizeof(*l));
+    heap_dirty(h, m, sizeof(*m));
+    heap_dirty(h, map_byte(h, r, gpa), 1);
 }
 
 static void list_remove(WlHeap *h, int r, uint64_t gpa, unsigned order)
@@ -73,12 +83,16 @@ static void list_remove(WlHeap *h, int r, uint64_t gpa, unsigned order)
         m->free_head[order] = l->next;
     } else {
         link_of(h, l->prev)->next = l->next;
+        heap_dirty(h, link_of(h, l->prev), sizeof(FreeLink));
     }
     if (l->next != WL_ALLOC_NONE) {
         link_of(h, l->next)->prev = l->prev;
+        heap_dirty(h, link_of(h, l->next), sizeof(FreeLink));
     }
     m->nr_free[order]--;
     *map_byte(h, r, gpa) = 0;
+    heap_dirty(h, m, sizeof(*m));
+    heap_dirty(h, map_byte(h, r, gpa), 1);
 }
 
 uint64_t wl_alloc_meta_size(const WlRegion *regions, int nr_regions)
@@ -91,7 +105,7 @@ uint64_t wl_alloc_meta_size(const WlRegion *regions, int nr_regions)
     return (META_HDR_SIZE + pages + WL_PAGE_SIZE - 1) & ~(WL_PAGE_SIZE - 1);
 }
 
-bool wl_alloc_init(WlHeap *h, uint8_t *mem, const WlRegion *regions,
+bool wl_alloc_init(WlHeap *h, uint8_t *mem, uint64_t *dirty, const WlRegion *regions,
                    int nr_regions)
 {
     uint64_t meta_size, map_pages = 0;
@@ -115,6 +129,7 @@ bool wl_alloc_init(WlHeap *h, uint8_t *mem, const WlRegion *regions,
 
     m = (WlAllocMeta *)(mem + regions[0].gpa);
     h->mem = mem;
+    h->dirty = dirty;
     h->meta = m;
     h->map = (uint8_t *)m + META_HDR_SIZE;
 
@@ -153,10 +168,11 @@ bool wl_alloc_init(WlHeap *h, uint8_t *mem, const WlRegion *regions,
         }
     }
     m->magic = WL_ALLOC_MAGIC;
+    heap_dirty(h, m, sizeof(*m));
     return true;
 }
 
-bool wl_alloc_attach(WlHeap *h, uint8_t *mem, uint64_t meta_gpa)
+bool wl_alloc_attach(WlHeap *h, uint8_t *mem, uint64_t *dirty, uint64_t meta_gpa)
 {
     WlAllocMeta *m = (WlAllocMeta *)(mem + meta_gpa);
 
@@ -165,6 +181,7 @@ bool wl_alloc_attach(WlHeap *h, uint8_t *mem, uint64_t meta_gpa)
         return false;
     }
     h->mem = mem;
+    h->dirty = dirty;
     h->meta = m;
     h->map = (uint8_t *)m + META_HDR_SIZE;
     return true;
@@ -196,6 +213,8 @@ uint64_t wl_alloc_pages(WlHeap *h, unsigned order)
     }
     *map_byte(h, r, gpa) = (uint8_t)(MAP_USED | order);
     m->free_pages -= 1ULL << order;
+    heap_dirty(h, map_byte(h, r, gpa), 1);
+    heap_dirty(h, m, sizeof(*m));
     return gpa;
 }
 
@@ -213,6 +232,8 @@ bool wl_alloc_free(WlHeap *h, uint64_t gpa, unsigned order)
     }
     *map_byte(h, r, gpa) = 0;
     m->free_pages += 1ULL << order;
+    heap_dirty(h, map_byte(h, r, gpa), 1);
+    heap_dirty(h, m, sizeof(*m));
 
     while (order < WL_ALLOC_MAX_ORDER) {
         uint64_t buddy = gpa ^ block_bytes(order);

@@ -41,6 +41,7 @@ typedef struct WlAllocMeta {
 /* Host-side handle on a heap; holds no state of its own. */
 typedef struct WlHeap {
     uint8_t *mem;           /* host pointer to guest-physical 0 */
+    uint64_t *dirty;        /* soft dirty log to mark every write in (WlEnv.dirty) */
     WlAllocMeta *meta;
     uint8_t *map;
 } WlHeap;
@@ -68,16 +69,18 @@ uint64_t wl_alloc_meta_size(const WlRegion *regions, int nr_regions);
  * overlapping), everything free except the metadata at the start of
  * regions[0], which must already be zeroed.  Returns false when regions[0]
  * cannot hold the metadata plus one page, or the regions are malformed.
+ * @dirty: the env's soft dirty log (WlEnv.dirty, may be NULL); the heap
+ * marks every byte it writes in it (see wl_dirty() in workload.h).
  */
-bool wl_alloc_init(WlHeap *h, uint8_t *mem, const WlRegion *regions,
+bool wl_alloc_init(WlHeap *h, uint8_t *mem, uint64_t *dirty, const WlRegion *regions,
                    int nr_regions);
 
 /**
  * wl_alloc_attach: get a handle on the heap whose metadata is at
  * @meta_gpa (e.g. after a migration, or after wl_run() resumed).  Returns
- * false if no heap is there.
+ * false if no heap is there.  @dirty as for wl_alloc_init().
  */
-bool wl_alloc_attach(WlHeap *h, uint8_t *mem, uint64_t meta_gpa);
+bool wl_alloc_attach(WlHeap *h, uint8_t *mem, uint64_t *dirty, uint64_t meta_gpa);
 
 /**
  * wl_alloc_pages: allocate 2^@order contiguous, naturally aligned pages.

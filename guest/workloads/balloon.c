@@ -51,6 +51,16 @@ static void zero(void *p, uint64_t n)
     }
 }
 
+/*
+ * Soft dirty log (workload.h): the driver's own page (WlBalloonState) is
+ * marked once per wl_balloon_poll*() call, on the way out; the rings and
+ * the ballooned-page bitmap where they are written; the heap marks itself.
+ */
+static inline void dirty_at(WlEnv *env, const volatile void *p, uint64_t len)
+{
+    wl_dirty(env, (uint64_t)((const volatile uint8_t *)p - env->mem), len);
+}
+
 /* ---- the rings ---- */
 
 static bool queue_setup(WlEnv *env, WlBalloonState *bs, int qi)
@@ -61,6 +71,7 @@ static bool queue_setup(WlEnv *env, WlBalloonState *bs, int qi)
     uint64_t a;
 
     zero(env->mem + base, WL_PAGE_SIZE);
+    wl_dirty(env, base, WL_PAGE_SIZE);
     q->index = queue_index[qi];
     q->desc = base;
     q->avail = base + VRING_DESC_SIZE(n);
@@ -99,6 +110,8 @@ static void queue_add(WlEnv *env, WlBalloonQueue *q, uint16_t slot, uint64_t add
     d->flags = device_writes ? VRING_DESC_F_WRITE : 0;
     d->next = 0;
     avail[VRING_AVAIL_RING / 2 + (q->avail_idx % WL_BALLOON_QUEUE_SIZE)] = slot;
+    dirty_at(env, d, sizeof(*d));
+    dirty_at(env, &avail[VRING_AVAIL_RING / 2 + (q->avail_idx % WL_BALLOON_QUEUE_SIZE)], 2);
     q->avail_idx++;
 }
 
@@ -114,6 +127,7 @@ static bool queue_kick(WlEnv *env, WlBalloonQueue *q)
 
     barrier();
     avail[VRING_AVAIL_IDX / 2] = q->avail_idx;
+    dirty_at(env, &avail[VRING_AVAIL_IDX / 2], 2);
     barrier();
     wr(env, VIRTIO_MMIO_QUEUE_NOTIFY, q->index);
     barrier();
@@ -191,7 +205,7 @@ static bool heap_of(WlEnv *env, WlHeap *h)
         st->phase < WL_CHURN_ALLOC || st->phase == WL_CHURN_HALT) {
         return false;
     }
-    return wl_alloc_attach(h, env->mem, st->aux[WL_CHURN_AUX_META]);
+    return wl_alloc_attach(h, env->mem, env->dirty, st->aux[WL_CHURN_AUX_META]);
 }
 
 static bool top_mode_ok(WlEnv *env)
@@ -247,6 +261,7 @@ static bool bitmap_get(WlEnv *env, WlBalloonState *bs, WlHeap *h)
         return false;
     }
     zero(env->mem + gpa, WL_PAGE_SIZE << order);
+    wl_dirty(env, gpa, WL_PAGE_SIZE << order);
     bs->bitmap = gpa;
     bs->bitmap_order = order;
     bs->cursor = 0;
@@ -275,6 +290,7 @@ static uint32_t take_pages(WlEnv *env, WlBalloonState *bs, uint32_t want)
                 break;
             }
             bitmap_of(env, bs)[idx / 64] |= 1ULL << (idx % 64);
+            dirty_at(env, &bitmap_of(env, bs)[idx / 64], 8);
             bs->pfns[n++] = (uint32_t)(dma(env, gpa) >> VIRTIO_BALLOON_PFN_SHIFT);
         }
     } else if (bs->mode == WL_BALLOON_MODE_TOP) {
@@ -357,6 +373,7 @@ static void return_pages(WlEnv *env, WlBalloonState *bs, const uint64_t *gpas, u
 
         if (heap_index(&h, gpas[i], &idx)) {
             bitmap_of(env, bs)[idx / 64] &= ~(1ULL << (idx % 64));
+            dirty_at(env, &bitmap_of(env, bs)[idx / 64], 8);
         }
         wl_alloc_free(&h, gpas[i], 0);
     }
@@ -522,7 +539,17 @@ static bool have_device(WlEnv *env)
     return env->mmio_read32 && env->mmio_write32 && env->drv_gpa && env->cpu_index == 0;
 }
 
+static void balloon_poll(WlEnv *env);
+
 void wl_balloon_poll(WlEnv *env)
+{
+    if (have_device(env)) {
+        balloon_poll(env);
+        wl_dirty(env, env->drv_gpa, sizeof(WlBalloonState));
+    }
+}
+
+static void balloon_poll(WlEnv *env)
 {
     WlBalloonState *bs;
     uint32_t isr, gen, cmd_id = 0, target = 0;
@@ -603,4 +630,5 @@ void wl_balloon_poll_timed(WlEnv *env)
     }
     wl_balloon_poll(env);
     bs->next_poll_ns = now + WL_BALLOON_POLL_NS;
+    wl_dirty(env, env->drv_gpa, sizeof(WlBalloonState));
 }

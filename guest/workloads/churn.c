@@ -57,6 +57,7 @@ static bool churn_alloc_block(WlEnv *env, WlHeap *h)
     b->next = CH(ALL_HEAD);
     b->order = order;
     b->magic = WL_CHURN_BLOCK_MAGIC;
+    wl_dirty(env, gpa, sizeof(*b));
     CH(ALL_HEAD) = gpa;
     CH(ALLOCATED) += order_bytes(order);
     CH(CUR) = gpa;
@@ -77,6 +78,7 @@ static bool churn_fill_step(WlEnv *env)
     for (uint64_t off = st->pos; off < stop; off += 8) {
         *w++ = wl_rng_next(&rng);
     }
+    wl_dirty(env, CH(CUR) + st->pos, stop - st->pos);
     st->rng = rng;
     st->pos = stop;
     if (stop == size) {
@@ -103,6 +105,7 @@ static void churn_free_step(WlEnv *env, WlHeap *h)
         CH(ALL_HEAD) = b->next;
         if (keep) {
             b->next = CH(LIVE_HEAD);
+            wl_dirty(env, gpa, sizeof(*b));
             CH(LIVE_HEAD) = gpa;
             CH(LIVE_BYTES) += size;
         } else {
@@ -207,6 +210,7 @@ static bool churn_step(WlEnv *env)
         for (uint64_t off = st->pos; off < stop; off += 8) {
             *w++ = 0;
         }
+        wl_dirty(env, CH(META) + st->pos, stop - st->pos);
         st->pos = stop;
         if (stop == CH(META_SIZE)) {
             st->phase = WL_CHURN_INIT;
@@ -214,7 +218,7 @@ static bool churn_step(WlEnv *env)
         return env->poll(env);
     }
     case WL_CHURN_INIT:
-        if (!wl_alloc_init(&heap, env->mem, env->regions, env->nr_regions)) {
+        if (!wl_alloc_init(&heap, env->mem, env->dirty, env->regions, env->nr_regions)) {
             /* RAM too small for a heap: nothing to churn. */
             env->write(env, "C", 1);
             st->phase = WL_CHURN_HALT;
@@ -224,7 +228,7 @@ static bool churn_step(WlEnv *env)
         return env->poll(env);
     case WL_CHURN_ALLOC:
         if (CH(CUR) == WL_ALLOC_NONE) {
-            if (!wl_alloc_attach(&heap, env->mem, CH(META)) ||
+            if (!wl_alloc_attach(&heap, env->mem, env->dirty, CH(META)) ||
                 !churn_alloc_block(env, &heap)) {
                 st->phase = WL_CHURN_FREE;
                 return true;
@@ -233,7 +237,7 @@ static bool churn_step(WlEnv *env)
         churn_fill_step(env);
         return env->poll(env);
     case WL_CHURN_FREE:
-        if (wl_alloc_attach(&heap, env->mem, CH(META))) {
+        if (wl_alloc_attach(&heap, env->mem, env->dirty, CH(META))) {
             churn_free_step(env, &heap);
         } else {
             CH(ALL_HEAD) = WL_ALLOC_NONE;

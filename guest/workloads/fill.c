@@ -71,10 +71,12 @@ void wl_fill(WlEnv *env)
         while (pos < stop) {
             uint64_t contig, gpa = wl_lin_to_gpa(env, pos, &contig);
             uint64_t end = pos + wl_min(contig, stop - pos);
+            uint64_t first = gpa;
 
             for (; pos < end; pos += WL_PAGE_SIZE, gpa += WL_PAGE_SIZE) {
                 fill_page((uint64_t *)(env->mem + gpa), nrand, &rng);
             }
+            wl_dirty(env, first, gpa - first);
         }
         st->pos = pos;
         st->rng = rng;

@@ -138,6 +138,9 @@ static void l2fwd_burst(WlEnv *env)
     uint64_t *a = st->aux;
     uint64_t nbuf = a[AUX_NBUF];
     uint64_t done = 0;
+    /* what the burst wrote (a buffer or a slot never crosses a page) */
+    uint64_t dirty[4 * BURST];
+    unsigned nd = 0;
 
     for (int i = 0; i < BURST; i++) {
         uint32_t idx;
@@ -151,6 +154,8 @@ static void l2fwd_burst(WlEnv *env)
         receive(buffer(env, idx), st->pass + a[AUX_RX_TAIL] - a[AUX_RX_HEAD],
                 wl_rng_next(&st->rng));
         *slot(env, a[AUX_RXQ], a[AUX_RX_TAIL] % RXQ_SIZE) = idx;
+        dirty[nd++] = idx * BUF_SIZE;
+        dirty[nd++] = a[AUX_RXQ] + a[AUX_RX_TAIL] % RXQ_SIZE * 4;
         a[AUX_RX_TAIL]++;
     }
     for (int i = 0; i < BURST; i++) {
@@ -163,9 +168,12 @@ static void l2fwd_burst(WlEnv *env)
         a[AUX_RX_HEAD]++;
         forward(buffer(env, idx));
         *slot(env, a[AUX_FREEQ], a[AUX_FREE_TAIL] % nbuf) = idx;
+        dirty[nd++] = idx * BUF_SIZE;
+        dirty[nd++] = a[AUX_FREEQ] + a[AUX_FREE_TAIL] % nbuf * 4;
         a[AUX_FREE_TAIL]++;
         done++;
     }
+    wl_dirty_lin_pages(env, dirty, nd);
     st->pass += done;
     st->counter += done;
     if (st->counter >= REPORT_PKTS) {
@@ -190,6 +198,7 @@ void wl_l2fwd(WlEnv *env)
             for (uint64_t i = st->pos; i < stop; i++) {
                 *slot(env, st->aux[AUX_FREEQ], i) = (uint32_t)i;
             }
+            wl_dirty_lin(env, st->aux[AUX_FREEQ] + st->pos * 4, (stop - st->pos) * 4);
             st->pos = stop;
             if (stop == nbuf) {
                 st->phase = L2_RUN;

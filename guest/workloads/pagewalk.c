@@ -44,11 +44,13 @@ void wl_pagewalk(WlEnv *env)
     for (;;) {
         uint64_t end = env->regions[r].gpa + env->regions[r].size;
         uint64_t stop = wl_min(end, pos + WL_POLL_BYTES);
+        uint64_t first = pos;
 
         while (pos < stop) {
             mem[pos]++;
             pos += WL_PAGE_SIZE;
         }
+        wl_dirty(env, first, pos - first);
         if (pos >= end) {
             if (++r == env->nr_regions) {
                 /* Pass complete: report it in the same step as the wrap. */

@@ -70,11 +70,24 @@ void wl_random(WlEnv *env)
 
     rng = st->rng;
     for (;;) {
+        uint64_t batch = rng;
+
         for (unsigned i = 0; i < WL_POLL_BYTES / 8; i++) {
             uint64_t off = wl_rng_below(wl_rng_next(&rng), words) * 8;
             uint64_t gpa = wl_lin_to_gpa(env, off, NULL);
 
             *(volatile uint64_t *)(env->mem + gpa) = wl_rng_next(&rng);
+        }
+        if (WL_DIRTY_LOG && env->dirty) {
+            /* Mark after the batch, one fence: replay the generator. */
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            for (unsigned i = 0; i < WL_POLL_BYTES / 8; i++) {
+                uint64_t off = wl_rng_below(wl_rng_next(&batch), words) * 8;
+                uint64_t pfn = wl_lin_to_gpa(env, off, NULL) / WL_PAGE_SIZE;
+
+                wl_rng_next(&batch);
+                wl_dirty_log_pages(env->dirty, pfn, pfn);
+            }
         }
         st->rng = rng;
         st->pass++;

@@ -76,16 +76,18 @@ void wl_stress(WlEnv *env)
         uint64_t written = stop - pos;
 
         while (pos < stop) {
-            uint64_t off = start + pos, contig, gpa, end;
+            uint64_t off = start + pos, contig, gpa, end, first;
 
             if (off >= total) {
                 off -= total;
             }
             gpa = wl_lin_to_gpa(env, off, &contig);
             end = pos + wl_min(contig, stop - pos);
+            first = gpa;
             for (; pos < end; pos += WL_PAGE_SIZE, gpa += WL_PAGE_SIZE) {
                 stress_page((uint64_t *)(env->mem + gpa), seed ^ gpa);
             }
+            wl_dirty(env, first, gpa - first);
         }
         if (pos >= len) {
             pos = 0;

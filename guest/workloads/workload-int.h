@@ -79,6 +79,43 @@ uint64_t wl_ram_total(const WlEnv *env);
  */
 uint64_t wl_lin_to_gpa(const WlEnv *env, uint64_t off, uint64_t *contig);
 
+/*
+ * wl_dirty() for [off, off + len) of the concatenation of env->regions
+ * (see workload.h): one fence, then the pages of every region it covers.
+ */
+static inline void wl_dirty_lin(WlEnv *env, uint64_t off, uint64_t len)
+{
+    if (!WL_DIRTY_LOG || !env->dirty || !len) {
+        return;
+    }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    while (len) {
+        uint64_t contig, gpa = wl_lin_to_gpa(env, off, &contig);
+        uint64_t n = wl_min(contig, len);
+
+        wl_dirty_log_pages(env->dirty, gpa / WL_PAGE_SIZE, (gpa + n - 1) / WL_PAGE_SIZE);
+        off += n;
+        len -= n;
+    }
+}
+
+/*
+ * wl_dirty() for the pages holding each of @n offsets into the
+ * concatenation of env->regions, after writing them: one fence for all.
+ */
+static inline void wl_dirty_lin_pages(WlEnv *env, const uint64_t *off, unsigned n)
+{
+    if (!WL_DIRTY_LOG || !env->dirty || !n) {
+        return;
+    }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t pfn = wl_lin_to_gpa(env, off[i], NULL) / WL_PAGE_SIZE;
+
+        wl_dirty_log_pages(env->dirty, pfn, pfn);
+    }
+}
+
 /* True when [gpa, gpa + len) lies inside one of env->regions. */
 bool wl_gpa_valid(const WlEnv *env, uint64_t gpa, uint64_t len);
 

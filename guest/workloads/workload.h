@@ -15,6 +15,13 @@
  *    exactly where it stopped.  In the guest, poll() always returns true and
  *    wl_run() never returns.
  *  - Workloads only touch RAM from WL_RAM_START up, inside env->regions.
+ *  - Every write to guest RAM is followed, before the next env->poll() or
+ *    env->sleep_until() and before wl_run() returns, by wl_dirty() (or
+ *    wl_dirty_lin()) on the bytes written: the thread accelerator's
+ *    software dirty log (-accel thread,dirty=soft) sees nothing else.  The
+ *    guest ELF build compiles the hook to nothing (KVM logs in hardware).
+ *    Exception: the WlState page (env->state) is marked by the accelerator
+ *    at every poll and sleep and when wl_run() returns.
  *  - Only <stdint.h>, <stdbool.h>, <stddef.h>: no libc.
  */
 #ifndef KVMIG_WORKLOAD_H
@@ -133,7 +140,62 @@ struct WlEnv {
     uint64_t (*dma_addr)(WlEnv *env, uint64_t addr);
     /* WL_DRV_SIZE bytes below 4 MiB, page aligned, owned by the drivers (0: none). */
     uint64_t drv_gpa;
+    /*
+     * Software dirty log: one bit per page of env->mem (bit gpa / 4 KiB),
+     * set by wl_dirty() and collected by the accelerator with an atomic
+     * exchange per word.  NULL: not logging (guest ELF, unit tests, the
+     * thread accelerator's dirty=uffd).  Constant while wl_run() runs.
+     */
+    uint64_t *dirty;
 };
+
+/*
+ * The soft dirty log hook.  WL_GUEST_BUILD (the freestanding guest ELF)
+ * makes it nothing.  Otherwise, after writing [gpa, gpa + len):
+ *
+ *   full fence; for each page: if its bit is clear, atomic OR it in.
+ *
+ * Why this order, against the collector's "exchange the word with 0, then
+ * read the pages": a mark before the write could be collected (and the
+ * page read) before the write lands, losing it.  Testing the bit before
+ * setting it keeps the word's cache line shared while it is already set,
+ * but a plain store followed by a load may be reordered (a store buffer):
+ * the fence makes it the store-buffering pattern with fences on both sides
+ * (the exchange is one), so either the test sees the collector's 0 and
+ * sets the bit again, or the collector's read of the page sees the write.
+ * One fence per call: workloads mark whole chunks at once where they can.
+ */
+#ifdef WL_GUEST_BUILD
+#define WL_DIRTY_LOG 0
+#else
+#define WL_DIRTY_LOG 1
+#endif
+
+static inline void wl_dirty_log_pages(uint64_t *log, uint64_t first, uint64_t last)
+{
+    for (uint64_t pfn = first; pfn <= last; pfn++) {
+        uint64_t *w = &log[pfn / 64];
+        uint64_t bit = 1ULL << (pfn % 64);
+
+        if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit)) {
+            __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+/* Mark [gpa, gpa + len) of @log (an env->dirty) written. */
+static inline void wl_dirty_log(uint64_t *log, uint64_t gpa, uint64_t len)
+{
+    if (WL_DIRTY_LOG && log && len) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        wl_dirty_log_pages(log, gpa / WL_PAGE_SIZE, (gpa + len - 1) / WL_PAGE_SIZE);
+    }
+}
+
+static inline void wl_dirty(WlEnv *env, uint64_t gpa, uint64_t len)
+{
+    wl_dirty_log(env->dirty, gpa, len);
+}
 
 /* Parse "workload=NAME key=value ..." into cfg.  Returns false (and an
  * explanation in err, NUL terminated) on an unknown workload or a malformed

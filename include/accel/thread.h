@@ -13,7 +13,12 @@ const char *thread_accel_cmdline(Machine *m);
  * adopts the source's).  Only while the vCPUs are stopped.
  */
 bool thread_accel_set_cmdline(Machine *m, const char *cmdline, GError **errp);
-/* Which dirty-log method is in use: "uffd-wp-async", "fallback-all-dirty". */
+/*
+ * Which dirty-log method is in use: "uffd-wp-async", "soft" (-accel
+ * thread,dirty=soft, or no kernel support) or "fallback-all-dirty".
+ */
 const char *thread_accel_log_method(Machine *m);
+/* The soft dirty log of ram_blocks[0] (WlEnv.dirty), or NULL under uffd. */
+uint64_t *thread_accel_soft_log(Machine *m);
 
 #endif

@@ -74,6 +74,7 @@ typedef struct Machine {
     void *accel_state;
     char *kernel_path;          /* NULL: the built-in test guest */
     char *append;               /* guest command line ("" if none) */
+    char *accel_dirty;          /* -accel thread,dirty= ("uffd", "soft"); NULL: default */
     RAMBlock *ram_blocks[2];
     unsigned nr_ram_blocks;
     MemMapping mappings[MACHINE_MAX_MAPPINGS];

@@ -12,6 +12,7 @@ typedef struct VmmOptions {
     uint64_t ram_size;          /* -m, bytes; default 512 MiB */
     int smp;                    /* -smp; default 1 */
     char *accel;                /* -accel; NULL: kvm if usable, else thread */
+    char *accel_dirty;          /* -accel thread,dirty=uffd|soft; NULL: default */
     char *kernel;               /* -kernel; NULL: the built-in test guest */
     char *append;               /* -append; "" by default */
     GPtrArray *devices;         /* -device specs, validated */

@@ -5,7 +5,7 @@ that keep the guest's free memory out of the stream without losing a page
 it still uses (the churn guest re-verifies its live data on the destination).
 
 usage: test-balloon.py KVMIG ACCEL [CASE...]
-ACCEL thread runs 1 GiB guests (churn size=768M, the issue's case); kvm runs
+ACCEL thread (or thread,dirty=soft) runs 1 GiB guests (churn size=768M, the issue's case); kvm runs
 128 MiB guests and exits 77 (skip) with the reason when /dev/kvm cannot be
 opened.
 """
@@ -17,9 +17,9 @@ from framework import (main, SKIP, VM, TestDir, free_tcp_port, kvm_skip_reason, 
 
 KVMIG = sys.argv[1]
 ACCEL = sys.argv[2]
-MEM = "1G" if ACCEL == "thread" else "128M"
-MEM_BYTES = (1 << 30) if ACCEL == "thread" else (128 << 20)
-CHURN = "768M" if ACCEL == "thread" else "96M"
+MEM = "1G" if ACCEL.startswith("thread") else "128M"
+MEM_BYTES = (1 << 30) if ACCEL.startswith("thread") else (128 << 20)
+CHURN = "768M" if ACCEL.startswith("thread") else "96M"
 # The issue's bar: with hints, at most 40% of the bytes moved without.
 MAX_RATIO = 0.40
 
@@ -94,7 +94,7 @@ def case_balloon_target():
         vm = balloon_vm(d, "vm", "workload=idle")
         try:
             wait_actual(vm, MEM_BYTES)
-            target = 256 << 20 if ACCEL == "thread" else 64 << 20
+            target = 256 << 20 if ACCEL.startswith("thread") else 64 << 20
             vm.qmp.command("balloon", value=target)
             wait_actual(vm, target)
             out = hmp(vm, "info balloon")
@@ -151,7 +151,7 @@ def case_reuse_hinted_pages():
     """Migrate while churn still allocates: pages reported free are taken
     and written during the migration; the dirty log must bring them over."""
     info = migrate_churn(hint=True, delay_until_churned=False,
-                         bandwidth=60 * 1000 * 1000 if ACCEL == "thread" else 4 * 1000 * 1000)
+                         bandwidth=60 * 1000 * 1000 if ACCEL.startswith("thread") else 4 * 1000 * 1000)
     if not info["ram"]["x-free-page-hint-pages"]:
         raise AssertionError("no page was hinted")
     print(f"  hinted {info['ram']['x-free-page-hint-pages']} pages, "

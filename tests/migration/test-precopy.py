@@ -4,7 +4,7 @@
 cancel, a dead destination, bad streams, a mismatched destination.
 
 usage: test-precopy.py KVMIG ACCEL [CASE...]
-ACCEL thread runs 512 MiB guests; kvm runs 128 MiB guests and exits 77
+ACCEL thread (or thread,dirty=soft) runs 512 MiB guests; kvm runs 128 MiB guests and exits 77
 (skip) with the reason when /dev/kvm cannot be opened.
 """
 import os
@@ -18,12 +18,12 @@ from framework import (main, SKIP, VM, TestDir, check_pagewalk_invariant, conver
 
 KVMIG = sys.argv[1]
 ACCEL = sys.argv[2]
-MEM = "512M" if ACCEL == "thread" else "128M"
+MEM = "512M" if ACCEL.startswith("thread") else "128M"
 MEM_BYTES = int(MEM[:-1]) << 20
 FAST = 100 * 1000 * 1000 * 1000     # max-bandwidth: effectively unlimited
 SLOW = 20 * 1000 * 1000             # slow enough to act mid-migration
 # The guest must have done this many passes before a migration starts.
-WARMUP = 2 if ACCEL == "thread" else 1
+WARMUP = 2 if ACCEL.startswith("thread") else 1
 
 
 def vm(d, name, **kw):

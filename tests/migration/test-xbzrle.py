@@ -7,7 +7,7 @@ arrives byte for byte; the cache is resized mid-migration; the counters show
 in query-migrate and `info migrate`.
 
 usage: test-xbzrle.py KVMIG ACCEL [CASE...]
-ACCEL thread runs 512 MiB guests; kvm runs 128 MiB guests and exits 77
+ACCEL thread (or thread,dirty=soft) runs 512 MiB guests; kvm runs 128 MiB guests and exits 77
 (skip) with the reason when /dev/kvm cannot be opened.
 """
 import os
@@ -19,14 +19,14 @@ from framework import (main, SKIP, VM, TestDir, check_pagewalk_invariant, kvm_sk
 
 KVMIG = sys.argv[1]
 ACCEL = sys.argv[2]
-MEM = "512M" if ACCEL == "thread" else "128M"
+MEM = "512M" if ACCEL.startswith("thread") else "128M"
 MEM_BYTES = int(MEM[:-1]) << 20
 FAST = 100 * 1000 * 1000 * 1000     # max-bandwidth: effectively unlimited
 # While iterating: fewer raw pages per second than the pagewalk guest dirties
 # under dirty tracking (~20k/s on a loaded nested VM), so the migration
 # cannot converge before the guest's next lap makes its pages XBZRLE hits.
 ITERATE_BW = 64 << 20
-WARMUP = 2 if ACCEL == "thread" else 1
+WARMUP = 2 if ACCEL.startswith("thread") else 1
 XBZRLE_KEYS = {"cache-size", "bytes", "pages", "cache-miss", "cache-miss-rate",
                "encoding-rate", "overflow"}
 

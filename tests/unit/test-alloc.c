@@ -27,7 +27,7 @@ static void arena_init(Arena *a, uint64_t size, const WlRegion *regions, int nr)
     memcpy(a->regions, regions, sizeof(*regions) * nr);
     meta = wl_alloc_meta_size(regions, nr);
     memset(a->mem + regions[0].gpa, 0, meta);
-    g_assert_true(wl_alloc_init(&a->heap, a->mem, regions, nr));
+    g_assert_true(wl_alloc_init(&a->heap, a->mem, NULL, regions, nr));
     g_assert_true(wl_alloc_check(&a->heap));
 }
 
@@ -295,25 +295,25 @@ static void test_init_errors(void)
     const WlRegion overlap[] = { { 0, 2 << 20 }, { 1 << 20, 2 << 20 } };
     const WlRegion ok = { 0, 1 << 20 };
 
-    g_assert_false(wl_alloc_init(&h, mem, &tiny, 1));
-    g_assert_false(wl_alloc_init(&h, mem, &unaligned, 1));
-    g_assert_false(wl_alloc_init(&h, mem, overlap, 2));
-    g_assert_false(wl_alloc_init(&h, mem, &ok, 0));
-    g_assert_false(wl_alloc_init(&h, mem, &ok, WL_MAX_REGIONS + 1));
+    g_assert_false(wl_alloc_init(&h, mem, NULL, &tiny, 1));
+    g_assert_false(wl_alloc_init(&h, mem, NULL, &unaligned, 1));
+    g_assert_false(wl_alloc_init(&h, mem, NULL, overlap, 2));
+    g_assert_false(wl_alloc_init(&h, mem, NULL, &ok, 0));
+    g_assert_false(wl_alloc_init(&h, mem, NULL, &ok, WL_MAX_REGIONS + 1));
 
     /* attach finds a heap by its metadata address, and nothing elsewhere. */
     memset(mem, 0, 8 << 20);
-    g_assert_false(wl_alloc_attach(&h, mem, 0));
-    g_assert_true(wl_alloc_init(&h, mem, &ok, 1));
+    g_assert_false(wl_alloc_attach(&h, mem, NULL, 0));
+    g_assert_true(wl_alloc_init(&h, mem, NULL, &ok, 1));
     {
         WlHeap h2;
         uint64_t p = wl_alloc_pages(&h, 3);
 
-        g_assert_true(wl_alloc_attach(&h2, mem, 0));
+        g_assert_true(wl_alloc_attach(&h2, mem, NULL, 0));
         g_assert_cmpuint(wl_alloc_free_pages(&h2), ==, wl_alloc_free_pages(&h));
         g_assert_true(wl_alloc_free(&h2, p, 3));
         g_assert_true(wl_alloc_check(&h));
-        g_assert_false(wl_alloc_attach(&h2, mem, PAGE));
+        g_assert_false(wl_alloc_attach(&h2, mem, NULL, PAGE));
     }
 }
 
@@ -405,7 +405,7 @@ static void test_relocated(void)
     }
     copy = g_memdup2(a.mem, 4 << 20);
     memset(a.mem, 0, 4 << 20);          /* the old mapping is gone */
-    g_assert_true(wl_alloc_attach(&h, copy, 0));
+    g_assert_true(wl_alloc_attach(&h, copy, NULL, 0));
     g_assert_true(wl_alloc_check(&h));
     g_assert_true(wl_alloc_free(&h, p, 49 % 4));
     q = wl_alloc_pages(&h, 0);

@@ -24,6 +24,7 @@ static void test_defaults(void)
     g_assert_cmpuint(o.ram_size, ==, 512ULL << 20);
     g_assert_cmpint(o.smp, ==, 1);
     g_assert_null(o.accel);
+    g_assert_null(o.accel_dirty);
     g_assert_cmpstr(o.append, ==, "");
     g_assert_false(o.start_paused);
     vmm_options_free(&o);
@@ -57,6 +58,30 @@ static void test_full_line(void)
     vmm_options_free(&o);
 }
 
+/* -accel thread,dirty=...: the thread accelerator's dirty log; last one wins. */
+static void test_accel_dirty(void)
+{
+    static const struct {
+        const char *line, *accel, *dirty;
+    } t[] = {
+        { "-accel thread,dirty=soft", "thread", "soft" },
+        { "-accel accel=thread,dirty=uffd", "thread", "uffd" },
+        { "-accel thread", "thread", NULL },
+        { "-accel thread,dirty=soft -accel thread", "thread", NULL },
+        { "-accel thread,dirty=soft -enable-kvm", "kvm", NULL },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(t); i++) {
+        VmmOptions o;
+        g_autoptr(GError) err = NULL;
+
+        g_assert_true(parse(t[i].line, &o, &err));
+        g_assert_no_error(err);
+        g_assert_cmpstr(o.accel, ==, t[i].accel);
+        g_assert_cmpstr(o.accel_dirty, ==, t[i].dirty);
+        vmm_options_free(&o);
+    }
+}
+
 static void test_sizes(void)
 {
     static const struct {
@@ -86,6 +111,10 @@ static void test_errors(void)
         { "-bogus", "-bogus: invalid option" },
         { "stray", "unexpected argument" },
         { "-accel tcg", "invalid accelerator" },
+        { "-accel thread,dirty=pml", "invalid dirty log 'pml' (expected uffd or soft)" },
+        { "-accel thread,dirty", "unknown property 'dirty'" },
+        { "-accel kvm,dirty=soft", "dirty= is a property of the thread accelerator" },
+        { "-accel ,dirty=soft", "invalid accelerator" },
         { "-smp 0", "-smp 0" },
         { "-smp two", "-smp two" },
         { "-serial tty", "-serial tty" },
@@ -113,6 +142,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/options/defaults", test_defaults);
     g_test_add_func("/options/full-line", test_full_line);
+    g_test_add_func("/options/accel-dirty", test_accel_dirty);
     g_test_add_func("/options/sizes", test_sizes);
     g_test_add_func("/options/errors", test_errors);
     return g_test_run();

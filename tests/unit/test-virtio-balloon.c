@@ -13,6 +13,7 @@
 #include "balloon.h"
 #include "hw/virtio/virtio-balloon.h"
 #include "system/machine.h"
+#include "util/bitmap.h"
 #include "virtio-wire.h"
 #include "workload-int.h"
 
@@ -98,11 +99,14 @@ static void fx_setup(Fixture *f, gconstpointer data)
     f->env.mmio_write32 = env_wr;
     f->env.drv_gpa = WL_DRV_GPA;
     f->env.opaque = f;
+    /* the soft dirty log, as under -accel thread,dirty=soft */
+    f->env.dirty = g_new0(uint64_t, rb->npages / 64 + 1);
 }
 
 static void fx_teardown(Fixture *f, gconstpointer data)
 {
     machine_free(f->m);     /* frees the balloon too */
+    g_free(f->env.dirty);
     g_array_free(f->ranges, TRUE);
 }
 
@@ -123,6 +127,44 @@ static void hint_report(void *opaque, uint64_t gpa, uint64_t len, uint64_t stamp
 }
 
 static const VirtIOBalloonHintOps hint_ops = { hint_stamp, hint_report };
+
+/*
+ * wl_balloon_poll(), checking the soft dirty log's contract (workload.h):
+ * every page whose bytes it changed is marked in env.dirty by the driver
+ * (or the heap), or in dev_dirty by the device (its writes to the rings),
+ * or it was inflated and discarded by the device (now zero; its contents
+ * do not matter, as in QEMU).
+ */
+static bool discarded(const uint8_t *page)
+{
+    static const uint8_t zero[4096];
+
+    return !memcmp(page, zero, sizeof(zero));
+}
+
+static void audited_poll(Fixture *f)
+{
+    RAMBlock *rb = f->m->ram_blocks[0];
+    g_autofree uint8_t *snap = g_memdup2(rb->host, RAM);
+    uint64_t changed = 0;
+
+    memset(f->env.dirty, 0, (rb->npages / 64 + 1) * 8);
+    memset(rb->dev_dirty, 0, BITS_TO_LONGS(rb->npages) * sizeof(long));
+    wl_balloon_poll(&f->env);
+    for (uint64_t pfn = 0; pfn < rb->npages; pfn++) {
+        if (memcmp(rb->host + pfn * 4096, snap + pfn * 4096, 4096)) {
+            changed++;
+            if (!(f->env.dirty[pfn / 64] & (1ULL << (pfn % 64))) &&
+                !test_bit(pfn, rb->dev_dirty) && !discarded(rb->host + pfn * 4096)) {
+                g_error("balloon driver: page %#" G_GINT64_MODIFIER "x written but not "
+                        "marked", (guint64)(pfn * 4096));
+            }
+        }
+    }
+    if (g_test_verbose()) {
+        g_printerr("audited poll: %" G_GUINT64_FORMAT " pages changed\n", changed);
+    }
+}
 
 /* ---- a raw fake driver ---- */
 
@@ -268,12 +310,12 @@ static void test_inflate_deflate_top(Fixture *f, gconstpointer data)
     VirtIOBalloonInfo info;
     uint8_t *host = f->m->ram_blocks[0]->host;
 
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     /* Data in the top pages: the balloon takes them (idle: from the top). */
     memset(host + RAM - 8 * MIB, 0xab, 8 * MIB);
     g_assert_true(virtio_balloon_set_target(f->b, 40 * MIB, &err));
     g_assert_no_error(err);
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     g_assert_cmpuint(virtio_balloon_actual(f->b), ==, 40 * MIB);
     virtio_balloon_get_info(f->b, &info);
     g_assert_cmpuint(info.num_pages, ==, (24 * MIB) >> 12);
@@ -284,13 +326,13 @@ static void test_inflate_deflate_top(Fixture *f, gconstpointer data)
     g_assert_true(page_is_zero(f, RAM - 8 * MIB));
     /* Deflate half of it. */
     g_assert_true(virtio_balloon_set_target(f->b, 52 * MIB, &err));
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     g_assert_cmpuint(virtio_balloon_actual(f->b), ==, 52 * MIB);
     virtio_balloon_get_info(f->b, &info);
     g_assert_cmpuint(info.deflated_pages, ==, (12 * MIB) >> 12);
     /* Over RAM clamps; 0 is refused. */
     g_assert_true(virtio_balloon_set_target(f->b, 1ULL << 40, &err));
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     g_assert_cmpuint(virtio_balloon_actual(f->b), ==, RAM);
     g_assert_false(virtio_balloon_set_target(f->b, 0, &err));
     g_assert_nonnull(err);
@@ -305,7 +347,7 @@ static void test_heap_inflate_and_hints(Fixture *f, gconstpointer data)
     uint64_t meta = f->env.regions[0].gpa, used[64], nused = 0, reported = 0;
 
     memset(f->env.mem + meta, 0, wl_alloc_meta_size(f->env.regions, 1));
-    g_assert_true(wl_alloc_init(&h, f->env.mem, f->env.regions, 1));
+    g_assert_true(wl_alloc_init(&h, f->env.mem, NULL, f->env.regions, 1));
     st->kind = WL_CHURN;
     st->phase = WL_CHURN_WAIT;
     st->aux[WL_CHURN_AUX_META] = meta;
@@ -320,9 +362,9 @@ static void test_heap_inflate_and_hints(Fixture *f, gconstpointer data)
         }
     }
 
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     g_assert_true(virtio_balloon_set_target(f->b, 48 * MIB, &err));
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     g_assert_cmpuint(virtio_balloon_actual(f->b), ==, 48 * MIB);
     g_assert_true(wl_alloc_check(&h));
     /* The ballooned pages are the heap's: allocated, not free. */
@@ -332,7 +374,7 @@ static void test_heap_inflate_and_hints(Fixture *f, gconstpointer data)
     /* A hinting round: ids, stamps, ranges that are free and skip heads. */
     f->stamp = 7;
     g_assert_true(virtio_balloon_hint_start(f->b, &hint_ops, f));
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     g_assert_cmpuint(f->ranges->len, >, 0);
     g_assert_cmpuint(f->stamps, >, 0);
     for (guint i = 0; i < f->ranges->len; i++) {
@@ -373,7 +415,7 @@ static void test_heap_inflate_and_hints(Fixture *f, gconstpointer data)
     g_array_set_size(f->ranges, 0);
     g_assert_true(virtio_balloon_hint_start(f->b, &hint_ops, f));
     virtio_balloon_hint_stop(f->b);
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     g_assert_cmpuint(f->ranges->len, ==, 0);
     virtio_balloon_hint_done(f->b);
     {
@@ -383,7 +425,7 @@ static void test_heap_inflate_and_hints(Fixture *f, gconstpointer data)
     }
     /* Deflate returns every page to the heap. */
     g_assert_true(virtio_balloon_set_target(f->b, RAM, &err));
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     g_assert_cmpuint(virtio_balloon_actual(f->b), ==, RAM);
     g_assert_true(wl_alloc_check(&h));
 }
@@ -393,11 +435,11 @@ static void test_idle_hints(Fixture *f, gconstpointer data)
     g_autoptr(GError) err = NULL;
     uint64_t reported = 0;
 
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     g_assert_true(virtio_balloon_set_target(f->b, 48 * MIB, &err));
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     g_assert_true(virtio_balloon_hint_start(f->b, &hint_ops, f));
-    wl_balloon_poll(&f->env);
+    audited_poll(f);
     for (guint i = 0; i < f->ranges->len; i++) {
         HintRange *r = &g_array_index(f->ranges, HintRange, i);
 

@@ -26,7 +26,12 @@ typedef struct Fake {
     char stop_char;             /* ... or once this many stop_char were written */
     unsigned stop_count;
     unsigned counts[256];
+    /* soft dirty log audit (fake_audit_start): env.dirty and a copy of RAM */
+    uint8_t *snap;
+    uint64_t audits, changed_pages;
 } Fake;
+
+static void fake_audit(Fake *f);
 
 static Fake *fake_of(WlEnv *env)
 {
@@ -60,6 +65,7 @@ static bool fake_poll(WlEnv *env)
 {
     Fake *f = fake_of(env);
 
+    fake_audit(f);
     f->polls++;
     f->now += 1000;             /* 1 us per 64 KiB: a fast machine */
     return !fake_should_stop(f);
@@ -69,6 +75,7 @@ static bool fake_sleep_until(WlEnv *env, uint64_t deadline)
 {
     Fake *f = fake_of(env);
 
+    fake_audit(f);
     if (!deadline) {
         return false;           /* "halted": wl_run() returns */
     }
@@ -129,7 +136,46 @@ static void fake_free(Fake *f)
 {
     g_string_free(f->out, TRUE);
     g_free(f->ram);
+    g_free(f->env.dirty);
+    g_free(f->snap);
     g_free(f);
+}
+
+/*
+ * The soft dirty log's contract (workload.h): from here on, at every poll
+ * and sleep (and by hand after wl_run() returns), every page whose bytes
+ * changed since the previous check must be marked in env.dirty, except the
+ * WlState page (the accelerator marks that one).  Each check then takes
+ * the marks, like a sync, and copies RAM.
+ */
+static void fake_audit_start(Fake *f)
+{
+    f->env.dirty = g_new0(uint64_t, (f->ram_size / PAGE + 63) / 64);
+    f->snap = g_memdup2(f->ram, f->ram_size);
+}
+
+static void fake_audit(Fake *f)
+{
+    uint64_t state_pfn = WL_STATE_GPA / PAGE;
+
+    if (!f->snap) {
+        return;
+    }
+    for (uint64_t pfn = 0; pfn < f->ram_size / PAGE; pfn++) {
+        uint64_t *w = &f->env.dirty[pfn / 64], bit = 1ULL << (pfn % 64);
+
+        if (memcmp(f->ram + pfn * PAGE, f->snap + pfn * PAGE, PAGE)) {
+            if (pfn != state_pfn && !(*w & bit)) {
+                g_error("%s: page %#" G_GINT64_MODIFIER "x written but not marked "
+                        "(check %" G_GUINT64_FORMAT ")", wl_kind_name(f->env.cfg.kind),
+                        (guint64)(pfn * PAGE), f->audits);
+            }
+            memcpy(f->snap + pfn * PAGE, f->ram + pfn * PAGE, PAGE);
+            f->changed_pages++;
+        }
+        *w &= ~bit;
+    }
+    f->audits++;
 }
 
 /* Run until @count @c have been written in all (not just by this call). */
@@ -555,7 +601,7 @@ static void test_churn_verify(void)
     g_assert_cmpuint(live, <=, target / 8);
     g_assert_cmpuint(live + (PAGE << WL_CHURN_MAX_ORDER), >=, target / 8);
     g_assert_cmpuint(st->aux[WL_CHURN_AUX_ALLOCATED], ==, target);
-    g_assert_true(wl_alloc_attach(&h, f->ram, st->aux[WL_CHURN_AUX_META]));
+    g_assert_true(wl_alloc_attach(&h, f->ram, NULL, st->aux[WL_CHURN_AUX_META]));
     g_assert_true(wl_alloc_check(&h));
     g_assert_cmpuint(wl_alloc_free_pages(&h) * PAGE, ==,
                      wl_alloc_total_pages(&h) * PAGE - live);
@@ -643,6 +689,36 @@ static void test_l2fwd(void)
     fake_free(f);
 }
 
+/* Every workload marks every page it writes in the soft dirty log. */
+static void test_soft_dirty_marks(void)
+{
+    static const char *const cmdlines[] = {
+        "workload=pagewalk", "workload=fill size=3M", "workload=random",
+        "workload=l2fwd", "workload=stress mb=2", "workload=churn size=2M",
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cmdlines); i++) {
+        static const WlRegion two[] = {
+            { WL_RAM_START, 2 * MIB }, { WL_RAM_START + 3 * MIB, 2 * MIB },
+        };
+        Fake *f = fake_new(5 * MIB, two, 2, cmdlines[i]);
+
+        fake_audit_start(f);
+        /* churn: past its first verifications, which sleep */
+        for (int round = 0; round < 3; round++) {
+            run_polls(f, 150);
+            fake_audit(f);
+        }
+        if (g_test_verbose()) {
+            g_printerr("%s: %" G_GUINT64_FORMAT " checks, %" G_GUINT64_FORMAT
+                       " pages changed, out '%.20s'\n", cmdlines[i], f->audits,
+                       f->changed_pages, f->out->str);
+        }
+        g_assert_cmpuint(f->changed_pages, >, 8);
+        fake_free(f);
+    }
+}
+
 static void test_kind_change_restarts(void)
 {
     Fake *f = fake_new(1 * MIB, NULL, 0, "workload=pagewalk");
@@ -677,5 +753,6 @@ int main(int argc, char **argv)
     g_test_add_func("/workloads/churn/resume", test_churn_resume);
     g_test_add_func("/workloads/churn/tiny", test_churn_tiny);
     g_test_add_func("/workloads/l2fwd", test_l2fwd);
+    g_test_add_func("/workloads/soft-dirty-marks", test_soft_dirty_marks);
     return g_test_run();
 }
