@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "migration/free-page-hint.h"
+#include "migration/multifd.h"
 #include "migration/ram.h"
 #include "util/bitmap.h"
 #include "util/bufferiszero.h"
@@ -135,12 +136,34 @@ static void send_xbzrle(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offse
     }
 }
 
+/* multifd: into the current packet of a channel; the data is copied now */
+static void send_multifd(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
+{
+    multifd_send_page(rs->mfs, f, rb, offset);
+    if (rs->stats) {
+        stat_add(rs->stats, normal_pages, 1);
+    }
+}
+
+/*
+ * multifd: a dirty sync happened since the last MULTIFD_FLUSH: close the
+ * pass on every channel before any page of the next one is sent.
+ */
+static void multifd_pass_sync(RAMState *rs, MigStream *f)
+{
+    if (rs->mfs && rs->mfs_sync_count != rs->dirty.sync_count) {
+        multifd_send_sync(rs->mfs, f);
+        rs->mfs_sync_count = rs->dirty.sync_count;
+    }
+}
+
 typedef void (*RamPageSender)(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset);
 
 static const RamPageSender page_senders[RAM_PAGE__MAX] = {
     [RAM_PAGE_ZERO] = send_zero,
     [RAM_PAGE_RAW] = send_raw,
     [RAM_PAGE_XBZRLE] = send_xbzrle,
+    [RAM_PAGE_MULTIFD] = send_multifd,
 };
 
 /* The one place that decides how a page travels. */
@@ -148,6 +171,9 @@ static RamPageMethod ram_page_method(RAMState *rs, RAMBlock *rb, uint64_t offset
 {
     if (buffer_is_zero(rb->host + offset, TARGET_PAGE_SIZE)) {
         return RAM_PAGE_ZERO;
+    }
+    if (rs->mfs) {
+        return RAM_PAGE_MULTIFD;
     }
     /* xbzrle: from the second pass on, as QEMU enables it after a full round */
     if (rs->xbzrle && !rs->bulk_stage) {
@@ -263,6 +289,7 @@ static bool ram_save_setup(MigStream *f, void *opaque, GError **errp)
     rs->bulk_stage = true;
     rs->pop_block = NULL;
     rs->iter_pages = 0;
+    rs->mfs_sync_count = rs->dirty.sync_count;
     if (rs->stats) {
         stat_set(rs->stats, ram_total, total);
     }
@@ -286,6 +313,7 @@ static int ram_save_iterate(MigStream *f, void *opaque, GError **errp)
     bool empty;
 
     ram_xbzrle_poll(rs);        /* xbzrle-cache-size may have changed */
+    multifd_pass_sync(rs, f);
     empty = send_dirty(rs, f, g_get_monotonic_time() * 1000 + RAM_ITERATE_SLICE_NS);
 
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
@@ -304,7 +332,12 @@ static bool ram_save_complete(MigStream *f, void *opaque, GError **errp)
     update_dirty_stats(rs);
     t1 = g_get_monotonic_time();
     ram_xbzrle_complete(rs);
+    multifd_pass_sync(rs, f);
     send_dirty(rs, f, 0);
+    if (rs->mfs) {
+        /* every page is placed before the destination reads the devices */
+        multifd_send_sync(rs->mfs, f);
+    }
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     if (rs->stats) {
         /* x-downtime-phases (migration.c subtracts these from device-state-save) */
