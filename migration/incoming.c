@@ -75,19 +75,16 @@ static bool accept_channels(IncomingArgs *a, MigChannel **main_ch, MultiFDRecv *
                             GError **errp)
 {
     MigrationState *s = a->s;
-    bool multifd = migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD);
-    unsigned n = multifd ? migrate_multifd_channels(s->opts) : 0, got = 0;
-    MultiFDCompression method = migrate_multifd_compression(s->opts);
-    g_autofree MigChannel **chans = g_new0(MigChannel *, MAX(n, 1));
+    bool multifd = false, have_opts = false;
+    unsigned n = 0, got = 0;
+    MultiFDCompression method = MULTIFD_COMPRESSION_NONE;
+    MigChannel *chans[MULTIFD_MAX_CHANNELS] = { NULL };
     MultiFDInit first = { 0 };
     bool ok = false;
 
     *main_ch = NULL;
     *mr = NULL;
-    if (multifd) {
-        listen(a->listen_fd, n + 1);    /* room for every channel at once */
-    }
-    while (!*main_ch || got < n) {
+    while (!have_opts || !*main_ch || got < n) {
         uint8_t buf[MULTIFD_INIT_SIZE];
         MultiFDInit init;
         uint32_t magic;
@@ -104,6 +101,20 @@ static bool accept_channels(IncomingArgs *a, MigChannel **main_ch, MultiFDRecv *
                                *main_ch ? "" : " and no main channel");
             }
             goto out;
+        }
+        if (!have_opts) {
+            /*
+             * The capability and parameters as they are when the source
+             * connects: with -incoming on the command line they are set
+             * over QMP after this thread started waiting.
+             */
+            have_opts = true;
+            multifd = migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD);
+            n = multifd ? migrate_multifd_channels(s->opts) : 0;
+            method = migrate_multifd_compression(s->opts);
+            if (multifd) {
+                listen(a->listen_fd, n + 1);    /* room for every channel at once */
+            }
         }
         if (magic != MULTIFD_MAGIC) {
             /* the main stream (loadvm_state checks its header) */

@@ -168,7 +168,8 @@ MultiFDSend *multifd_send_new(MigrationState *s, const MigUri *u, GError **errp)
         }
         sl->ch = mig_socket_connect(u, &s->status, errp);
         if (!sl->ch) {
-            g_prefix_error(errp, "multifd channel %u: ", i);
+            g_prefix_error(errp, "multifd channel %u (is the multifd capability on at the "
+                           "destination?): ", i);
             goto fail;
         }
         init.id = i;

@@ -6,7 +6,8 @@ starts the destination as libvirt does: -incoming defer, capabilities and
 parameters, then migrate-incoming.  A paused guest arrives byte for byte; a
 running pagewalk guest keeps its invariant; the channels' bytes show in
 query-migrate and info migrate; exec: and file: refuse multifd at migrate
-time; a destination without the capability refuses a multifd source.
+time; a destination without the capability refuses a multifd source; a
+cancel or a dead destination leaves the source running.
 
 usage: test-multifd.py KVMIG ACCEL [CASE...]
 ACCEL kvm exits 77 (skip) with the reason when /dev/kvm cannot be opened.
@@ -43,14 +44,16 @@ def enable(v, method, channels=3):
                multifd_zlib_level=1, multifd_zstd_level=1)
 
 
-def start_pair(d, method, dst_multifd=True):
-    """A source with multifd on, and a deferred destination set up as libvirt does."""
+def start_pair(d, method, dst_multifd=True, defer=True):
+    """A source with multifd on, and a deferred destination set up as libvirt
+    does (or, without @defer, -incoming URI and the capability set after)."""
     src = vm(d, "src")
-    dst = vm(d, "dst", incoming="defer")
+    dst = vm(d, "dst", incoming="defer" if defer else f"unix:{d}/mig.sock")
     enable(src, method)
     if dst_multifd:
         enable(dst, method)
-    dst.qmp.command("migrate-incoming", uri=f"unix:{d}/mig.sock")
+    if defer:
+        dst.qmp.command("migrate-incoming", uri=f"unix:{d}/mig.sock")
     set_params(src, max_bandwidth=FAST)
     return src, dst
 
@@ -76,9 +79,9 @@ def wait_dst_completed(dst):
         time.sleep(0.05)
 
 
-def paused_exact(method):
+def paused_exact(method, defer=True):
     with TestDir() as d:
-        src, dst = start_pair(d, method)
+        src, dst = start_pair(d, method, defer=defer)
         try:
             src.wait_serial_count("B", 1, timeout=120)
             src.qmp.command("stop")
@@ -165,6 +168,71 @@ def case_destination_not_enabled():
             dst.kill()
 
 
+def wait_multifd_active(src):
+    deadline = time.monotonic() + 120
+    while True:
+        info = query(src)
+        if info.get("status") == "active" and info["ram"]["multifd-bytes"] > 0:
+            return info
+        if time.monotonic() > deadline or info.get("status") not in ("setup", "active"):
+            raise AssertionError(f"no multifd traffic: {info}")
+        time.sleep(0.02)
+
+
+def case_cancel_and_retry():
+    """migrate_cancel while the channels carry pages: the source runs on, and
+    a second multifd migration to a new destination succeeds."""
+    with TestDir() as d:
+        src, dst = start_pair(d, "lz4")
+        dst2 = None
+        try:
+            src.wait_serial_count("B", 1, timeout=120)
+            set_params(src, downtime_limit=0)       # iterate until cancelled
+            src.qmp.command("migrate", uri=f"unix:{d}/mig.sock")
+            wait_multifd_active(src)
+            src.qmp.command("migrate_cancel")
+            info = wait_migration(src)
+            if info["status"] != "cancelled" or src.status() != "running":
+                raise AssertionError(f"after cancel: {info['status']}, {src.status()}")
+            dst.kill()
+            dst2 = vm(d, "dst2", incoming="defer")
+            enable(dst2, "lz4")
+            dst2.qmp.command("migrate-incoming", uri=f"unix:{d}/mig2.sock")
+            set_params(src, downtime_limit=1)
+            src.qmp.command("migrate", uri=f"unix:{d}/mig2.sock")
+            info = converge(src)
+            if info["status"] != "completed":
+                raise AssertionError(f"retry {info['status']}: {info.get('error-desc')}")
+            wait_dst_completed(dst2)
+            dst2.qmp.command("stop")
+            check_pagewalk_invariant(dst2.pmemsave(MEM_BYTES, os.path.join(d, "dst.mem")))
+        finally:
+            src.kill()
+            dst.kill()
+            if dst2:
+                dst2.kill()
+
+
+def case_destination_killed():
+    """The destination dies while the channels carry pages: the migration
+    fails instead of hanging, and the guest runs on at the source."""
+    with TestDir() as d:
+        src, dst = start_pair(d, "none")
+        try:
+            src.wait_serial_count("B", 1, timeout=120)
+            set_params(src, downtime_limit=0)
+            src.qmp.command("migrate", uri=f"unix:{d}/mig.sock")
+            wait_multifd_active(src)
+            dst.kill()
+            info = wait_migration(src, timeout=60)
+            if info["status"] != "failed" or src.status() != "running":
+                raise AssertionError(f"after the kill: {info['status']}, {src.status()}")
+            print(f"  source: {info.get('error-desc')}", flush=True)
+        finally:
+            src.kill()
+            dst.kill()
+
+
 CASES = []
 for _m in METHODS:
     CASES.append((f"paused-exact-{_m}", lambda m=_m: paused_exact(m)))
@@ -172,6 +240,9 @@ for _m in METHODS:
 CASES += [
     ("refused-transports", case_refused_transports),
     ("destination-not-enabled", case_destination_not_enabled),
+    ("incoming-uri-then-capability", lambda: paused_exact("zlib", defer=False)),
+    ("cancel-and-retry", case_cancel_and_retry),
+    ("destination-killed", case_destination_killed),
 ]
 
 if __name__ == "__main__":
