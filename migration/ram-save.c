@@ -140,20 +140,25 @@ static void send_xbzrle(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offse
 static void send_multifd(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
 {
     multifd_send_page(rs->mfs, f, rb, offset);
+    rs->mfs_unsynced = true;
     if (rs->stats) {
         stat_add(rs->stats, normal_pages, 1);
     }
 }
 
 /*
- * multifd: a dirty sync happened since the last MULTIFD_FLUSH: close the
- * pass on every channel before any page of the next one is sent.
+ * multifd: the end of every iteration (as QEMU 7.2) and the end of
+ * save_complete are sync points when pages went to the channels since the
+ * last one.  Every dirty sync falls between two iterations, so no page of
+ * one pass can be placed after a record of the next; and the destination
+ * has placed every channel page before it answers the PING that precedes
+ * the switchover, so none of that waits inside the downtime.
  */
-static void multifd_pass_sync(RAMState *rs, MigStream *f)
+static void multifd_sync_point(RAMState *rs, MigStream *f)
 {
-    if (rs->mfs && rs->mfs_sync_count != rs->dirty.sync_count) {
+    if (rs->mfs && rs->mfs_unsynced) {
         multifd_send_sync(rs->mfs, f);
-        rs->mfs_sync_count = rs->dirty.sync_count;
+        rs->mfs_unsynced = false;
     }
 }
 
@@ -289,7 +294,7 @@ static bool ram_save_setup(MigStream *f, void *opaque, GError **errp)
     rs->bulk_stage = true;
     rs->pop_block = NULL;
     rs->iter_pages = 0;
-    rs->mfs_sync_count = rs->dirty.sync_count;
+    rs->mfs_unsynced = false;
     if (rs->stats) {
         stat_set(rs->stats, ram_total, total);
     }
@@ -313,8 +318,8 @@ static int ram_save_iterate(MigStream *f, void *opaque, GError **errp)
     bool empty;
 
     ram_xbzrle_poll(rs);        /* xbzrle-cache-size may have changed */
-    multifd_pass_sync(rs, f);
     empty = send_dirty(rs, f, g_get_monotonic_time() * 1000 + RAM_ITERATE_SLICE_NS);
+    multifd_sync_point(rs, f);
 
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     return empty ? 1 : 0;
@@ -332,12 +337,9 @@ static bool ram_save_complete(MigStream *f, void *opaque, GError **errp)
     update_dirty_stats(rs);
     t1 = g_get_monotonic_time();
     ram_xbzrle_complete(rs);
-    multifd_pass_sync(rs, f);
     send_dirty(rs, f, 0);
-    if (rs->mfs) {
-        /* every page is placed before the destination reads the devices */
-        multifd_send_sync(rs->mfs, f);
-    }
+    /* every page is placed before the destination reads the devices */
+    multifd_sync_point(rs, f);
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     if (rs->stats) {
         /* x-downtime-phases (migration.c subtracts these from device-state-save) */

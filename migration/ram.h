@@ -99,11 +99,11 @@ typedef struct RAMState {
     uint64_t iter_pages;        /* pages sent in the current pass */
     /*
      * multifd: the channels, set by the migration thread before setup and
-     * freed by it after cleanup (NULL: off); the sync count of the last
-     * MULTIFD_FLUSH sent
+     * freed by it after cleanup (NULL: off); whether pages went to the
+     * channels since the last MULTIFD_FLUSH
      */
     struct MultiFDSend *mfs;
-    uint64_t mfs_sync_count;
+    bool mfs_unsynced;
     /* xbzrle: set by ram_xbzrle_setup when the capability is on, freed at cleanup */
     struct RamXbzrle *xbzrle;
     /*
