@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """migration-test, multifd: pages over multifd-channels extra connections,
 with each multifd-compression method (none, zlib, zstd, lz4).  Every case
-starts the destination as libvirt does: -incoming defer, capabilities and
+starts the destination as libvirt does (unix:, one case tcp:): -incoming defer, capabilities and
 parameters, then migrate-incoming.  A paused guest arrives byte for byte; a
 running pagewalk guest keeps its invariant; the channels' bytes show in
 query-migrate and info migrate; exec: and file: refuse multifd at migrate
@@ -16,8 +16,8 @@ import os
 import sys
 import time
 
-from framework import (main, VM, TestDir, check_pagewalk_invariant, converge, query,
-                       set_params, wait_migration)
+from framework import (main, VM, TestDir, check_pagewalk_invariant, converge,
+                       free_tcp_port, query, set_params, wait_migration)
 
 KVMIG = sys.argv[1]
 ACCEL = sys.argv[2]
@@ -44,16 +44,18 @@ def enable(v, method, channels=3):
                multifd_zlib_level=1, multifd_zstd_level=1)
 
 
-def start_pair(d, method, dst_multifd=True, defer=True):
+def start_pair(d, method, dst_multifd=True, defer=True, uri=None):
     """A source with multifd on, and a deferred destination set up as libvirt
-    does (or, without @defer, -incoming URI and the capability set after)."""
+    does (or, without @defer, -incoming URI and the capability set after).
+    The migration URI is @uri, by default unix:DIR/mig.sock."""
+    uri = uri or f"unix:{d}/mig.sock"
     src = vm(d, "src")
-    dst = vm(d, "dst", incoming="defer" if defer else f"unix:{d}/mig.sock")
+    dst = vm(d, "dst", incoming="defer" if defer else uri)
     enable(src, method)
     if dst_multifd:
         enable(dst, method)
     if defer:
-        dst.qmp.command("migrate-incoming", uri=f"unix:{d}/mig.sock")
+        dst.qmp.command("migrate-incoming", uri=uri)
     set_params(src, max_bandwidth=FAST)
     return src, dst
 
@@ -79,13 +81,14 @@ def wait_dst_completed(dst):
         time.sleep(0.05)
 
 
-def paused_exact(method, defer=True):
+def paused_exact(method, defer=True, tcp=False):
     with TestDir() as d:
-        src, dst = start_pair(d, method, defer=defer)
+        uri = f"tcp:127.0.0.1:{free_tcp_port()}" if tcp else f"unix:{d}/mig.sock"
+        src, dst = start_pair(d, method, defer=defer, uri=uri)
         try:
             src.wait_serial_count("B", 1, timeout=120)
             src.qmp.command("stop")
-            src.qmp.command("migrate", uri=f"unix:{d}/mig.sock")
+            src.qmp.command("migrate", uri=uri)
             info = wait_migration(src)
             if info["status"] != "completed":
                 raise AssertionError(f"migration {info['status']}: {info.get('error-desc')}")
@@ -241,6 +244,7 @@ CASES += [
     ("refused-transports", case_refused_transports),
     ("destination-not-enabled", case_destination_not_enabled),
     ("incoming-uri-then-capability", lambda: paused_exact("zlib", defer=False)),
+    ("paused-exact-tcp", lambda: paused_exact("zstd", tcp=True)),
     ("cancel-and-retry", case_cancel_and_retry),
     ("destination-killed", case_destination_killed),
 ]
