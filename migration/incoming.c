@@ -93,7 +93,7 @@ static bool accept_channels(IncomingArgs *a, MigChannel **main_ch, MultiFDRecv *
 
         ch = mig_socket_accept_peek(a->listen_fd, &a->uri,
                                     *main_ch || got ? MULTIFD_ACCEPT_TIMEOUT_MS : -1,
-                                    &magic, errp);
+                                    &s->in_quitting, &magic, errp);
         if (!ch) {
             if (*main_ch || got) {
                 g_prefix_error(errp, "multifd: %u of %u channels%s (is multifd enabled on "

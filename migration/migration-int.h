@@ -62,9 +62,11 @@ MigChannel *mig_socket_accept(int lfd, const MigUri *u, GError **errp);
  * Accept one connection on @lfd (kept open), waiting at most @timeout_ms
  * (-1: forever), and peek at its first 4 bytes: *@magic gets them as a
  * be32 (0 if the peer sent fewer).  multifd tells its channels apart so.
+ * While waiting for those bytes, *@quit (atomic; may be NULL) true ends
+ * the wait with an error.
  */
 MigChannel *mig_socket_accept_peek(int lfd, const MigUri *u, int timeout_ms,
-                                   uint32_t *magic, GError **errp);
+                                   const bool *quit, uint32_t *magic, GError **errp);
 /* Close a listener (and remove a unix: socket's path). */
 void mig_socket_listen_close(int lfd, const MigUri *u);
 /* exec: "/bin/sh -c CMD", the stream on its stdin (outgoing) or stdout. */

@@ -270,7 +270,7 @@ MigChannel *mig_socket_accept(int lfd, const MigUri *u, GError **errp)
 }
 
 MigChannel *mig_socket_accept_peek(int lfd, const MigUri *u, int timeout_ms,
-                                   uint32_t *magic, GError **errp)
+                                   const bool *quit, uint32_t *magic, GError **errp)
 {
     g_autofree char *desc = uri_desc(u);
     struct pollfd pfd = { .fd = lfd, .events = POLLIN };
@@ -296,6 +296,15 @@ MigChannel *mig_socket_accept_peek(int lfd, const MigUri *u, int timeout_ms,
         tune_tcp(fd);
     }
     /* the first bytes say which channel this is; they stay in the socket */
+    pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+    while ((rc = poll(&pfd, 1, MIG_CONNECT_POLL_MS)) <= 0) {
+        if ((rc < 0 && errno != EINTR) || (quit && __atomic_load_n(quit, __ATOMIC_SEQ_CST))) {
+            kvmig_error(errp, "waiting for the first bytes on %s: %s", desc,
+                        rc < 0 ? g_strerror(errno) : "cancelled");
+            close(fd);
+            return NULL;
+        }
+    }
     do {
         n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_WAITALL);
     } while (n < 0 && errno == EINTR);
