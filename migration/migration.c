@@ -193,10 +193,11 @@ static void explain_write_failure(MigrationState *s, MigStream *f, GError **errp
 /* Bytes sent: the main stream and, with multifd, every channel. */
 static uint64_t transferred(MigrationState *s, MigStream *f)
 {
-    uint64_t mf = multifd_send_bytes(s->ram->mfs);
-
-    stat_set(&s->stats, multifd_bytes, mf);
-    return mig_stream_transferred(f) + mf;
+    if (s->ram->mfs) {
+        stat_set(&s->stats, multifd_bytes, multifd_send_bytes(s->ram->mfs));
+    }
+    /* after an early teardown (x-early-dirty-log-stop), the final count */
+    return mig_stream_transferred(f) + stat_get(&s->stats, multifd_bytes);
 }
 
 /* multifd: join the channels' workers and close them (@abort: cut them). */
@@ -211,7 +212,7 @@ static void multifd_teardown(MigrationState *s, bool abort)
     s->mf_send = NULL;
     g_mutex_unlock(&s->lock);
     s->ram->mfs = NULL;
-    multifd_send_free(ms, abort);
+    stat_set(&s->stats, multifd_bytes, multifd_send_free(ms, abort));
 }
 
 static void update_bandwidth(MigrationState *s, MigStream *f, int64_t *win_start,

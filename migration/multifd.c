@@ -293,10 +293,12 @@ void multifd_send_shutdown(MultiFDSend *ms)
     }
 }
 
-void multifd_send_free(MultiFDSend *ms, bool abort)
+uint64_t multifd_send_free(MultiFDSend *ms, bool abort)
 {
+    uint64_t bytes;
+
     if (!ms) {
-        return;
+        return 0;
     }
     if (ms->pool) {
         if (abort) {
@@ -320,8 +322,10 @@ void multifd_send_free(MultiFDSend *ms, bool abort)
         batch_free(sl->batch);
     }
     batch_free(ms->cur);
+    bytes = ms->bytes;
     g_free(ms->slots);
     g_free(ms);
+    return bytes;
 }
 
 /* ---- destination ---- */

@@ -156,9 +156,9 @@ void multifd_send_shutdown(MultiFDSend *ms);
 /*
  * Join the workers, close the channels.  NULL-safe.  @abort: shut the
  * channels down first (failure, cancel) instead of letting queued packets
- * go out.
+ * go out.  Returns the bytes written on all channels.
  */
-void multifd_send_free(MultiFDSend *ms, bool abort);
+uint64_t multifd_send_free(MultiFDSend *ms, bool abort);
 
 /*
  * Destination: the channels accepted (index = id, @n of them), the

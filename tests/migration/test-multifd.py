@@ -236,6 +236,34 @@ def case_destination_killed():
             dst.kill()
 
 
+def case_early_teardown():
+    """x-early-dirty-log-stop: the channels are torn down inside the downtime;
+    their bytes still count (downtime-bytes stays below transferred)."""
+    with TestDir() as d:
+        src, dst = start_pair(d, "zlib")
+        try:
+            src.qmp.command("migrate-set-capabilities",
+                            capabilities=[{"capability": "x-early-dirty-log-stop",
+                                           "state": True}])
+            src.wait_serial_count("B", 1, timeout=120)
+            set_params(src, downtime_limit=1)
+            src.qmp.command("migrate", uri=f"unix:{d}/mig.sock")
+            info = converge(src)
+            if info["status"] != "completed":
+                raise AssertionError(f"migration {info['status']}: {info.get('error-desc')}")
+            check_counters(src, info)
+            ram = info["ram"]
+            if not 0 <= ram["downtime-bytes"] <= ram["transferred"]:
+                raise AssertionError(f"downtime-bytes {ram['downtime-bytes']} of "
+                                     f"{ram['transferred']}")
+            wait_dst_completed(dst)
+            dst.qmp.command("stop")
+            check_pagewalk_invariant(dst.pmemsave(MEM_BYTES, os.path.join(d, "dst.mem")))
+        finally:
+            src.kill()
+            dst.kill()
+
+
 CASES = []
 for _m in METHODS:
     CASES.append((f"paused-exact-{_m}", lambda m=_m: paused_exact(m)))
@@ -245,6 +273,7 @@ CASES += [
     ("destination-not-enabled", case_destination_not_enabled),
     ("incoming-uri-then-capability", lambda: paused_exact("zlib", defer=False)),
     ("paused-exact-tcp", lambda: paused_exact("zstd", tcp=True)),
+    ("early-teardown", case_early_teardown),
     ("cancel-and-retry", case_cancel_and_retry),
     ("destination-killed", case_destination_killed),
 ]
