@@ -236,6 +236,27 @@ def case_destination_killed():
             dst.kill()
 
 
+def case_source_not_enabled():
+    """Only the destination enabled multifd: it gives up waiting for the
+    channels and the source fails with its reason (QEMU would wait forever)."""
+    with TestDir() as d:
+        src = vm(d, "src")
+        dst = vm(d, "dst", incoming="defer")
+        try:
+            enable(dst, "none")
+            dst.qmp.command("migrate-incoming", uri=f"unix:{d}/mig.sock")
+            src.qmp.command("stop")
+            src.qmp.command("migrate", uri=f"unix:{d}/mig.sock")
+            info = wait_migration(src, timeout=60)
+            if info["status"] != "failed" or "multifd" not in info.get("error-desc", ""):
+                raise AssertionError(f"migration {info['status']}: {info.get('error-desc')}")
+            print(f"  source: {info.get('error-desc')}", flush=True)
+            dst.wait_exit()
+        finally:
+            src.kill()
+            dst.kill()
+
+
 def case_early_teardown():
     """x-early-dirty-log-stop: the channels are torn down inside the downtime;
     their bytes still count (downtime-bytes stays below transferred)."""
@@ -271,6 +292,7 @@ for _m in METHODS:
 CASES += [
     ("refused-transports", case_refused_transports),
     ("destination-not-enabled", case_destination_not_enabled),
+    ("source-not-enabled", case_source_not_enabled),
     ("incoming-uri-then-capability", lambda: paused_exact("zlib", defer=False)),
     ("paused-exact-tcp", lambda: paused_exact("zstd", tcp=True)),
     ("early-teardown", case_early_teardown),
