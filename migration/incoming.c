@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "migration/migration-int.h"
+#include "migration/multifd.h"
 #include "migration/rdma.h"
 #include "util/cutils.h"
 #include "util/error.h"
@@ -61,6 +62,122 @@ static void incoming_failed(MigrationState *s, MigChannel *ch, const char *msg)
     machine_request_quit(s->m, 1);
 }
 
+/* multifd: how long the rest of the channels may take once one has arrived */
+#define MULTIFD_ACCEPT_TIMEOUT_MS 10000
+
+/*
+ * tcp:/unix: accept the main channel and, with the multifd capability,
+ * multifd-channels channels, in any order (multifd.h tells them apart).
+ * *@main_ch is set even on failure when it arrived, so the source can be
+ * told why on its return path.
+ */
+static bool accept_channels(IncomingArgs *a, MigChannel **main_ch, MultiFDRecv **mr,
+                            GError **errp)
+{
+    MigrationState *s = a->s;
+    bool multifd = false, have_opts = false;
+    unsigned n = 0, got = 0;
+    MultiFDCompression method = MULTIFD_COMPRESSION_NONE;
+    MigChannel *chans[MULTIFD_MAX_CHANNELS] = { NULL };
+    MultiFDInit first = { 0 };
+    bool ok = false;
+
+    *main_ch = NULL;
+    *mr = NULL;
+    while (!have_opts || !*main_ch || got < n) {
+        uint8_t buf[MULTIFD_INIT_SIZE];
+        MultiFDInit init;
+        uint32_t magic;
+        MigChannel *ch;
+        int ret;
+
+        ch = mig_socket_accept_peek(a->listen_fd, &a->uri,
+                                    *main_ch || got ? MULTIFD_ACCEPT_TIMEOUT_MS : -1,
+                                    &s->in_quitting, &magic, errp);
+        if (!ch) {
+            if (*main_ch || got) {
+                g_prefix_error(errp, "multifd: %u of %u channels%s (is multifd enabled on "
+                               "the source with the same multifd-channels?): ", got, n,
+                               *main_ch ? "" : " and no main channel");
+            }
+            goto out;
+        }
+        if (!have_opts) {
+            /*
+             * The capability and parameters as they are when the source
+             * connects: with -incoming on the command line they are set
+             * over QMP after this thread started waiting.
+             */
+            have_opts = true;
+            multifd = migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD);
+            n = multifd ? migrate_multifd_channels(s->opts) : 0;
+            method = migrate_multifd_compression(s->opts);
+            if (multifd) {
+                listen(a->listen_fd, n + 1);    /* room for every channel at once */
+            }
+        }
+        if (magic != MULTIFD_MAGIC) {
+            /* the main stream (loadvm_state checks its header) */
+            if (*main_ch) {
+                kvmig_error(errp, "a second main migration connection");
+                mig_channel_close(ch);
+                goto out;
+            }
+            *main_ch = ch;
+            continue;
+        }
+        if (!multifd) {
+            kvmig_error(errp, "the source opened a multifd channel, but the multifd "
+                        "capability is not enabled on the destination");
+            mig_channel_close(ch);
+            goto out;
+        }
+        ret = mig_channel_read_all(ch, buf, sizeof(buf));
+        if (ret < 0) {
+            kvmig_error(errp, "reading a multifd channel's init: %s", g_strerror(-ret));
+            mig_channel_close(ch);
+            goto out;
+        }
+        if (!multifd_init_decode(buf, &init, errp)) {
+            mig_channel_close(ch);
+            goto out;
+        }
+        if (init.nchannels != n) {
+            kvmig_error(errp, "the source uses %u multifd channels, this side "
+                        "multifd-channels=%u", init.nchannels, n);
+        } else if (init.compression != method) {
+            kvmig_error(errp, "the source uses multifd-compression %s, this side %s",
+                        multifd_compression_name(init.compression),
+                        multifd_compression_name(method));
+        } else if (got && memcmp(init.uuid, first.uuid, sizeof(init.uuid))) {
+            kvmig_error(errp, "multifd channel %u belongs to another migration", init.id);
+        } else if (chans[init.id]) {
+            kvmig_error(errp, "multifd channel %u connected twice", init.id);
+        } else {
+            if (!got) {
+                first = init;
+            }
+            chans[init.id] = ch;
+            got++;
+            continue;
+        }
+        mig_channel_close(ch);
+        goto out;
+    }
+    ok = true;
+    if (n) {
+        *mr = multifd_recv_new(s, chans, n, errp);
+        ok = *mr != NULL;
+    }
+out:
+    for (unsigned i = 0; i < n; i++) {
+        if (chans[i]) {
+            mig_channel_close(chans[i]);
+        }
+    }
+    return ok;
+}
+
 static gpointer incoming_thread(gpointer opaque)
 {
     IncomingArgs *a = opaque;
@@ -68,16 +185,27 @@ static gpointer incoming_thread(gpointer opaque)
     Machine *m = s->m;
     g_autoptr(GError) err = NULL;
     MigChannel *ch = a->ch;
+    MultiFDRecv *mr = NULL;
     MigStream *f;
+    bool ok;
 
     if (!ch) {
-        ch = mig_socket_accept(a->listen_fd, &a->uri, &err);
-        a->listen_fd = -1;
+        bool accepted = accept_channels(a, &ch, &mr, &err);
+
         set_in_channel(s, ch, -1);
-        if (!ch) {
-            incoming_failed(s, NULL, err->message);
+        mig_socket_listen_close(a->listen_fd, &a->uri);
+        a->listen_fd = -1;
+        if (!accepted) {
+            incoming_failed(s, ch, err->message);
+            set_in_channel(s, NULL, -1);
+            if (ch) {
+                mig_channel_close(ch);
+            }
             goto out;
         }
+        g_mutex_lock(&s->lock);
+        s->mf_recv = mr;
+        g_mutex_unlock(&s->lock);
     }
     if (a->uri.kind == MIG_URI_RDMA && !mig_rdma_accept(ch, &err)) {
         incoming_failed(s, NULL, err->message);
@@ -88,14 +216,29 @@ static gpointer incoming_thread(gpointer opaque)
     migrate_set_state(s, &s->in_status, MIGRATION_STATUS_SETUP, MIGRATION_STATUS_ACTIVE);
     f = mig_stream_new(ch);
     ram_load_reset(s->ram);
+    s->ram->mfr = mr;
     s->loaded_runstate = RUN_STATE_RUNNING;
     /*
      * Over a channel with a return path the source writes the vmdesc only
      * after DONE (it is not needed to run the guest): resume first, read
      * it after.  A one-way stream (file:, exec:) already holds it.
      */
-    if (loadvm_state_until_eof(s->reg, f, &err) &&
-        (ch->bidirectional || loadvm_skip_vmdesc(f, &err))) {
+    ok = loadvm_state_until_eof(s->reg, f, &err) &&
+         (ch->bidirectional || loadvm_skip_vmdesc(f, &err));
+    /*
+     * multifd: every page was placed at the last MULTIFD_FLUSH.  After a
+     * good load the channels are torn down once the guest runs (below),
+     * outside the downtime; after a failure now, so nothing still writes.
+     */
+    g_mutex_lock(&s->lock);
+    s->mf_recv = NULL;
+    g_mutex_unlock(&s->lock);
+    s->ram->mfr = NULL;
+    if (!ok) {
+        multifd_recv_free(mr);
+        mr = NULL;
+    }
+    if (ok) {
         bool resume;
 
         /* stop/cont in inmigrate change start_paused under run_lock */
@@ -136,6 +279,7 @@ static gpointer incoming_thread(gpointer opaque)
     } else {
         incoming_failed(s, ch, err->message);
     }
+    multifd_recv_free(mr);
     set_in_channel(s, NULL, -1);
     mig_stream_close(f);
 out:
@@ -242,6 +386,7 @@ void migration_incoming_join(MigrationState *s)
     if (s->in_ch) {
         mig_channel_shutdown(s->in_ch);
     }
+    multifd_recv_shutdown(s->mf_recv);
     g_mutex_unlock(&s->lock);
     g_thread_join(s->in_thread);
     s->in_thread = NULL;

@@ -58,6 +58,17 @@ MigChannel *mig_socket_connect(const MigUri *u, const int *status, GError **errp
 int mig_socket_listen(const MigUri *u, GError **errp);
 /* Accept one connection on @lfd (blocking) and close @lfd. */
 MigChannel *mig_socket_accept(int lfd, const MigUri *u, GError **errp);
+/*
+ * Accept one connection on @lfd (kept open), waiting at most @timeout_ms
+ * (-1: forever), and peek at its first 4 bytes: *@magic gets them as a
+ * be32 (0 if the peer sent fewer).  multifd tells its channels apart so.
+ * While waiting for those bytes, *@quit (atomic; may be NULL) true ends
+ * the wait with an error.
+ */
+MigChannel *mig_socket_accept_peek(int lfd, const MigUri *u, int timeout_ms,
+                                   const bool *quit, uint32_t *magic, GError **errp);
+/* Close a listener (and remove a unix: socket's path). */
+void mig_socket_listen_close(int lfd, const MigUri *u);
 /* exec: "/bin/sh -c CMD", the stream on its stdin (outgoing) or stdout. */
 MigChannel *mig_exec_open(const char *cmd, bool outgoing, GError **errp);
 /* fd: wrap an fd (sockets are bidirectional; others one-way). */
@@ -101,6 +112,8 @@ struct MigrationState {
     MigChannel *out_ch;         /* outgoing channel while the thread uses it */
     int in_listen_fd;           /* incoming listener until accept (-1: none) */
     MigChannel *in_ch;          /* incoming channel while the thread uses it */
+    struct MultiFDSend *mf_send;    /* outgoing multifd channels while in use */
+    struct MultiFDRecv *mf_recv;    /* incoming multifd channels while in use */
     bool continue_switchover;
 
     /* outgoing thread; read by the globalstate section at switchover */

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "migration/migration-int.h"
+#include "migration/multifd.h"
 #include "migration/rdma.h"
 #include "util/error.h"
 
@@ -192,11 +193,36 @@ static void explain_write_failure(MigrationState *s, MigStream *f, GError **errp
     }
 }
 
+/* Bytes sent: the main stream and, with multifd, every channel. */
+static uint64_t transferred(MigrationState *s, MigStream *f)
+{
+    if (s->ram->mfs) {
+        stat_set(&s->stats, multifd_bytes, multifd_send_bytes(s->ram->mfs));
+    }
+    /* after an early teardown (x-early-dirty-log-stop), the final count */
+    return mig_stream_transferred(f) + stat_get(&s->stats, multifd_bytes);
+}
+
+/* multifd: join the channels' workers and close them (@abort: cut them). */
+static void multifd_teardown(MigrationState *s, bool abort)
+{
+    MultiFDSend *ms = s->ram->mfs;
+
+    if (!ms) {
+        return;
+    }
+    g_mutex_lock(&s->lock);
+    s->mf_send = NULL;
+    g_mutex_unlock(&s->lock);
+    s->ram->mfs = NULL;
+    stat_set(&s->stats, multifd_bytes, multifd_send_free(ms, abort));
+}
+
 static void update_bandwidth(MigrationState *s, MigStream *f, int64_t *win_start,
                              uint64_t *win_bytes, uint64_t *win_pages)
 {
     int64_t now = mig_now_ms();
-    uint64_t bytes = mig_stream_transferred(f);
+    uint64_t bytes = transferred(s, f);
     uint64_t pages = stat_get(&s->stats, normal_pages) + stat_get(&s->stats, zero_pages);
     int64_t dt = now - *win_start;
     uint64_t bw;
@@ -222,7 +248,7 @@ static void update_bandwidth(MigrationState *s, MigStream *f, int64_t *win_start
 static bool iterate_until_converged(MigrationState *s, MigStream *f, GError **errp)
 {
     int64_t win_start = mig_now_ms();
-    uint64_t win_bytes = mig_stream_transferred(f), win_pages = 0;
+    uint64_t win_bytes = transferred(s, f), win_pages = 0;
     uint64_t last_pass = 0;
     bool pass_done = false;
 
@@ -321,6 +347,25 @@ static gpointer migration_thread(gpointer opaque)
     }
     mig_stream_set_rate_limit(f, migrate_max_bandwidth(s->opts));
     savevm_put_header(f);
+    if (migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD)) {
+        MultiFDSend *ms;
+
+        /* the header first: the destination tells the main channel by it */
+        if (mig_stream_flush(f)) {
+            goto out;
+        }
+        ms = multifd_send_new(s, &a->uri, &err);
+        if (!ms) {
+            goto out;
+        }
+        g_mutex_lock(&s->lock);
+        s->mf_send = ms;
+        g_mutex_unlock(&s->lock);
+        s->ram->mfs = ms;
+        if (get_status(s) != MIGRATION_STATUS_SETUP) {
+            goto out;   /* cancelled while connecting */
+        }
+    }
     if (!savevm_save_setup(s->reg, f, &err) || mig_stream_flush(f)) {
         goto out;
     }
@@ -347,7 +392,7 @@ static gpointer migration_thread(gpointer opaque)
     prev = machine_runstate(m);
     s->switchover_runstate = prev;
     stat_set(&s->stats, downtime_start_ms, mig_now_ms());
-    stat_set(&s->stats, precopy_bytes, mig_stream_transferred(f));
+    stat_set(&s->stats, precopy_bytes, transferred(s, f));
     down_start_us = t_us = g_get_monotonic_time();
     vm_stop_force_state(m, RUN_STATE_FINISH_MIGRATE);
     stopped = true;
@@ -376,13 +421,14 @@ static gpointer migration_thread(gpointer opaque)
     if (migrate_cap(s->opts, MIGRATION_CAPABILITY_X_EARLY_DIRTY_LOG_STOP)) {
         /* the old order: tear down inside the downtime (see the top) */
         savevm_save_cleanup(s->reg);
+        multifd_teardown(s, false);
         cleaned_up = true;
     }
     phase_end(s, MIG_PHASE_DIRTY_LOG_STOP, &t_us);
     stat_set(&s->stats, phases_known, 1);
     stat_set(&s->stats, downtime_bytes,
-             mig_stream_transferred(f) - stat_get(&s->stats, precopy_bytes));
-    stat_set(&s->stats, transferred, mig_stream_transferred(f));
+             transferred(s, f) - stat_get(&s->stats, precopy_bytes));
+    stat_set(&s->stats, transferred, transferred(s, f));
     if (bidirectional) {
         if (!wait_for_destination(f, MIG_RP_MSG_DONE, dst_us, &err)) {
             goto out;
@@ -461,6 +507,7 @@ out:
     /* deferred teardown: after the destination runs, outside the downtime */
     if (!cleaned_up) {
         savevm_save_cleanup(s->reg);
+        multifd_teardown(s, !ok);
     }
     g_mutex_lock(&s->lock);
     s->out_ch = NULL;
@@ -502,6 +549,15 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
     a->s = s;
     a->fd = -1;
     if (!mig_uri_parse(uri, &a->uri, errp)) {
+        g_free(a);
+        return false;
+    }
+    if (migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD) &&
+        a->uri.kind != MIG_URI_TCP && a->uri.kind != MIG_URI_UNIX) {
+        /* the channels are extra connections to the same address */
+        kvmig_error(errp, "multifd is not supported by current protocol: it needs a tcp: "
+                    "or unix: URI");
+        mig_uri_clear(&a->uri);
         g_free(a);
         return false;
     }
@@ -572,6 +628,7 @@ void qmp_migrate_cancel(MigrationState *s)
     if (s->out_ch) {
         mig_channel_shutdown(s->out_ch);
     }
+    multifd_send_shutdown(s->mf_send);
     g_cond_broadcast(&s->cond);
     g_mutex_unlock(&s->lock);
 }

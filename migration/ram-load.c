@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "migration/multifd.h"
 #include "migration/ram.h"
 #include "migration/xbzrle.h"
 #include "util/bitmap.h"
@@ -152,6 +153,7 @@ static bool load_mem_size(RAMState *rs, MigStream *f, uint64_t total, GError **e
         /* advice only: without THP the load is just slower */
         madvise(m->ram_blocks[i]->host, m->ram_blocks[i]->used_length, MADV_HUGEPAGE);
     }
+    multifd_recv_start(rs->mfr);     /* the block set matches: channels may place pages */
     return true;
 }
 
@@ -344,7 +346,15 @@ bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
             rs->xbzrle_pages_loaded++;
             break;
         case RAM_SAVE_FLAG_MULTIFD_FLUSH:
-            /* a sync point for multifd channels; nothing to do without them */
+            /*
+             * multifd: every channel has placed the pages sent before this
+             * point (worker_pool_sync), then they go on with the next pass.
+             * Without channels a no-op, as QEMU's; a source that opened
+             * channels was refused at accept (incoming.c).
+             */
+            if (rs->mfr && !multifd_recv_sync(rs->mfr, errp)) {
+                return false;
+            }
             break;
         case RAM_SAVE_FLAG_EOS:
             return true;

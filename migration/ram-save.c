@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "migration/free-page-hint.h"
+#include "migration/multifd.h"
 #include "migration/ram.h"
 #include "util/bitmap.h"
 #include "util/bufferiszero.h"
@@ -135,12 +136,39 @@ static void send_xbzrle(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offse
     }
 }
 
+/* multifd: into the current packet of a channel; the data is copied now */
+static void send_multifd(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
+{
+    multifd_send_page(rs->mfs, f, rb, offset);
+    rs->mfs_unsynced = true;
+    if (rs->stats) {
+        stat_add(rs->stats, normal_pages, 1);
+    }
+}
+
+/*
+ * multifd: the end of every iteration (as QEMU 7.2) and the end of
+ * save_complete are sync points when pages went to the channels since the
+ * last one.  Every dirty sync falls between two iterations, so no page of
+ * one pass can be placed after a record of the next; and the destination
+ * has placed every channel page before it answers the PING that precedes
+ * the switchover, so none of that waits inside the downtime.
+ */
+static void multifd_sync_point(RAMState *rs, MigStream *f)
+{
+    if (rs->mfs && rs->mfs_unsynced) {
+        multifd_send_sync(rs->mfs, f);
+        rs->mfs_unsynced = false;
+    }
+}
+
 typedef void (*RamPageSender)(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset);
 
 static const RamPageSender page_senders[RAM_PAGE__MAX] = {
     [RAM_PAGE_ZERO] = send_zero,
     [RAM_PAGE_RAW] = send_raw,
     [RAM_PAGE_XBZRLE] = send_xbzrle,
+    [RAM_PAGE_MULTIFD] = send_multifd,
 };
 
 /* The one place that decides how a page travels. */
@@ -148,6 +176,9 @@ static RamPageMethod ram_page_method(RAMState *rs, RAMBlock *rb, uint64_t offset
 {
     if (buffer_is_zero(rb->host + offset, TARGET_PAGE_SIZE)) {
         return RAM_PAGE_ZERO;
+    }
+    if (rs->mfs) {
+        return RAM_PAGE_MULTIFD;
     }
     /* xbzrle: from the second pass on, as QEMU enables it after a full round */
     if (rs->xbzrle && !rs->bulk_stage) {
@@ -263,6 +294,7 @@ static bool ram_save_setup(MigStream *f, void *opaque, GError **errp)
     rs->bulk_stage = true;
     rs->pop_block = NULL;
     rs->iter_pages = 0;
+    rs->mfs_unsynced = false;
     if (rs->stats) {
         stat_set(rs->stats, ram_total, total);
     }
@@ -287,6 +319,7 @@ static int ram_save_iterate(MigStream *f, void *opaque, GError **errp)
 
     ram_xbzrle_poll(rs);        /* xbzrle-cache-size may have changed */
     empty = send_dirty(rs, f, g_get_monotonic_time() * 1000 + RAM_ITERATE_SLICE_NS);
+    multifd_sync_point(rs, f);
 
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     return empty ? 1 : 0;
@@ -305,6 +338,8 @@ static bool ram_save_complete(MigStream *f, void *opaque, GError **errp)
     t1 = g_get_monotonic_time();
     ram_xbzrle_complete(rs);
     send_dirty(rs, f, 0);
+    /* every page is placed before the destination reads the devices */
+    multifd_sync_point(rs, f);
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     if (rs->stats) {
         /* x-downtime-phases (migration.c subtracts these from device-state-save) */

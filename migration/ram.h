@@ -77,6 +77,7 @@ typedef enum RamPageMethod {
     RAM_PAGE_ZERO,      /* ZERO record, one fill byte */
     RAM_PAGE_RAW,       /* PAGE record, the page queued as an iovec */
     RAM_PAGE_XBZRLE,    /* xbzrle: XBZRLE record, or PAGE from the cache (ram-xbzrle.c) */
+    RAM_PAGE_MULTIFD,   /* multifd: copied into a packet for a channel (multifd.c) */
     RAM_PAGE__MAX,
 } RamPageMethod;
 
@@ -96,6 +97,13 @@ typedef struct RAMState {
     uint64_t scan_page;
     bool bulk_stage;            /* first pass: every page */
     uint64_t iter_pages;        /* pages sent in the current pass */
+    /*
+     * multifd: the channels, set by the migration thread before setup and
+     * freed by it after cleanup (NULL: off); whether pages went to the
+     * channels since the last MULTIFD_FLUSH
+     */
+    struct MultiFDSend *mfs;
+    bool mfs_unsynced;
     /* xbzrle: set by ram_xbzrle_setup when the capability is on, freed at cleanup */
     struct RamXbzrle *xbzrle;
     /*
@@ -111,6 +119,7 @@ typedef struct RAMState {
     uint64_t pop_sync_count;
 
     /* destination, owned by the incoming thread */
+    struct MultiFDRecv *mfr;    /* multifd channels (set by incoming.c), or NULL */
     bool mem_size_seen;
     RAMBlock *last_load_block;
     /*

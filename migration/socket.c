@@ -268,3 +268,55 @@ MigChannel *mig_socket_accept(int lfd, const MigUri *u, GError **errp)
     }
     return mig_channel_new_fd(fd, fd, true, 0, desc);
 }
+
+MigChannel *mig_socket_accept_peek(int lfd, const MigUri *u, int timeout_ms,
+                                   const bool *quit, uint32_t *magic, GError **errp)
+{
+    g_autofree char *desc = uri_desc(u);
+    struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+    uint8_t b[4];
+    ssize_t n;
+    int fd, rc;
+
+    do {
+        rc = poll(&pfd, 1, timeout_ms);
+    } while (rc < 0 && errno == EINTR);
+    if (rc == 0) {
+        kvmig_error(errp, "no connection on %s within %d ms", desc, timeout_ms);
+        return NULL;
+    }
+    do {
+        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        kvmig_error_errno(errp, errno, "accepting the migration connection on %s", desc);
+        return NULL;
+    }
+    if (u->kind != MIG_URI_UNIX) {
+        tune_tcp(fd);
+    }
+    /* the first bytes say which channel this is; they stay in the socket */
+    pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+    while ((rc = poll(&pfd, 1, MIG_CONNECT_POLL_MS)) <= 0) {
+        if ((rc < 0 && errno != EINTR) || (quit && __atomic_load_n(quit, __ATOMIC_SEQ_CST))) {
+            kvmig_error(errp, "waiting for the first bytes on %s: %s", desc,
+                        rc < 0 ? g_strerror(errno) : "cancelled");
+            close(fd);
+            return NULL;
+        }
+    }
+    do {
+        n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_WAITALL);
+    } while (n < 0 && errno == EINTR);
+    *magic = n == (ssize_t)sizeof(b)
+             ? (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3] : 0;
+    return mig_channel_new_fd(fd, fd, true, 0, desc);
+}
+
+void mig_socket_listen_close(int lfd, const MigUri *u)
+{
+    close(lfd);
+    if (u->kind == MIG_URI_UNIX) {
+        unlink(u->path);
+    }
+}

@@ -65,7 +65,7 @@ static void fill_ram(JsonObject *obj, const MigrationStats *st)
     json_object_set_int_member(ram, "dirty-sync-count", stat_get(st, dirty_sync_count));
     json_object_set_int_member(ram, "postcopy-requests", 0);
     json_object_set_int_member(ram, "page-size", TARGET_PAGE_SIZE);
-    json_object_set_int_member(ram, "multifd-bytes", 0);
+    json_object_set_int_member(ram, "multifd-bytes", stat_get(st, multifd_bytes));
     json_object_set_int_member(ram, "pages-per-second", stat_get(st, pages_per_second));
     json_object_set_int_member(ram, "precopy-bytes", stat_get(st, precopy_bytes));
     json_object_set_int_member(ram, "downtime-bytes", stat_get(st, downtime_bytes));

@@ -60,7 +60,8 @@ typedef struct MigrationStats {
     uint64_t dirty_pages_rate;  /* pages/s between the last two syncs */
     uint64_t pages_per_second;
     uint64_t bandwidth;         /* bytes/s measured over the last window */
-    uint64_t transferred;       /* stream bytes */
+    uint64_t transferred;       /* stream bytes, multifd channels included */
+    uint64_t multifd_bytes;     /* of which on multifd channels */
     uint64_t precopy_bytes;     /* sent while the guest ran */
     uint64_t downtime_bytes;    /* sent while it was stopped */
     uint64_t free_page_hint_pages;  /* dirty pages dropped as guest-free (balloon) */
