@@ -472,7 +472,7 @@ static gpointer migration_thread(gpointer opaque)
                        err ? err->message : mig_stream_error_msg(f));
             g_clear_error(&err);
         }
-        stat_set(&s->stats, transferred, mig_stream_transferred(f));
+        stat_set(&s->stats, transferred, transferred(s, f));
     }
     stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
     if (migrate_set_state(s, &s->status, MIGRATION_STATUS_DEVICE,
