@@ -9,9 +9,18 @@
  * linked through the slots; the buckets are kept in ascending age, so
  * eviction takes the tail of the first bucket.  Zero and inline entries
  * hold no budget bytes and are on no list.
+ *
+ * Raw entries come from a pool of 2 MiB chunks advised as huge pages: a
+ * cache of raw pages filled in the bulk pass would otherwise take one
+ * first-touch page fault per entry (on a nested VM ~10-100 us each: more
+ * than sending the page).  With transparent huge pages (madvise mode) a
+ * chunk is one fault.  Freed raw pages go to the pool's free stack for the
+ * next raw entry; the pool keeps its high-water mark (at most the largest
+ * budget used plus a chunk) until the cache is freed.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "migration/page-cache.h"
 #include "migration/xbzrle.h"
@@ -45,6 +54,14 @@ typedef struct Slot {
 
 G_STATIC_ASSERT(sizeof(Slot) == PAGE_CACHE_SLOT_BYTES);
 
+#define POOL_CHUNK (2u << 20)
+
+typedef struct RawPool {
+    GPtrArray *chunks;          /* POOL_CHUNK bytes each, 2 MiB aligned */
+    GPtrArray *free;            /* freed pages, reused first */
+    uint8_t *next, *end;        /* the rest of the last chunk */
+} RawPool;
+
 typedef struct Bucket {
     uint32_t age;
     uint32_t head, tail;
@@ -61,7 +78,60 @@ struct PageCache {
     GArray *buckets;            /* of Bucket, ascending age, none empty */
     uint8_t *zero;              /* page_size zero bytes (encode reference) */
     uint8_t *enc;               /* page_size / 2 bytes: a store's encoding */
+    RawPool pool;
 };
+
+static void chunk_free(gpointer p)
+{
+    munmap(p, POOL_CHUNK);
+}
+
+/* A 2 MiB aligned chunk (so that it can be one huge page), or NULL. */
+static uint8_t *chunk_new(void)
+{
+    size_t len = 2 * POOL_CHUNK;
+    uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uintptr_t a;
+
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    a = ((uintptr_t)p + POOL_CHUNK - 1) & ~(uintptr_t)(POOL_CHUNK - 1);
+    if (a > (uintptr_t)p) {
+        munmap(p, a - (uintptr_t)p);
+    }
+    munmap((uint8_t *)a + POOL_CHUNK, (uintptr_t)p + len - a - POOL_CHUNK);
+    /* advice only: without THP the chunk is ordinary pages */
+    madvise((void *)a, POOL_CHUNK, MADV_HUGEPAGE);
+    return (uint8_t *)a;
+}
+
+static uint8_t *raw_alloc(PageCache *c)
+{
+    RawPool *pl = &c->pool;
+    uint8_t *p;
+
+    if (pl->free->len) {
+        return g_ptr_array_steal_index_fast(pl->free, pl->free->len - 1);
+    }
+    if (pl->next == pl->end) {
+        p = chunk_new();
+        if (!p) {
+            return NULL;
+        }
+        g_ptr_array_add(pl->chunks, p);
+        pl->next = p;
+        pl->end = p + POOL_CHUNK;
+    }
+    p = pl->next;
+    pl->next += c->page_size;
+    return p;
+}
+
+static void raw_free(PageCache *c, uint8_t *p)
+{
+    g_ptr_array_add(c->pool.free, p);
+}
 
 /* Round down to a power of two; 0 for 0. */
 static uint64_t pow2_floor(uint64_t v)
@@ -207,10 +277,12 @@ static void attach(PageCache *c, uint32_t idx)
     }
 }
 
-static void free_bytes(Slot *s)
+static void free_bytes(PageCache *c, Slot *s)
 {
-    if (s->form == FORM_SPARSE || s->form == FORM_RAW) {
+    if (s->form == FORM_SPARSE) {
         free(s->u.ptr);
+    } else if (s->form == FORM_RAW) {
+        raw_free(c, s->u.ptr);
     }
     s->form = FORM_EMPTY;
     s->u.ptr = NULL;
@@ -219,7 +291,7 @@ static void free_bytes(Slot *s)
 static void evict(PageCache *c, uint32_t idx)
 {
     detach(c, idx);
-    free_bytes(&c->slots[idx]);
+    free_bytes(c, &c->slots[idx]);
 }
 
 /*
@@ -283,6 +355,8 @@ PageCache *page_cache_new(uint64_t cache_size, size_t page_size, uint64_t npages
     c->page_bits = __builtin_ctzll(page_size);
     c->budget = budget;
     c->buckets = g_array_new(FALSE, FALSE, sizeof(Bucket));
+    c->pool.chunks = g_ptr_array_new_with_free_func(chunk_free);
+    c->pool.free = g_ptr_array_new();
     return c;
 }
 
@@ -292,9 +366,13 @@ void page_cache_free(PageCache *c)
         return;
     }
     for (uint64_t i = 0; i < c->npages; i++) {
-        free_bytes(&c->slots[i]);
+        if (c->slots[i].form == FORM_SPARSE) {
+            free(c->slots[i].u.ptr);
+        }
     }
     free(c->slots);
+    g_ptr_array_free(c->pool.free, TRUE);
+    g_ptr_array_free(c->pool.chunks, TRUE);
     free(c->zero);
     g_free(c->enc);
     g_array_free(c->buckets, TRUE);
@@ -370,11 +448,13 @@ bool page_cache_put(PageCache *c, uint64_t addr, const uint8_t *page, uint64_t a
             raw = s->u.ptr;
             s->form = FORM_EMPTY;
         } else {
-            free_bytes(s);
+            free_bytes(c, s);
         }
     }
     if (!make_room(c, cost_of(c, form, len), age)) {
-        free(raw);
+        if (raw) {
+            raw_free(c, raw);
+        }
         return false;
     }
     s->age = age;
@@ -383,13 +463,11 @@ bool page_cache_put(PageCache *c, uint64_t addr, const uint8_t *page, uint64_t a
     switch (form) {
     case FORM_RAW:
         if (!raw) {
-            void *p;
-
-            if (posix_memalign(&p, PAGE_CACHE_ALIGN, c->page_size)) {
+            raw = raw_alloc(c);
+            if (!raw) {
                 s->form = FORM_EMPTY;
                 return false;
             }
-            raw = p;
         }
         if (raw != page) {
             memcpy(raw, page, c->page_size);

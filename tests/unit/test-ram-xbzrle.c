@@ -99,6 +99,10 @@ static void test_roundtrip(gconstpointer data)
     }
     g_assert_no_error(err);
     g_assert_cmpuint(stats.xbzrle_pages + stats.xbzrle_cache_miss, ==, 0);
+    /* ...but it filled the cache: every page, the zero ones as zero entries */
+    if (xbzrle) {
+        g_assert_cmpuint(ram_xbzrle_cache_entries(src.rs), ==, NPAGES);
+    }
 
     for (int round = 0; round < 6; round++) {
         for (uint64_t p = 0; p < NPAGES; p++) {
