@@ -17,9 +17,9 @@
  * QEMU-style cache of page copies holds half of them.
  *
  * The index: one 24-byte slot per page of the migrated RAM (@npages at
- * creation), allocated with calloc (untouched slots cost no memory until
- * used) -- 6 MiB per GiB of guest RAM, outside the budget like QEMU's own
- * table of cache items.  No hashing: a page has its own slot, nothing
+ * creation), mapped zero-filled and advised as huge pages (untouched
+ * slots cost no memory until used) -- 6 MiB per GiB of guest RAM, outside
+ * the budget like QEMU's own table of cache items.  No hashing: a page has its own slot, nothing
  * aliases.
  *
  * Aging: every entry carries the age (the caller's pass number, the dirty
