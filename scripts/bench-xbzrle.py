@@ -8,12 +8,13 @@ and the destination's pagewalk invariant.
 
 usage: scripts/bench-xbzrle.py [--build DIR] [--mem 1G] [--cache 512M]
            [--bandwidth BYTES/S (0: unlimited; default: kvmig's default)]
-           [--variants on,off] [--runs 1] [--paused] [--qemu]
+           [--variants on,off] [--runs 1] [--paused] [--qemu] [--sample S]
 
 --paused stops the guest before migrating: the migration is then the bulk
 pass alone (every page sent once), which is what the bulk pass's cost
 under xbzrle is measured with.  --qemu runs qemu-system-x86_64 -accel tcg
-instead (same guest ELF, same parameters).
+instead (same guest ELF, same parameters).  --sample S: a migration still
+running after S seconds is reported as it stands and cancelled.
 
 Re-sent pages: after the bulk pass every non-zero dirty page is a cache hit
 (xbzrle pages) or a miss (cache-miss); hits that overflowed went as PAGE
@@ -95,17 +96,23 @@ def one_run(a, xbzrle):
                 bulk_s = time.monotonic() - t0
             if st in ("completed", "failed", "cancelled"):
                 break
+            if a.sample and time.monotonic() - t0 > a.sample:
+                break
             if time.monotonic() - t0 > a.timeout:
                 raise RuntimeError(f"migration still {st}: {info}")
             time.sleep(0.05)
-        if st != "completed":
+        sampled = st != "completed" and a.sample
+        if sampled:
+            src.qmp.command("migrate_cancel")
+        elif st != "completed":
             raise RuntimeError(f"migration {st}: {info.get('error-desc')}")
         ram = info["ram"]
         row = {
             "vmm": "qemu" if a.qemu else "kvmig", "xbzrle": xbzrle, "mem": a.mem,
             "cache": a.cache, "paused": a.paused,
             "max_bandwidth": a.bandwidth if a.bandwidth is not None else "default",
-            "total_ms": info["total-time"], "downtime_ms": info["downtime"],
+            "status": st if not sampled else f"{st} after {a.sample} s, cancelled",
+            "total_ms": info.get("total-time"), "downtime_ms": info.get("downtime"),
             "bulk_pass_s_approx": round(bulk_s, 2) if bulk_s else None,
             "transferred": ram["transferred"], "transferred_mib": ram["transferred"] >> 20,
             "normal": ram["normal"], "duplicate": ram["duplicate"],
@@ -120,6 +127,8 @@ def one_run(a, xbzrle):
                 if not x["overflow"] else None
             row["xbzrle_share_of_resent"] = round(sent_as_xbzrle /
                                                   max(1, x["pages"] + x["cache-miss"]), 4)
+        if sampled:
+            return row
         # the destination: the walker runs on, then its memory holds the invariant
         if not a.paused:
             n = dst.serial_text().count("B")
@@ -151,6 +160,8 @@ def main():
     ap.add_argument("--qemu", action="store_true")
     ap.add_argument("--qemu-bin", default="qemu-system-x86_64")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--sample", type=float, default=0,
+                    help="s after which an unfinished migration is sampled and cancelled")
     a = ap.parse_args()
     a.kvmig = os.path.join(a.build, "kvmig")
     a.guest = os.path.join(a.build, "guest", "kvmig-guest.elf")
