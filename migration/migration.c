@@ -223,7 +223,13 @@ static void update_bandwidth(MigrationState *s, MigStream *f, int64_t *win_start
 {
     int64_t now = mig_now_ms();
     uint64_t bytes = transferred(s, f);
-    uint64_t pages = stat_get(&s->stats, normal_pages) + stat_get(&s->stats, zero_pages);
+    /*
+     * pages sent: PAGE and ZERO records, and xbzrle hits that went as an
+     * XBZRLE record or were skipped (an overflowed hit is a PAGE record,
+     * counted in normal_pages already)
+     */
+    uint64_t pages = stat_get(&s->stats, normal_pages) + stat_get(&s->stats, zero_pages) +
+                     stat_get(&s->stats, xbzrle_pages) - stat_get(&s->stats, xbzrle_overflow);
     int64_t dt = now - *win_start;
     uint64_t bw;
 

@@ -57,8 +57,8 @@ static void send_zero(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
 {
     put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_ZERO);
     mig_stream_put_u8(f, 0);
-    if (rs->xbzrle && !rs->bulk_stage) {
-        ram_xbzrle_zero_sent(rs, rb, offset);   /* xbzrle: no stale cached copy */
+    if (rs->xbzrle) {
+        ram_xbzrle_zero_sent(rs, rb, offset, 1);    /* xbzrle: cached as zero */
     }
     if (rs->stats) {
         stat_add(rs->stats, zero_pages, 1);
@@ -94,6 +94,10 @@ static void send_zero_run(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t pag
     }
     put_page_header(rs, f, rb, page << TARGET_PAGE_BITS, RAM_SAVE_FLAG_X_ZERO_RUN);
     mig_stream_put_be64(f, npages);
+    if (rs->xbzrle) {
+        /* xbzrle: the destination has zeroes there; a later write is a delta */
+        ram_xbzrle_zero_sent(rs, rb, page << TARGET_PAGE_BITS, npages);
+    }
     if (rs->stats) {
         stat_add(rs->stats, zero_pages, npages);
     }
@@ -177,11 +181,16 @@ static RamPageMethod ram_page_method(RAMState *rs, RAMBlock *rb, uint64_t offset
     if (buffer_is_zero(rb->host + offset, TARGET_PAGE_SIZE)) {
         return RAM_PAGE_ZERO;
     }
+    /* multifd carries every non-zero page, as QEMU 7.2 (no xbzrle then) */
     if (rs->mfs) {
         return RAM_PAGE_MULTIFD;
     }
-    /* xbzrle: from the second pass on, as QEMU enables it after a full round */
-    if (rs->xbzrle && !rs->bulk_stage) {
+    /*
+     * xbzrle: XBZRLE records from the second pass on, as QEMU enables it
+     * after a full round; the bulk pass goes through it too, to fill the
+     * cache (ram-xbzrle.c)
+     */
+    if (rs->xbzrle) {
         return RAM_PAGE_XBZRLE;
     }
     return RAM_PAGE_RAW;

@@ -8,15 +8,27 @@
  * Record: be64 (offset | XBZRLE [| CONTINUE]) [idstr], u8 ENCODING_FLAG
  * (0x1), be16 length, the encoding (see xbzrle.h).
  *
+ * Unlike QEMU, the cache is filled from the bulk pass on: every non-zero
+ * page the bulk pass sends is inserted (and every zero page, holes
+ * included, is remembered as zero), so the first re-send of a page is
+ * already a hit.  The bulk pass still sends PAGE and ZERO records only (no
+ * XBZRLE record before a full round, as QEMU) and counts no misses.  The
+ * cache keeps each page in its smallest exact form (page-cache.h): a
+ * sparse page costs a few bytes of the xbzrle-cache-size budget, so a
+ * budget of half the guest holds all of a sparse guest.
+ *
  * The invariant: a cache entry always equals the destination's copy of its
  * page.  A running guest may write the page while it is read, so the
  * bytes are read once and those bytes are both encoded and kept:
  *
- *   hit:      xbzrle_encode_update() reads the guest page once, stores the
- *             snapshot into the entry, emits the delta from the snapshot;
- *             on overflow the entry (the whole snapshot) is sent raw.
- *   miss:     the guest page is copied into the entry, the entry is sent.
- *   zero:     a page sent as ZERO updates its entry to zeroes (QEMU's
+ *   hit:      the entry is fetched (a raw entry in place, a compact one
+ *             decoded into the scratch page); xbzrle_encode_update() reads
+ *             the guest page once into it and emits the delta from that
+ *             snapshot; on overflow the snapshot is sent raw; then the
+ *             snapshot is stored back (in its smallest form).
+ *   miss:     the guest page is copied into the scratch page, which is sent
+ *             and stored.
+ *   zero:     a page sent as ZERO is cached as zero (QEMU's
  *             xbzrle_cache_zero_page), or a later delta would be against
  *             stale bytes.
  *
@@ -29,8 +41,8 @@
  * saving a 4 KiB copy per page inside the downtime.
  *
  * Resizing (xbzrle-cache-size changed during the migration) is polled at
- * the start of every iteration and keeps the cache's contents (see
- * page_cache_resize), where QEMU drops them.
+ * the start of every iteration and keeps what fits (see
+ * page_cache_resize), where QEMU drops everything.
  *
  * Owned by the migration thread, like the rest of RAMState's source side.
  */
@@ -56,6 +68,7 @@ struct RamXbzrle {
     uint64_t param_size;        /* xbzrle-cache-size the cache was sized for */
     uint64_t *block_base;       /* RAM address of each block's first byte */
     uint8_t *encoded;           /* XBZRLE_SLOT bytes */
+    uint8_t *scratch;           /* a page: snapshots and decoded entries */
     bool last_stage;            /* ram_xbzrle_complete() was called */
 
     /* the rate period (QEMU's *_prev counters) */
@@ -88,18 +101,22 @@ bool ram_xbzrle_setup(RAMState *rs, MigStream *f, GError **errp)
     }
     x = g_new0(RamXbzrle, 1);
     x->param_size = migrate_xbzrle_cache_size(rs->opts);
-    x->cache = page_cache_new(x->param_size, TARGET_PAGE_SIZE, errp);
-    if (!x->cache) {
-        g_prefix_error(errp, "xbzrle: ");
-        g_free(x);
-        return false;
-    }
     x->block_base = g_new(uint64_t, rs->m->nr_ram_blocks);
     for (unsigned i = 0; i < rs->m->nr_ram_blocks; i++) {
         x->block_base[i] = base;
         base += rs->m->ram_blocks[i]->used_length;
     }
+    /* the index: PAGE_CACHE_SLOT_BYTES per page of RAM, beside the budget */
+    x->cache = page_cache_new(x->param_size, TARGET_PAGE_SIZE,
+                              (base + TARGET_PAGE_SIZE - 1) / TARGET_PAGE_SIZE, errp);
+    if (!x->cache) {
+        g_prefix_error(errp, "xbzrle: ");
+        g_free(x->block_base);
+        g_free(x);
+        return false;
+    }
     x->encoded = g_malloc(XBZRLE_SLOT);
+    x->scratch = g_aligned_alloc(1, TARGET_PAGE_SIZE, 64);
     x->period_start_ms = mig_now_ms();
     rs->xbzrle = x;
     if (rs->stats) {
@@ -119,6 +136,7 @@ void ram_xbzrle_cleanup(RAMState *rs)
     page_cache_free(x->cache);
     g_free(x->block_base);
     g_free(x->encoded);
+    g_aligned_free(x->scratch);
     g_free(x);
     rs->xbzrle = NULL;
 }
@@ -157,27 +175,47 @@ static void send_cached_raw(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t o
     XSTAT_ADD(rs, normal_pages, 1);
 }
 
+static inline uint64_t page_addr(RamXbzrle *x, RAMBlock *rb, uint64_t offset)
+{
+    return x->block_base[rb->index] + offset;
+}
+
+/* A miss (or the bulk pass): snapshot, send the snapshot, keep it. */
+static bool send_and_insert(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
+{
+    RamXbzrle *x = rs->xbzrle;
+
+    memcpy(x->scratch, rb->host + offset, TARGET_PAGE_SIZE);
+    send_cached_raw(rs, f, rb, offset, x->scratch);
+    /* no room (the budget is full of this pass's pages): sent, not cached */
+    page_cache_put(x->cache, page_addr(x, rb, offset), x->scratch, rs->dirty.sync_count);
+    return true;
+}
+
 bool ram_xbzrle_send(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
 {
     RamXbzrle *x = rs->xbzrle;
-    uint64_t addr = x->block_base[rb->index] + offset;
+    uint64_t addr = page_addr(x, rb, offset);
     uint64_t age = rs->dirty.sync_count;
     const uint8_t *host = rb->host + offset;
-    uint8_t *cached = page_cache_lookup(x->cache, addr, age);
+    uint8_t *cached;
     size_t hdr;
     int len;
 
+    if (rs->bulk_stage) {
+        /* no XBZRLE record before a full round, as QEMU; but fill the cache */
+        if (x->last_stage) {
+            return false;
+        }
+        return send_and_insert(rs, f, rb, offset);
+    }
+    cached = page_cache_get(x->cache, addr, x->scratch, age);
     if (!cached) {
         XSTAT_ADD(rs, xbzrle_cache_miss, 1);
         if (x->last_stage) {
             return false;
         }
-        cached = page_cache_insert(x->cache, addr, host, age);
-        if (!cached) {
-            return false;       /* its slot holds a younger page: raw, uncached */
-        }
-        send_cached_raw(rs, f, rb, offset, cached);
-        return true;
+        return send_and_insert(rs, f, rb, offset);
     }
 
     /* a hit counts as encoded whatever comes of it (QEMU's encoding-rate) */
@@ -188,7 +226,8 @@ bool ram_xbzrle_send(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
         len = xbzrle_encode_update(cached, host, TARGET_PAGE_SIZE, x->encoded, XBZRLE_SLOT);
     }
     if (len == 0) {
-        return true;            /* the destination has these bytes already */
+        /* the destination has these bytes already (and the entry is unchanged) */
+        return true;
     }
     if (len < 0) {
         XSTAT_ADD(rs, xbzrle_overflow, 1);
@@ -197,25 +236,31 @@ bool ram_xbzrle_send(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
             return false;       /* stopped guest: raw from RAM, no copy */
         }
         send_cached_raw(rs, f, rb, offset, cached);
-        return true;
+    } else {
+        hdr = ram_put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_XBZRLE);
+        mig_stream_put_u8(f, XBZRLE_ENCODING_FLAG);
+        mig_stream_put_be16(f, len);
+        mig_stream_put_buffer(f, x->encoded, len);
+        /* like QEMU's, without the 8-byte page address */
+        XSTAT_ADD(rs, xbzrle_bytes, hdr - 8 + 1 + 2 + len);
     }
-    hdr = ram_put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_XBZRLE);
-    mig_stream_put_u8(f, XBZRLE_ENCODING_FLAG);
-    mig_stream_put_be16(f, len);
-    mig_stream_put_buffer(f, x->encoded, len);
-    /* like QEMU's, without the 8-byte page address */
-    XSTAT_ADD(rs, xbzrle_bytes, hdr - 8 + 1 + 2 + len);
+    if (!x->last_stage) {
+        /* the snapshot is what the destination has now; last use of @cached */
+        page_cache_put(x->cache, addr, cached, age);
+    }
     return true;
 }
 
-void ram_xbzrle_zero_sent(RAMState *rs, RAMBlock *rb, uint64_t offset)
+void ram_xbzrle_zero_sent(RAMState *rs, RAMBlock *rb, uint64_t offset, uint64_t npages)
 {
     RamXbzrle *x = rs->xbzrle;
 
     if (x && !x->last_stage) {
-        /* a young entry of another page may refuse: then there is no stale copy */
-        page_cache_insert(x->cache, x->block_base[rb->index] + offset, NULL,
-                          rs->dirty.sync_count);
+        uint64_t addr = page_addr(x, rb, offset);
+
+        for (uint64_t i = 0; i < npages; i++) {
+            page_cache_put_zero(x->cache, addr + i * TARGET_PAGE_SIZE, rs->dirty.sync_count);
+        }
     }
 }
 

@@ -170,14 +170,15 @@ void ram_xbzrle_poll(RAMState *rs);
 /* save_complete, after the final sync: the last stage (vCPUs stopped) from now on. */
 void ram_xbzrle_complete(RAMState *rs);
 /*
- * ram_xbzrle_send: send the non-zero dirty page at @offset of @rb after the
- * bulk pass: an XBZRLE record, or a PAGE record from its cache entry, or
- * nothing when it equals the copy the destination has.  Returns false when
- * the caller must send it as a plain PAGE record from guest RAM.
+ * ram_xbzrle_send: send the non-zero dirty page at @offset of @rb: in the
+ * bulk pass a PAGE record of a snapshot that is also cached; after it an
+ * XBZRLE record, or a PAGE record from its cache entry, or nothing when it
+ * equals the copy the destination has.  Returns false when the caller
+ * must send it as a plain PAGE record from guest RAM.
  */
 bool ram_xbzrle_send(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset);
-/* A ZERO record was sent for the page (after the bulk pass): cache zeroes. */
-void ram_xbzrle_zero_sent(RAMState *rs, RAMBlock *rb, uint64_t offset);
+/* @npages pages from @offset on were sent as zero (ZERO, X_ZERO_RUN): cache zeroes. */
+void ram_xbzrle_zero_sent(RAMState *rs, RAMBlock *rb, uint64_t offset, uint64_t npages);
 /* After each sync: recompute the rates (QEMU's 1 s periods). */
 void ram_xbzrle_sync_stats(RAMState *rs);
 /* Entries in the cache (tests). */

@@ -63,9 +63,11 @@ static void poke_byte(Side *s, uint64_t gpa, uint8_t v)
     poke(s, gpa, &v, 1);
 }
 
+/* data: 0 plain, 1 xbzrle with a cache of half of RAM, 2 with 16 pages */
 static void test_roundtrip(gconstpointer data)
 {
-    bool xbzrle = GPOINTER_TO_INT(data);
+    int mode = GPOINTER_TO_INT(data);
+    bool xbzrle = mode != 0;
     MigrationOptions opts;
     MigrationStats stats = { 0 };
     Side src, dst;
@@ -80,7 +82,8 @@ static void test_roundtrip(gconstpointer data)
 
     mig_opts_init(&opts);
     opts.caps[MIGRATION_CAPABILITY_XBZRLE] = xbzrle;
-    opts.params.xbzrle_cache_size = RAM_SIZE / 2;   /* half: pages collide too */
+    /* half: pages collide too; 16 pages: most stores fail, in the bulk pass too */
+    opts.params.xbzrle_cache_size = mode == 2 ? 16 * PAGE : RAM_SIZE / 2;
     side_init(&src, &stats, &opts);
     side_init(&dst, NULL, NULL);
     sh = src.m->ram_blocks[0]->host;
@@ -99,6 +102,13 @@ static void test_roundtrip(gconstpointer data)
     }
     g_assert_no_error(err);
     g_assert_cmpuint(stats.xbzrle_pages + stats.xbzrle_cache_miss, ==, 0);
+    /* ...but it filled the cache: every page, the zero ones as zero entries */
+    if (mode == 1) {
+        g_assert_cmpuint(ram_xbzrle_cache_entries(src.rs), ==, NPAGES);
+    } else if (mode == 2) {
+        g_assert_cmpuint(ram_xbzrle_cache_entries(src.rs), <, NPAGES);
+        g_assert_cmpuint(ram_xbzrle_cache_entries(src.rs), >=, NPAGES / 5);
+    }
 
     for (int round = 0; round < 6; round++) {
         for (uint64_t p = 0; p < NPAGES; p++) {
@@ -209,6 +219,8 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_data_func("/ram-xbzrle/roundtrip/xbzrle", GINT_TO_POINTER(1), test_roundtrip);
+    g_test_add_data_func("/ram-xbzrle/roundtrip/xbzrle-tiny-cache", GINT_TO_POINTER(2),
+                         test_roundtrip);
     g_test_add_data_func("/ram-xbzrle/roundtrip/plain", GINT_TO_POINTER(0), test_roundtrip);
     return g_test_run();
 }
