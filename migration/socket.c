@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -195,6 +196,9 @@ MigChannel *mig_socket_connect(const MigUri *u, const int *status, GError **errp
     return mig_channel_new_fd(fd, fd, true, 0, desc);
 }
 
+/* Room for the main channel and every multifd channel connecting at once. */
+#define MIG_LISTEN_BACKLOG 16
+
 int mig_socket_listen(const MigUri *u, GError **errp)
 {
     int fd = -1, one = 1, err = 0;
@@ -210,12 +214,29 @@ int mig_socket_listen(const MigUri *u, GError **errp)
         if (stat(u->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
             unlink(u->path);
         }
+        /*
+         * bind() makes the path appear before listen(): a peer that saw
+         * it and connected in between was refused.  Bind a temporary name
+         * next to it and rename it into place once listening, when the
+         * name fits; the path appears ready to connect to.
+         */
+        g_autofree char *tmp = g_strdup_printf("%s.%d~", u->path, (int)getpid());
+        bool renamed = strlen(tmp) < sizeof(sa.sun_path);
+
+        if (renamed) {
+            strcpy(sa.sun_path, tmp);
+            unlink(tmp);
+        }
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            listen(fd, 1) < 0) {
+            listen(fd, MIG_LISTEN_BACKLOG) < 0 ||
+            (renamed && rename(tmp, u->path) < 0)) {
             kvmig_error_errno(errp, errno, "Failed to listen on '%s'", u->path);
             if (fd >= 0) {
                 close(fd);
+                if (renamed) {
+                    unlink(tmp);
+                }
             }
             return -1;
         }
@@ -233,7 +254,7 @@ int mig_socket_listen(const MigUri *u, GError **errp)
             continue;
         }
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0) {
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, MIG_LISTEN_BACKLOG) == 0) {
             break;
         }
         err = errno;
