@@ -17,6 +17,7 @@
  */
 #include <string.h>
 
+#include "migration/compress.h"
 #include "migration/free-page-hint.h"
 #include "migration/ram.h"
 #include "util/bitmap.h"
@@ -135,12 +136,21 @@ static void send_xbzrle(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offse
     }
 }
 
+/* compress: to the worker pool, or raw when every worker is busy (compress.c) */
+static void send_compress(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
+{
+    if (!ram_compress_send(rs, f, rb, offset)) {
+        send_raw(rs, f, rb, offset);
+    }
+}
+
 typedef void (*RamPageSender)(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset);
 
 static const RamPageSender page_senders[RAM_PAGE__MAX] = {
     [RAM_PAGE_ZERO] = send_zero,
     [RAM_PAGE_RAW] = send_raw,
     [RAM_PAGE_XBZRLE] = send_xbzrle,
+    [RAM_PAGE_COMPRESS] = send_compress,
 };
 
 /* The one place that decides how a page travels. */
@@ -152,6 +162,10 @@ static RamPageMethod ram_page_method(RAMState *rs, RAMBlock *rb, uint64_t offset
     /* xbzrle: from the second pass on, as QEMU enables it after a full round */
     if (rs->xbzrle && !rs->bulk_stage) {
         return RAM_PAGE_XBZRLE;
+    }
+    /* compress: every other non-zero page (QEMU: xbzrle wins after the bulk pass) */
+    if (rs->compress) {
+        return RAM_PAGE_COMPRESS;
     }
     return RAM_PAGE_RAW;
 }
@@ -249,6 +263,9 @@ static bool ram_save_setup(MigStream *f, void *opaque, GError **errp)
     if (!ram_xbzrle_setup(rs, f, errp)) {
         return false;
     }
+    if (!ram_compress_setup(rs, f, errp)) {
+        return false;
+    }
     if (!ram_dirty_start(m, &rs->dirty, errp)) {
         return false;
     }
@@ -288,6 +305,8 @@ static int ram_save_iterate(MigStream *f, void *opaque, GError **errp)
     ram_xbzrle_poll(rs);        /* xbzrle-cache-size may have changed */
     empty = send_dirty(rs, f, g_get_monotonic_time() * 1000 + RAM_ITERATE_SLICE_NS);
 
+    /* compress: every page of this group before its EOS (and the next sync) */
+    ram_compress_flush(rs, f);
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     return empty ? 1 : 0;
 }
@@ -305,6 +324,7 @@ static bool ram_save_complete(MigStream *f, void *opaque, GError **errp)
     t1 = g_get_monotonic_time();
     ram_xbzrle_complete(rs);
     send_dirty(rs, f, 0);
+    ram_compress_flush(rs, f);
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     if (rs->stats) {
         /* x-downtime-phases (migration.c subtracts these from device-state-save) */
@@ -339,6 +359,7 @@ static void ram_save_cleanup(void *opaque)
 
     ram_dirty_stop(rs->m, &rs->dirty);
     ram_xbzrle_cleanup(rs);
+    ram_compress_cleanup(rs);   /* workers and zlib state: after switchover too */
     g_clear_pointer(&rs->pop_bmap, g_free);
     rs->pop_block = NULL;
 }
@@ -376,6 +397,8 @@ void ram_state_free(RAMState *rs)
 {
     if (rs) {
         g_free(rs->pop_bmap);
+        ram_compress_cleanup(rs);
+        ram_decompress_cleanup(rs);
     }
     g_free(rs);
 }
