@@ -122,11 +122,11 @@ bool compress_page_inflate(z_stream *zs, const uint8_t *in, size_t len, uint8_t 
         }
         return true;
     }
-    if (ret == Z_BUF_ERROR && zs->avail_out == 0) {
+    if (ret == Z_BUF_ERROR && zs->avail_out == 0 && zs->avail_in) {
         kvmig_error(errp, "%zu bytes of zlib data inflate to more than a page", len);
     } else if (ret == Z_BUF_ERROR) {
-        kvmig_error(errp, "%zu bytes of zlib data end before the page does (%lu bytes)",
-                    len, zs->total_out);
+        kvmig_error(errp, "%zu bytes of zlib data end before the page does (%lu bytes "
+                    "inflated, stream not ended)", len, zs->total_out);
     } else {
         kvmig_error(errp, "%zu bytes of invalid zlib data: %s", len,
                     zs->msg ? zs->msg : zError(ret));
