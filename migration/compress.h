@@ -7,8 +7,8 @@
  *   be64 (offset | COMPRESS_PAGE [| CONTINUE]) [idstr], be32 length,
  *   length bytes of one zlib stream (RFC 1950) that inflates to one page.
  *
- * The page codec (compress_page_deflate/inflate) is pure and is what the
- * unit tests and the fuzz target exercise directly.
+ * The page codec (page_deflate/page_inflate) is pure and is what the unit
+ * tests exercise directly; the fuzz target drives the loader around it.
  */
 #ifndef KVMIG_MIGRATION_COMPRESS_H
 #define KVMIG_MIGRATION_COMPRESS_H
@@ -17,32 +17,41 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <glib.h>
-#include <zlib.h>
 
 #include "migration/ram.h"
 
 /* The largest length a COMPRESS_PAGE record may carry: compressBound(page). */
 size_t compress_page_bound(void);
 
-/* ---- the codec ---- */
+/* ---- the codec (one per worker; not thread-safe) ---- */
 
-/* deflateInit/inflateInit for one worker; false with @errp set on failure. */
-bool compress_deflate_init(z_stream *zs, int level, GError **errp);
-bool compress_inflate_init(z_stream *zs, GError **errp);
+typedef struct PageDeflater PageDeflater;
+typedef struct PageInflater PageInflater;
 
+/* The implementation built in: "libdeflate" or "zlib". */
+const char *compress_codec_name(void);
+
+/* A deflater at compress-level @level (0..9); NULL with @errp set on failure. */
+PageDeflater *page_deflater_new(int level, GError **errp);
+void page_deflater_free(PageDeflater *d);
 /*
- * Deflate the TARGET_PAGE_SIZE bytes at @page into @out (capacity at
- * least compress_page_bound()); returns the length, or 0 with @errp set.
+ * Deflate the TARGET_PAGE_SIZE bytes at @page into @out as one zlib
+ * stream of at most @cap bytes; returns its length, or 0 when it does not
+ * fit (@errp untouched) or on a codec failure (@errp set).
  */
-size_t compress_page_deflate(z_stream *zs, const uint8_t *page, uint8_t *out,
-                             GError **errp);
+size_t page_deflate(PageDeflater *d, const uint8_t *page, uint8_t *out, size_t cap,
+                    GError **errp);
+
+PageInflater *page_inflater_new(GError **errp);
+void page_inflater_free(PageInflater *i);
 /*
  * Inflate @len bytes at @in into @page (TARGET_PAGE_SIZE bytes).  Fails
- * unless the zlib stream is valid, ends within @len bytes and inflates to
- * exactly one page.  @errp's message has no location: the caller adds it.
+ * unless they are exactly one valid zlib stream (checksum included) that
+ * inflates to exactly one page.  @errp's message has no location: the
+ * caller adds it.
  */
-bool compress_page_inflate(z_stream *zs, const uint8_t *in, size_t len, uint8_t *page,
-                           GError **errp);
+bool page_inflate(PageInflater *i, const uint8_t *in, size_t len, uint8_t *page,
+                  GError **errp);
 
 /* ---- source (ram-save.c), owned by the migration thread ---- */
 
