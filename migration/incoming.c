@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "migration/compress.h"
 #include "migration/migration-int.h"
 #include "migration/rdma.h"
 #include "util/cutils.h"
@@ -125,6 +126,8 @@ static gpointer incoming_thread(gpointer opaque)
     } else {
         incoming_failed(s, ch, err->message);
     }
+    /* compress: the decompress workers, after the guest resumed */
+    ram_decompress_cleanup(s->ram);
     set_in_channel(s, NULL, -1);
     mig_stream_close(f);
 out:
