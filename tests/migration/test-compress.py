@@ -3,13 +3,16 @@
 """migration-test, compress: a paused fill guest arrives byte for byte with
 its pages as COMPRESS_PAGE records (also with compress-wait-thread off and
 one worker, where busy pages go raw); a running pagewalk guest keeps its
-invariant; the counters show in query-migrate and `info migrate`.
+invariant; a compressed file: stream read by scripts/analyze-migration.py
+(Python's zlib) gives back the guest's RAM; the counters show in
+query-migrate and `info migrate`.
 
 usage: test-compress.py KVMIG ACCEL [CASE...]
 ACCEL thread runs 256 MiB guests; kvm runs 128 MiB guests and exits 77
 (skip) with the reason when /dev/kvm cannot be opened.
 """
 import os
+import subprocess
 import sys
 import time
 
@@ -22,6 +25,8 @@ MEM = "256M" if ACCEL == "thread" else "128M"
 MEM_BYTES = int(MEM[:-1]) << 20
 FILL = "workload=fill size=64M ratio=3"
 COMPRESSION_KEYS = {"pages", "busy", "busy-rate", "compressed-size", "compression-rate"}
+ANALYZE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                       "analyze-migration.py")
 HMP_LINES = ("compression pages: ", "compression busy: ", "compression busy rate: ",
              "compressed size: ", "compression rate: ")
 
@@ -134,6 +139,34 @@ def case_nowait_exact():
         raise AssertionError(f"busy-rate {c['busy-rate']}")
 
 
+def case_file_analyze():
+    """compress into file:, then the stream analyzer (Python's zlib, QEMU's
+    record layout) extracts RAM equal to the paused source's memory."""
+    with TestDir() as d:
+        src = vm(d, "src", append=FILL)
+        try:
+            src.wait_serial_count("F", 1, timeout=120)
+            src.qmp.command("stop")
+            enable(src)
+            src.qmp.command("migrate", uri=f"file:{d}/guest.mig")
+            info = completed(wait_migration(src))
+            if compression(info)["pages"] == 0:
+                raise AssertionError(f"no compressed pages: {info}")
+            want = src.pmemsave(MEM_BYTES, os.path.join(d, "src.mem"))
+            out = os.path.join(d, "ram")
+            os.mkdir(out)
+            r = subprocess.run([sys.executable, ANALYZE, f"{d}/guest.mig", "--extract", out],
+                               capture_output=True, text=True, timeout=300)
+            if r.returncode:
+                raise AssertionError(f"analyze-migration.py: {r.stderr.strip()}")
+            with open(os.path.join(out, "pc.ram.bin"), "rb") as f:
+                got = f.read()
+            if got != want:
+                raise AssertionError("the extracted RAM differs from the source's memory")
+        finally:
+            src.kill()
+
+
 def case_running():
     """A running pagewalk guest migrated with compress keeps its invariant."""
     with TestDir() as d:
@@ -164,6 +197,7 @@ CASES = [
     ("paused-exact", case_paused_exact),
     ("nowait-exact", case_nowait_exact),
     ("running", case_running),
+    ("file-analyze", case_file_analyze),
 ]
 
 if __name__ == "__main__":
