@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "migration/compress.h"
 #include "migration/migration-int.h"
 #include "migration/multifd.h"
 #include "migration/rdma.h"
@@ -279,6 +280,8 @@ static gpointer incoming_thread(gpointer opaque)
     } else {
         incoming_failed(s, ch, err->message);
     }
+    /* compress: the decompress workers, after the guest resumed */
+    ram_decompress_cleanup(s->ram);
     multifd_recv_free(mr);
     set_in_channel(s, NULL, -1);
     mig_stream_close(f);

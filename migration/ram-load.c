@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "migration/compress.h"
 #include "migration/multifd.h"
 #include "migration/ram.h"
 #include "migration/xbzrle.h"
@@ -41,6 +42,8 @@ void ram_load_reset(RAMState *rs)
     rs->pages_loaded = 0;
     rs->zero_pages_loaded = 0;
     rs->xbzrle_pages_loaded = 0;
+    rs->compress_pages_loaded = 0;
+    ram_decompress_cleanup(rs);     /* compress: the previous load's workers */
 }
 
 /* Make @npages pages at @host zero, touching only the populated ones. */
@@ -200,8 +203,6 @@ static RAMBlock *record_block(RAMState *rs, MigStream *f, uint64_t flags, uint64
 static const char *unsupported_record(uint64_t type)
 {
     switch (type) {
-    case RAM_SAVE_FLAG_COMPRESS_PAGE:
-        return "compressed page (capability compress is not supported here)";
     case RAM_SAVE_FLAG_HOOK:
         return "RAM hook record (RDMA) on a stream transport";
     default:
@@ -345,6 +346,13 @@ bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
             }
             rs->xbzrle_pages_loaded++;
             break;
+        case RAM_SAVE_FLAG_COMPRESS_PAGE:
+            rb = record_block(rs, f, flags, addr, errp);
+            if (!rb || !ram_decompress_load(rs, f, rb, addr, errp)) {
+                return false;
+            }
+            rs->compress_pages_loaded++;
+            break;
         case RAM_SAVE_FLAG_MULTIFD_FLUSH:
             /*
              * multifd: every channel has placed the pages sent before this
@@ -357,7 +365,8 @@ bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
             }
             break;
         case RAM_SAVE_FLAG_EOS:
-            return true;
+            /* compress: every page of this group is in guest RAM before the next */
+            return ram_decompress_sync(rs, errp);
         default:
             if (unsupported_record(type)) {
                 kvmig_error(errp, "%s at offset 0x%" G_GINT64_MODIFIER "x",

@@ -17,6 +17,7 @@
  */
 #include <string.h>
 
+#include "migration/compress.h"
 #include "migration/free-page-hint.h"
 #include "migration/multifd.h"
 #include "migration/ram.h"
@@ -166,6 +167,14 @@ static void multifd_sync_point(RAMState *rs, MigStream *f)
     }
 }
 
+/* compress: to the worker pool, or raw when every worker is busy (compress.c) */
+static void send_compress(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset)
+{
+    if (!ram_compress_send(rs, f, rb, offset)) {
+        send_raw(rs, f, rb, offset);
+    }
+}
+
 typedef void (*RamPageSender)(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t offset);
 
 static const RamPageSender page_senders[RAM_PAGE__MAX] = {
@@ -173,6 +182,7 @@ static const RamPageSender page_senders[RAM_PAGE__MAX] = {
     [RAM_PAGE_RAW] = send_raw,
     [RAM_PAGE_XBZRLE] = send_xbzrle,
     [RAM_PAGE_MULTIFD] = send_multifd,
+    [RAM_PAGE_COMPRESS] = send_compress,
 };
 
 /* The one place that decides how a page travels. */
@@ -188,10 +198,15 @@ static RamPageMethod ram_page_method(RAMState *rs, RAMBlock *rb, uint64_t offset
     /*
      * xbzrle: XBZRLE records from the second pass on, as QEMU enables it
      * after a full round; the bulk pass goes through it too, to fill the
-     * cache (ram-xbzrle.c)
+     * cache (ram-xbzrle.c) -- unless compress is on as well: then the bulk
+     * pass is compressed, as in QEMU, and the cache fills from pass two.
      */
-    if (rs->xbzrle) {
+    if (rs->xbzrle && (!rs->bulk_stage || !rs->compress)) {
         return RAM_PAGE_XBZRLE;
+    }
+    /* compress: every other non-zero page */
+    if (rs->compress) {
+        return RAM_PAGE_COMPRESS;
     }
     return RAM_PAGE_RAW;
 }
@@ -289,6 +304,9 @@ static bool ram_save_setup(MigStream *f, void *opaque, GError **errp)
     if (!ram_xbzrle_setup(rs, f, errp)) {
         return false;
     }
+    if (!ram_compress_setup(rs, f, errp)) {
+        return false;
+    }
     if (!ram_dirty_start(m, &rs->dirty, errp)) {
         return false;
     }
@@ -330,6 +348,8 @@ static int ram_save_iterate(MigStream *f, void *opaque, GError **errp)
     empty = send_dirty(rs, f, g_get_monotonic_time() * 1000 + RAM_ITERATE_SLICE_NS);
     multifd_sync_point(rs, f);
 
+    /* compress: every page of this group before its EOS (and the next sync) */
+    ram_compress_flush(rs, f);
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     return empty ? 1 : 0;
 }
@@ -349,6 +369,7 @@ static bool ram_save_complete(MigStream *f, void *opaque, GError **errp)
     send_dirty(rs, f, 0);
     /* every page is placed before the destination reads the devices */
     multifd_sync_point(rs, f);
+    ram_compress_flush(rs, f);
     mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
     if (rs->stats) {
         /* x-downtime-phases (migration.c subtracts these from device-state-save) */
@@ -383,6 +404,7 @@ static void ram_save_cleanup(void *opaque)
 
     ram_dirty_stop(rs->m, &rs->dirty);
     ram_xbzrle_cleanup(rs);
+    ram_compress_cleanup(rs);   /* workers and zlib state: after switchover too */
     g_clear_pointer(&rs->pop_bmap, g_free);
     rs->pop_block = NULL;
 }
@@ -420,6 +442,8 @@ void ram_state_free(RAMState *rs)
 {
     if (rs) {
         g_free(rs->pop_bmap);
+        ram_compress_cleanup(rs);
+        ram_decompress_cleanup(rs);
     }
     g_free(rs);
 }

@@ -78,6 +78,7 @@ typedef enum RamPageMethod {
     RAM_PAGE_RAW,       /* PAGE record, the page queued as an iovec */
     RAM_PAGE_XBZRLE,    /* xbzrle: XBZRLE record, or PAGE from the cache (ram-xbzrle.c) */
     RAM_PAGE_MULTIFD,   /* multifd: copied into a packet for a channel (multifd.c) */
+    RAM_PAGE_COMPRESS,  /* compress: COMPRESS_PAGE record from the worker pool (compress.c) */
     RAM_PAGE__MAX,
 } RamPageMethod;
 
@@ -106,6 +107,8 @@ typedef struct RAMState {
     bool mfs_unsynced;
     /* xbzrle: set by ram_xbzrle_setup when the capability is on, freed at cleanup */
     struct RamXbzrle *xbzrle;
+    /* compress: set by ram_compress_setup when the capability is on, freed at cleanup */
+    struct RamCompress *compress;
     /*
      * First pass: which pages of a window of the block being scanned are
      * populated on the host (util/pagemap.h); holes go as X_ZERO_RUN
@@ -135,6 +138,9 @@ typedef struct RAMState {
     uint64_t pages_loaded;
     uint64_t zero_pages_loaded;
     uint64_t xbzrle_pages_loaded;
+    uint64_t compress_pages_loaded;
+    /* compress: the decompress workers, started by the first COMPRESS_PAGE record */
+    struct RamDecompress *decompress;
 } RAMState;
 
 /*

@@ -96,6 +96,34 @@ static void fill_xbzrle(JsonObject *obj, const MigrationStats *st)
     json_object_set_object_member(obj, "xbzrle-cache", x);
 }
 
+/*
+ * compress: QEMU's "compression" when the capability is on.  The rates are
+ * over the whole migration: busy-rate is the share of the pages meant for
+ * the workers that found them all busy (and went raw), compression-rate
+ * is page bytes per byte of COMPRESS_PAGE payload.
+ */
+static void fill_compression(JsonObject *obj, const MigrationStats *st)
+{
+    JsonObject *c;
+    uint64_t pages, busy, size;
+
+    if (!stat_get(st, compress)) {
+        return;
+    }
+    pages = stat_get(st, compress_pages);
+    busy = stat_get(st, compress_busy);
+    size = stat_get(st, compress_size);
+    c = json_object_new();
+    json_object_set_int_member(c, "pages", pages);
+    json_object_set_int_member(c, "busy", busy);
+    json_object_set_double_member(c, "busy-rate",
+                                  pages + busy ? (double)busy / (pages + busy) : 0.0);
+    json_object_set_int_member(c, "compressed-size", size);
+    json_object_set_double_member(c, "compression-rate",
+                                  size ? (double)pages * TARGET_PAGE_SIZE / size : 0.0);
+    json_object_set_object_member(obj, "compression", c);
+}
+
 void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
 {
     int64_t start = stat_get(st, start_ms);
@@ -117,6 +145,7 @@ void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
                                    stat_get(st, expected_downtime));
         fill_ram(obj, st);
         fill_xbzrle(obj, st);
+        fill_compression(obj, st);
         mig_convergence_fill(obj, st);  /* cpu-throttle-percentage, x-convergence */
         return;
     case MIGRATION_STATUS_COMPLETED:
@@ -126,6 +155,7 @@ void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
         migration_stats_fill_phases(obj, st, false);
         fill_ram(obj, st);
         fill_xbzrle(obj, st);
+        fill_compression(obj, st);
         return;
     default:
         /* failed, cancelled: QEMU keeps only status and error-desc */

@@ -76,6 +76,12 @@ typedef struct MigrationStats {
     uint64_t xbzrle_cache_miss_rate;    /* a double's bits, over the last period */
     uint64_t xbzrle_encoding_rate;      /* a double's bits: page bytes / encoded bytes */
 
+    /* compress (QEMU's "compression"); written by compress.c */
+    uint64_t compress;          /* 1: the capability was on at setup */
+    uint64_t compress_pages;    /* pages sent as COMPRESS_PAGE records */
+    uint64_t compress_busy;     /* pages sent raw because every worker was busy */
+    uint64_t compress_size;     /* bytes of those records after the page header */
+
     /* auto-converge and x-convergence; written by convergence.c */
     uint64_t cpu_throttle_pct;  /* the throttle this migration set, 0: none */
     uint64_t conv_reason;       /* MigConvReason */

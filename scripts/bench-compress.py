@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Benchmark: raw vs compress vs multifd (none/zlib/zstd/lz4), kvmig and QEMU 7.2.
+
+usage: scripts/bench-compress.py [--build DIR] [--mem 4G] [--runs 1]
+           [--bandwidth 125M,unlimited] [--only raw,compress,...] [--no-qemu] [--json]
+
+The guest is the project's ELF with `-append 'workload=fill size=512M
+ratio=3'` (512 MiB of data that zlib level 1 compresses about 3:1, the rest
+of RAM never touched), booted by kvmig (-accel thread) and by
+qemu-system-x86_64 (-accel tcg, -kernel); the migration starts once the
+guest printed `F` on its serial port.  Both destinations start with
+`-incoming defer`, get the same capabilities and parameters as their
+source, then `migrate-incoming` (QEMU requires that order for multifd).
+
+Rows (--only picks some): raw, compress (QEMU's compress capability, its
+default parameters: 8 threads, level 1, 2 decompress threads, wait on),
+multifd-none, multifd-zlib, multifd-zstd (multifd with default channels and
+levels), multifd-lz4 (kvmig only: QEMU 7.2 has no lz4).  Each row runs at
+each --bandwidth: a max-bandwidth in bytes/s (K/M/G suffixes are decimal:
+125M = 125,000,000 B/s, 1 GbE) or `unlimited` (max-bandwidth 100 GB/s; QEMU's
+default would be 32 MiB/s).  downtime-limit stays at each VMM's default.
+
+Measured per migration: total-time and downtime (what the source reports,
+ms), bytes (ram transferred), and the CPU seconds (utime + stime from
+/proc/PID/stat) the source and destination processes used between the
+migrate command and the end (for the destination: until it reports
+running).  Runs are interleaved kvmig, QEMU, kvmig, QEMU ... row by row
+and --runs rounds are taken; the table shows medians and, per VMM and
+bandwidth, the ratios to that VMM's raw row (time: raw / row, higher is
+better; bytes: row / raw), and kvmig vs QEMU on the same row (QEMU's total
+time / kvmig's).  --json prints one JSON line per migration and per
+median instead of the table.
+
+Python standard library only; the QMP client is tests/migration/qmp.py.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
+from qmp import QMP  # noqa: E402
+
+ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd", "multifd-lz4"]
+QEMU_ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd"]
+UNLIMITED = 100 * 1000 * 1000 * 1000
+FINAL = ("completed", "failed", "cancelled")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def mem_bytes(size):
+    units = {"K": 10, "M": 20, "G": 30, "T": 40}
+    u = size[-1].upper()
+    return int(size[:-1]) << units[u] if u in units else int(size) << 20
+
+
+def parse_bandwidth(s):
+    if s == "unlimited":
+        return UNLIMITED
+    mult = {"K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9}
+    u = s[-1].upper()
+    return int(float(s[:-1]) * mult[u]) if u in mult else int(s)
+
+
+def cpu_seconds(pid):
+    """utime + stime of the process, seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3): utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def mem_available():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) << 10
+    return 0
+
+
+class Side:
+    """One VMM process with a QMP socket and a serial log."""
+
+    def __init__(self, args, d, name, incoming=None):
+        self.name = name
+        qmp = os.path.join(d, f"{name}.qmp")
+        self.serial = os.path.join(d, f"{name}.log")
+        self.errlog = os.path.join(d, f"{name}.err")
+        args = list(args) + ["-qmp", f"unix:{qmp},server=on,wait=off",
+                             "-serial", f"file:{self.serial}", "-display", "none"]
+        if incoming:
+            args += ["-incoming", incoming]
+        self.err = open(self.errlog, "wb")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(qmp):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name}: {args[0]} exited: {self.stderr()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: no QMP socket")
+            time.sleep(0.01)
+        self.qmp = QMP(qmp)
+
+    def stderr(self):
+        with open(self.errlog, "rb") as f:
+            return f.read().decode(errors="replace").strip()
+
+    def serial_has(self, ch):
+        try:
+            with open(self.serial, "rb") as f:
+                return ch.encode() in f.read()
+        except FileNotFoundError:
+            return False
+
+    def cpu(self):
+        return cpu_seconds(self.proc.pid)
+
+    def kill(self):
+        try:
+            self.qmp.close()
+        except Exception:
+            pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.err.close()
+
+
+def vmm_args(vmm, a):
+    append = f"workload=fill size={a.fill} ratio={a.ratio}"
+    if vmm == "qemu":
+        return [a.qemu, "-accel", "tcg", "-m", a.mem, "-kernel", a.guest, "-append", append,
+                "-nodefaults"]
+    return [a.kvmig, "-accel", "thread", "-m", a.mem, "-append", append]
+
+
+def row_settings(row):
+    """(capabilities, parameters) for a row, the same on both sides."""
+    if row == "raw":
+        return [], {}
+    if row == "compress":
+        return ["compress"], {}
+    method = row.split("-", 1)[1]
+    return ["multifd"], {"multifd-compression": method}
+
+
+def one_run(vmm, row, bw, a):
+    d = tempfile.mkdtemp(prefix="bench-compress-")
+    uri = f"unix:{d}/mig.sock"
+    src = dst = None
+    caps, params = row_settings(row)
+    try:
+        src = Side(vmm_args(vmm, a), d, "src")
+        dst = Side(vmm_args(vmm, a), d, "dst", incoming="defer")
+        deadline = time.monotonic() + a.fill_timeout
+        while not src.serial_has("F"):
+            if src.proc.poll() is not None:
+                raise RuntimeError(f"{vmm} source exited: {src.stderr()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{vmm}: no F on the serial after {a.fill_timeout} s")
+            time.sleep(0.05)
+        capl = [{"capability": c, "state": True} for c in caps]
+        for side in (src, dst):
+            if capl:
+                side.qmp.command("migrate-set-capabilities", capabilities=capl)
+            if params:
+                side.qmp.command("migrate-set-parameters", **params)
+        src.qmp.command("migrate-set-parameters", **{"max-bandwidth": bw})
+        dst.qmp.command("migrate-incoming", uri=uri)
+        time.sleep(0.2)     # the destination listens
+        cpu0 = (src.cpu(), dst.cpu())
+        src.qmp.command("migrate", uri=uri)
+        deadline = time.monotonic() + a.timeout
+        info = {}
+        src_cpu = dst_cpu = None
+        while True:
+            if src_cpu is None:
+                info = src.qmp.command("query-migrate")
+                if info.get("status") in FINAL:
+                    src_cpu = src.cpu() - cpu0[0]
+                    if info["status"] != "completed":
+                        raise RuntimeError(f"{vmm} {row}: migration {info['status']}: "
+                                           f"{info.get('error-desc')}")
+            if dst_cpu is None and dst.qmp.command("query-status")["status"] == "running":
+                dst_cpu = dst.cpu() - cpu0[1]
+            if src_cpu is not None and dst_cpu is not None:
+                break
+            if dst.proc.poll() is not None:
+                raise RuntimeError(f"{vmm} {row}: destination exited: {dst.stderr()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{vmm} {row}: migration still {info.get('status')}")
+            time.sleep(0.01)
+        return {
+            "bench": "compress", "vmm": vmm, "row": row,
+            "bandwidth": "unlimited" if bw == UNLIMITED else bw, "mem": a.mem,
+            "total_ms": info["total-time"], "downtime_ms": info["downtime"],
+            "bytes": info["ram"]["transferred"],
+            "src_cpu_s": round(src_cpu, 2), "dst_cpu_s": round(dst_cpu, 2),
+            "compression": info.get("compression"),
+        }
+    finally:
+        for p in (src, dst):
+            if p:
+                p.kill()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def med(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, nd=0):
+    if v is None:
+        return "-"
+    return f"{v:.{nd}f}"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--kvmig")
+    ap.add_argument("--guest")
+    ap.add_argument("--qemu", default="qemu-system-x86_64")
+    ap.add_argument("--mem", default="4G")
+    ap.add_argument("--fill", default="512M", help="the fill workload's size")
+    ap.add_argument("--ratio", default="3", help="the fill workload's ratio")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--bandwidth", default="125M,unlimited",
+                    help="comma-separated: bytes/s (decimal suffixes) or unlimited")
+    ap.add_argument("--only", help="comma-separated rows: " + ",".join(ROWS))
+    ap.add_argument("--no-qemu", action="store_true")
+    ap.add_argument("--json", action="store_true", help="JSON lines only")
+    ap.add_argument("--fill-timeout", type=float, default=300)
+    ap.add_argument("--timeout", type=float, default=600)
+    a = ap.parse_args()
+    a.kvmig = a.kvmig or os.path.join(a.build, "kvmig")
+    a.guest = a.guest or os.path.join(a.build, "guest", "kvmig-guest.elf")
+    rows = a.only.split(",") if a.only else ROWS
+    for r in rows:
+        if r not in ROWS:
+            ap.error(f"unknown row {r}; rows: {','.join(ROWS)}")
+    bws = [parse_bandwidth(b) for b in a.bandwidth.split(",")]
+    with_qemu = not a.no_qemu and shutil.which(a.qemu)
+    if not a.no_qemu and not with_qemu:
+        print(f"# {a.qemu} not found: kvmig only", file=sys.stderr)
+    if with_qemu and mem_available() < 2.5 * mem_bytes(a.fill) + (1 << 30):
+        print("# not enough memory available for QEMU too: kvmig only", file=sys.stderr)
+        with_qemu = False
+
+    results = {}
+    for run in range(a.runs):
+        for bw in bws:
+            for row in rows:
+                vmms = ["kvmig"] + (["qemu"] if with_qemu and row in QEMU_ROWS else [])
+                for vmm in vmms:
+                    try:
+                        r = one_run(vmm, row, bw, a)
+                    except RuntimeError as e:
+                        r = {"bench": "compress", "vmm": vmm, "row": row,
+                             "bandwidth": "unlimited" if bw == UNLIMITED else bw,
+                             "error": str(e)}
+                    r["run"] = run + 1
+                    results.setdefault((vmm, row, bw), []).append(r)
+                    if a.json:
+                        print(json.dumps(r), flush=True)
+                    else:
+                        print("# " + json.dumps(r), file=sys.stderr, flush=True)
+
+    summary = {}
+    for key, rs in results.items():
+        ok = [r for r in rs if "error" not in r]
+        summary[key] = {k: med(ok, k) for k in ("total_ms", "downtime_ms", "bytes",
+                                                 "src_cpu_s", "dst_cpu_s")}
+        summary[key]["ok"] = len(ok)
+        summary[key]["errors"] = sorted({r["error"] for r in rs if "error" in r})
+    for (vmm, row, bw), s in summary.items():
+        raw = summary.get((vmm, "raw", bw))
+        s["time_vs_raw"] = ratio(raw and raw["total_ms"], s["total_ms"])
+        s["bytes_vs_raw"] = ratio(s["bytes"], raw and raw["bytes"])
+        if vmm == "kvmig":
+            q = summary.get(("qemu", row, bw))
+            s["qemu_time_ratio"] = ratio(q and q["total_ms"], s["total_ms"])
+
+    if a.json:
+        for (vmm, row, bw), s in summary.items():
+            print(json.dumps({"bench": "compress-summary", "vmm": vmm, "row": row,
+                              "bandwidth": "unlimited" if bw == UNLIMITED else bw,
+                              "mem": a.mem, "runs": a.runs, **s}))
+        return
+    print(f"fill {a.fill} ratio {a.ratio} guest of {a.mem}, {a.runs} run(s), medians")
+    print(f"{'vmm':<6} {'row':<13} {'bandwidth':>10} {'total ms':>9} {'down ms':>8} "
+          f"{'bytes':>11} {'src cpu s':>9} {'dst cpu s':>9} {'time/raw':>9} "
+          f"{'bytes/raw':>9} {'qemu/kvmig':>10}")
+    for bw in bws:
+        for row in rows:
+            for vmm in ("kvmig", "qemu"):
+                s = summary.get((vmm, row, bw))
+                if not s:
+                    continue
+                bws_ = "unlimited" if bw == UNLIMITED else f"{bw / 1e6:g}M"
+                if not s["ok"]:
+                    print(f"{vmm:<6} {row:<13} {bws_:>10}  error: {s['errors'][0][:80]}")
+                    continue
+                print(f"{vmm:<6} {row:<13} {bws_:>10} {fmt(s['total_ms']):>9} "
+                      f"{fmt(s['downtime_ms']):>8} {fmt(s['bytes']):>11} "
+                      f"{fmt(s['src_cpu_s'], 2):>9} {fmt(s['dst_cpu_s'], 2):>9} "
+                      f"{fmt(s['time_vs_raw'], 2):>9} {fmt(s['bytes_vs_raw'], 3):>9} "
+                      f"{fmt(s.get('qemu_time_ratio'), 2):>10}")
+
+
+if __name__ == "__main__":
+    main()
