@@ -182,10 +182,13 @@ def oom_guest(d, oom):
 
 def case_deflate_on_oom():
     """deflate-on-oom=on: churn runs out, the driver deflates (telling the
-    device), churn completes and verifies; actual rises; a later balloon
-    command re-inflates as usual."""
+    device), churn completes and verifies; actual rises; the deflated
+    balloon migrates, and a later balloon command re-inflates as usual."""
     with TestDir() as d:
         vm, target = oom_guest(d, oom=True)
+        port = free_tcp_port()
+        dst = balloon_vm(d, "dst", f"workload=churn size={CHURN}", hint=False, oom=True,
+                         incoming=f"tcp:127.0.0.1:{port}")
         try:
             vm.wait_serial_count("C", 1, timeout=300)
             check_verifies(vm, 2)
@@ -197,12 +200,19 @@ def case_deflate_on_oom():
                 raise AssertionError(f"actual {info['actual']} did not rise above {target}")
             print(f"  balloon {target >> 20} MiB, churn size={CHURN}: C and V, "
                   f"actual rose to {info['actual'] >> 20} MiB", flush=True)
+            vm.qmp.command("migrate", uri=f"tcp:127.0.0.1:{port}")
+            mig = wait_migration(vm, timeout=300)
+            if mig["status"] != "completed":
+                raise AssertionError(f"migration {mig['status']}: {mig.get('error-desc')}")
+            wait_actual(dst, vm.qmp.command("query-balloon")["actual"])
+            check_verifies(dst, 1)
             # Churn freed 7/8 of its blocks: the target can be reached again.
-            hmp(vm, f"balloon {target >> 20}")
-            wait_actual(vm, target)
-            check_verifies(vm, vm.serial_text().count("V") + 1)
+            hmp(dst, f"balloon {target >> 20}")
+            wait_actual(dst, target)
+            check_verifies(dst, dst.serial_text().count("V") + 1)
         finally:
             vm.kill()
+            dst.kill()
 
 
 def case_no_deflate_on_oom():
