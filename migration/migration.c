@@ -481,9 +481,14 @@ static gpointer migration_thread(gpointer opaque)
         stat_set(&s->stats, transferred, transferred(s, f));
     }
     stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+    /*
+     * The run state first: a client that sees "completed" (query-migrate,
+     * the MIGRATION event) must find the source in postmigrate.  If a
+     * cancel won the race, the out: path puts the guest back as it was.
+     */
+    machine_set_runstate(m, RUN_STATE_POSTMIGRATE);
     if (migrate_set_state(s, &s->status, MIGRATION_STATUS_DEVICE,
                           MIGRATION_STATUS_COMPLETED)) {
-        machine_set_runstate(m, RUN_STATE_POSTMIGRATE);
         ok = true;
     }
 

@@ -132,6 +132,8 @@ bool wl_alloc_init(WlHeap *h, uint8_t *mem, uint64_t *dirty, const WlRegion *reg
     h->dirty = dirty;
     h->meta = m;
     h->map = (uint8_t *)m + META_HDR_SIZE;
+    h->oom = NULL;
+    h->oom_opaque = NULL;
 
     m->nr_regions = (uint32_t)nr_regions;
     for (int i = 0; i < nr_regions; i++) {
@@ -184,21 +186,34 @@ bool wl_alloc_attach(WlHeap *h, uint8_t *mem, uint64_t *dirty, uint64_t meta_gpa
     h->dirty = dirty;
     h->meta = m;
     h->map = (uint8_t *)m + META_HDR_SIZE;
+    h->oom = NULL;
+    h->oom_opaque = NULL;
     return true;
+}
+
+/* The lowest order >= @order with a free block, or WL_ALLOC_NR_ORDERS. */
+static unsigned first_free_order(const WlAllocMeta *m, unsigned order)
+{
+    while (order <= WL_ALLOC_MAX_ORDER && m->free_head[order] == WL_ALLOC_NONE) {
+        order++;
+    }
+    return order;
 }
 
 uint64_t wl_alloc_pages(WlHeap *h, unsigned order)
 {
     WlAllocMeta *m = h->meta;
-    unsigned o = order;
+    unsigned o;
     uint64_t gpa;
     int r;
 
     if (order > WL_ALLOC_MAX_ORDER) {
         return WL_ALLOC_NONE;
     }
-    while (o <= WL_ALLOC_MAX_ORDER && m->free_head[o] == WL_ALLOC_NONE) {
-        o++;
+    o = first_free_order(m, order);
+    /* Out of memory: whoever can give some back does, then try again. */
+    while (o > WL_ALLOC_MAX_ORDER && h->oom && h->oom(h->oom_opaque, order)) {
+        o = first_free_order(m, order);
     }
     if (o > WL_ALLOC_MAX_ORDER) {
         return WL_ALLOC_NONE;

@@ -38,12 +38,23 @@ typedef struct WlAllocMeta {
     uint64_t total_pages;                   /* pages in the arena */
 } WlAllocMeta;
 
+/*
+ * Called by wl_alloc_pages() when no block of the order is free: get some
+ * memory back into the heap (the balloon driver's deflate-on-OOM) and
+ * return true, or return false when there is nothing to get; the
+ * allocation is retried after every true.  It may free blocks into the
+ * heap (through another handle) but must not allocate through this one.
+ */
+typedef bool (*WlAllocOomFn)(void *opaque, unsigned order);
+
 /* Host-side handle on a heap; holds no state of its own. */
 typedef struct WlHeap {
     uint8_t *mem;           /* host pointer to guest-physical 0 */
     uint64_t *dirty;        /* soft dirty log to mark every write in (WlEnv.dirty) */
     WlAllocMeta *meta;
     uint8_t *map;
+    WlAllocOomFn oom;       /* NULL (init/attach set it so): fail at once */
+    void *oom_opaque;
 } WlHeap;
 
 /*
@@ -85,8 +96,8 @@ bool wl_alloc_attach(WlHeap *h, uint8_t *mem, uint64_t *dirty, uint64_t meta_gpa
 /**
  * wl_alloc_pages: allocate 2^@order contiguous, naturally aligned pages.
  * Returns their guest-physical address, or WL_ALLOC_NONE when no block is
- * large enough (or @order > WL_ALLOC_MAX_ORDER).  The contents are not
- * cleared.
+ * large enough (or @order > WL_ALLOC_MAX_ORDER), after asking h->oom, if
+ * set, for memory until it has none left.  The contents are not cleared.
  */
 uint64_t wl_alloc_pages(WlHeap *h, unsigned order);
 

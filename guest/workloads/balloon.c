@@ -177,6 +177,7 @@ static void probe(WlEnv *env, WlBalloonState *bs)
         return;
     }
     bs->hint = (want >> VIRTIO_BALLOON_F_FREE_PAGE_HINT) & 1;
+    bs->deflate_on_oom = (want >> VIRTIO_BALLOON_F_DEFLATE_ON_OOM) & 1;
     for (int qi = 0; qi < QI__MAX; qi++) {
         if (qi == QI_FREE_PAGE && !bs->hint) {
             break;
@@ -191,6 +192,7 @@ static void probe(WlEnv *env, WlBalloonState *bs)
     bs->probe = WL_BALLOON_RUNNING;
     bs->actual = 0;
     bs->mode = WL_BALLOON_MODE_NONE;
+    bs->oom_hold = 0;
     wr(env, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CFG_ACTUAL, 0);
 }
 
@@ -385,11 +387,37 @@ static void set_actual(WlEnv *env, WlBalloonState *bs, uint32_t actual)
     wr(env, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CFG_ACTUAL, actual);
 }
 
+/*
+ * Give up to @want pages back: the device is told (and has used the
+ * buffer) before a page returns to the heap.  Returns how many went.
+ */
+static uint32_t deflate(WlEnv *env, WlBalloonState *bs, uint32_t want)
+{
+    uint64_t gpas[WL_BALLOON_PFNS];     /* the pages, our addresses */
+    uint32_t done = 0;
+
+    while (done < want) {
+        WlBalloonQueue *q = &bs->q[QI_DEFLATE];
+        uint32_t n = pick_pages(env, bs, (uint32_t)wl_min(want - done, WL_BALLOON_PFNS),
+                                gpas);
+        if (!n || !q->ready) {
+            break;
+        }
+        queue_add(env, q, 0, env->drv_gpa + __builtin_offsetof(WlBalloonState, pfns),
+                  n * 4, false);
+        if (!queue_kick(env, q)) {
+            break;
+        }
+        return_pages(env, bs, gpas, n);
+        set_actual(env, bs, bs->actual - n);
+        done += n;
+    }
+    return done;
+}
+
 /* Move the balloon toward bs->target; false if it could not get there. */
 static bool resize(WlEnv *env, WlBalloonState *bs)
 {
-    uint64_t gpas[WL_BALLOON_PFNS];     /* deflate: the pages, our addresses */
-
     if (bs->actual == 0) {
         WlHeap h;
 
@@ -414,20 +442,9 @@ static bool resize(WlEnv *env, WlBalloonState *bs)
         }
         set_actual(env, bs, bs->actual + n);
     }
-    while (bs->actual > bs->target) {
-        WlBalloonQueue *q = &bs->q[QI_DEFLATE];
-        uint32_t n = pick_pages(env, bs, (uint32_t)wl_min(bs->actual - bs->target,
-                                                          WL_BALLOON_PFNS), gpas);
-        if (!n || !q->ready) {
-            return false;
-        }
-        queue_add(env, q, 0, env->drv_gpa + __builtin_offsetof(WlBalloonState, pfns),
-                  n * 4, false);
-        if (!queue_kick(env, q)) {
-            return false;
-        }
-        return_pages(env, bs, gpas, n);
-        set_actual(env, bs, bs->actual - n);
+    if (bs->actual > bs->target && deflate(env, bs, bs->actual - bs->target) <
+                                    bs->actual - bs->target) {
+        return false;
     }
     if (bs->actual == 0 && bs->mode == WL_BALLOON_MODE_HEAP && bs->bitmap) {
         WlHeap h;
@@ -532,7 +549,7 @@ static void hint_round(WlEnv *env, WlBalloonState *bs, uint32_t cmd_id)
     }
 }
 
-/* ---- polling ---- */
+/* ---- deflate on OOM ---- */
 
 static bool have_device(WlEnv *env)
 {
@@ -540,6 +557,45 @@ static bool have_device(WlEnv *env)
 }
 
 static void balloon_poll(WlEnv *env);
+
+bool wl_balloon_oom(void *opaque, unsigned order)
+{
+    WlEnv *env = opaque;
+    WlBalloonState *bs;
+    uint32_t want, n;
+
+    if (!have_device(env)) {
+        return false;
+    }
+    bs = bs_of(env);
+    /* Without the feature the balloon's pages are not ours to use. */
+    if (bs->magic != WL_BALLOON_MAGIC || bs->probe != WL_BALLOON_RUNNING ||
+        !bs->deflate_on_oom || bs->mode != WL_BALLOON_MODE_HEAP || !bs->actual) {
+        return false;
+    }
+    want = WL_BALLOON_OOM_NR_PAGES;
+    if (order < 31 && (1u << order) > want) {
+        want = 1u << order;
+    }
+    n = deflate(env, bs, (uint32_t)wl_min(want, bs->actual));
+    if (!n) {
+        return false;
+    }
+    bs->oom_hold = 1;
+    bs->oom_events++;
+    bs->oom_pages += n;
+    /* soft dirty log: called from the allocator, not from wl_balloon_poll */
+    wl_dirty(env, env->drv_gpa, sizeof(WlBalloonState));
+    return true;
+}
+
+/* ---- polling ---- */
+
+/* Not at the target, and not held below it after an OOM deflate. */
+static bool resize_wanted(const WlBalloonState *bs)
+{
+    return bs->actual > bs->target || (bs->actual < bs->target && !bs->oom_hold);
+}
 
 void wl_balloon_poll(WlEnv *env)
 {
@@ -576,7 +632,7 @@ static void balloon_poll(WlEnv *env)
     isr = rd(env, VIRTIO_MMIO_INTERRUPT_STATUS);
     if (!(isr & VIRTIO_MMIO_INT_CONFIG)) {
         /* A resize that could not finish is retried now and then. */
-        if (bs->actual != bs->target && env->now_ns(env) >= bs->retry_ns) {
+        if (resize_wanted(bs) && env->now_ns(env) >= bs->retry_ns) {
             if (!resize(env, bs)) {
                 bs->retry_ns = env->now_ns(env) + 100 * WL_BALLOON_POLL_NS;
             }
@@ -596,8 +652,22 @@ changed:
     } while (gen != rd(env, VIRTIO_MMIO_CONFIG_GENERATION));
     barrier();
 
+    /*
+     * An OOM deflate holds the balloon below its target until the next
+     * config change, which re-inflates it (as Linux does on every one),
+     * except a change that only starts a new hint round: a migration must
+     * not take back the memory the guest just needed.  A round's end (the
+     * id going to STOP or DONE) cannot be told from a `balloon` command
+     * that repeats the target, so it re-inflates.
+     */
+    if (bs->oom_hold && !(target == bs->target && bs->hint && cmd_id != bs->seen_cmd_id &&
+                          cmd_id != VIRTIO_BALLOON_CMD_ID_STOP &&
+                          cmd_id != VIRTIO_BALLOON_CMD_ID_DONE)) {
+        bs->oom_hold = 0;
+    }
+    bs->seen_cmd_id = cmd_id;
     bs->target = target;
-    if (bs->actual != bs->target && !resize(env, bs)) {
+    if (resize_wanted(bs) && !resize(env, bs)) {
         bs->retry_ns = env->now_ns(env) + 100 * WL_BALLOON_POLL_NS;
     }
     if (bs->hint && cmd_id != VIRTIO_BALLOON_CMD_ID_STOP &&

@@ -18,6 +18,17 @@
  *    the balloon), re-reading the command id before every batch and
  *    stopping as soon as it changes, then send STOP.
  *
+ * Deflate on OOM (VIRTIO_BALLOON_F_DEFLATE_ON_OOM, when the device offers
+ * it): the churn heap calls wl_balloon_oom() when it cannot satisfy an
+ * allocation; the driver then gives WL_BALLOON_OOM_NR_PAGES ballooned
+ * pages (or the block's worth, if larger) back through the deflate queue,
+ * and only once the device has used that buffer returns them to the heap
+ * and lowers `actual`, as Linux's OOM notifier does.  It then leaves the
+ * balloon below its target (no retry re-inflates it, which would only take
+ * the memory away again) until the next config change that is not just a
+ * new hint round starting; a `balloon` command re-inflates as usual.  Without the feature the balloon's pages
+ * are never used and the allocation fails.
+ *
  * All state, rings and buffers live in guest RAM (WlEnv.drv_gpa), so a
  * migration carries the driver along with the device's vmstate.  A round
  * runs to its end inside one call: the heap does not change under it.
@@ -34,6 +45,8 @@
 /* Entries per queue; a hint batch is QUEUE - 1 ranges. */
 #define WL_BALLOON_QUEUE_SIZE   64
 #define WL_BALLOON_PFNS         256
+/* Pages deflated per OOM event (Linux: VIRTIO_BALLOON_OOM_NR_PAGES). */
+#define WL_BALLOON_OOM_NR_PAGES 256
 /* Smallest heap block reported free: 8 KiB (its second page on). */
 #define WL_BALLOON_HINT_MIN_ORDER 1
 
@@ -72,12 +85,16 @@ typedef struct WlBalloonState {
     uint32_t last_cmd_id;       /* last hint command id served */
     uint64_t bitmap;            /* heap mode: gpa of the ballooned-page bitmap */
     uint32_t bitmap_order;      /* its block order */
-    uint32_t reserved;
+    uint32_t deflate_on_oom;    /* DEFLATE_ON_OOM negotiated */
     uint64_t cursor;            /* heap mode: where deflate resumes its scan */
     uint64_t next_poll_ns;
     uint64_t retry_ns;          /* actual != target: try again after this */
     uint64_t rounds;            /* hint rounds served */
     uint64_t hinted_bytes;      /* bytes reported free, all rounds */
+    uint32_t oom_hold;          /* deflated on OOM: no re-inflation until a change */
+    uint32_t seen_cmd_id;       /* hint command id at the last config read */
+    uint64_t oom_events;        /* wl_balloon_oom() calls that deflated */
+    uint64_t oom_pages;         /* pages they deflated */
     uint32_t cmd[2];            /* out buffers: the round's id, and STOP */
     uint32_t pfns[WL_BALLOON_PFNS];
 } WlBalloonState;
@@ -91,5 +108,14 @@ void wl_balloon_poll(WlEnv *env);
 
 /* The same, but at most once per WL_BALLOON_POLL_NS (for hot loops). */
 void wl_balloon_poll_timed(WlEnv *env);
+
+/**
+ * wl_balloon_oom: a WlAllocOomFn for the churn heap (@opaque is the
+ * WlEnv): the heap has no free block of @order.  With DEFLATE_ON_OOM
+ * negotiated and pages in the balloon (heap mode), deflate
+ * max(WL_BALLOON_OOM_NR_PAGES, 2^@order) of them, the device told first,
+ * and return true; otherwise change nothing and return false.
+ */
+bool wl_balloon_oom(void *opaque, unsigned order);
 
 #endif

@@ -8,6 +8,13 @@
  * RAM.  What is left is a fragmented heap with lots of free memory: the
  * case a balloon's free-page hints are for.
  *
+ * When the heap runs out before S (the balloon holds the memory, or S is
+ * more than RAM) the heap first asks the balloon driver, which deflates on
+ * OOM if the device offered VIRTIO_BALLOON_F_DEFLATE_ON_OOM.  If that does
+ * not help, churn prints `E`, frees every block it allocated and idles
+ * (the heap stays, so the balloon can still be resized); it never prints
+ * `C` then.
+ *
  * Every allocated block starts with a WlChurnBlock header linking it into
  * a list (all blocks, then the live set); the heads, the checksums and the
  * cursors are in state->aux (see workload-int.h), the heap's metadata at
@@ -17,6 +24,7 @@
  * any single changed byte changes s1.
  */
 #include "alloc.h"
+#include "balloon.h"
 #include "workload-int.h"
 
 #define CH(x) (st->aux[WL_CHURN_AUX_##x])
@@ -31,8 +39,11 @@ static inline uint64_t order_bytes(uint32_t order)
     return WL_PAGE_SIZE << order;
 }
 
-/* Allocate the next block and link it into the all-blocks list. */
-static bool churn_alloc_block(WlEnv *env, WlHeap *h)
+/*
+ * Allocate the next block and link it into the all-blocks list: 1, or 0
+ * when S bytes are allocated, or -1 when the heap has no page left.
+ */
+static int churn_alloc_block(WlEnv *env, WlHeap *h)
 {
     WlState *st = env->state;
     uint64_t left = CH(TARGET) - CH(ALLOCATED);
@@ -42,14 +53,17 @@ static bool churn_alloc_block(WlEnv *env, WlHeap *h)
     WlChurnBlock *b;
 
     if (left < WL_PAGE_SIZE) {
-        return false;
+        return 0;
     }
     while (order > 0 && order_bytes(order) > left) {
         order--;
     }
+    /* Out of memory: the balloon may give some back (deflate on OOM). */
+    h->oom = wl_balloon_oom;
+    h->oom_opaque = env;
     while ((gpa = wl_alloc_pages(h, order)) == WL_ALLOC_NONE) {
         if (order == 0) {
-            return false;       /* heap exhausted before S */
+            return -1;          /* heap exhausted before S */
         }
         order--;
     }
@@ -62,7 +76,21 @@ static bool churn_alloc_block(WlEnv *env, WlHeap *h)
     CH(ALLOCATED) += order_bytes(order);
     CH(CUR) = gpa;
     st->pos = sizeof(WlChurnBlock);
-    return true;
+    return 1;
+}
+
+/* Out of memory: give back every block allocated so far. */
+static void churn_free_all(WlEnv *env, WlHeap *h)
+{
+    WlState *st = env->state;
+
+    while (CH(ALL_HEAD) != WL_ALLOC_NONE) {
+        WlChurnBlock *b = block_at(env, CH(ALL_HEAD));
+
+        CH(ALL_HEAD) = b->next;
+        wl_alloc_free(h, (uint64_t)((uint8_t *)b - env->mem), b->order);
+    }
+    CH(CUR) = WL_ALLOC_NONE;
 }
 
 /* Fill the current block up to WL_POLL_BYTES more; true when it is full. */
@@ -228,9 +256,19 @@ static bool churn_step(WlEnv *env)
         return env->poll(env);
     case WL_CHURN_ALLOC:
         if (CH(CUR) == WL_ALLOC_NONE) {
-            if (!wl_alloc_attach(&heap, env->mem, env->dirty, CH(META)) ||
-                !churn_alloc_block(env, &heap)) {
+            if (!wl_alloc_attach(&heap, env->mem, env->dirty, CH(META))) {
                 st->phase = WL_CHURN_FREE;
+                return true;
+            }
+            r = churn_alloc_block(env, &heap);
+            if (r == 0) {
+                st->phase = WL_CHURN_FREE;
+                return true;
+            }
+            if (r < 0) {
+                churn_free_all(env, &heap);
+                st->phase = WL_CHURN_NOMEM;
+                env->write(env, "E", 1);
                 return true;
             }
         }
@@ -289,6 +327,7 @@ static bool churn_step(WlEnv *env)
             env->write(env, "V", 1);
         }
         return env->poll(env);
+    case WL_CHURN_NOMEM:
     case WL_CHURN_HALT:
     default:
         wl_idle(env);

@@ -148,6 +148,7 @@ enum {
     WL_CHURN_WAIT,          /* phase: sleep until the next verification */
     WL_CHURN_VERIFY,        /* phase: re-checksum and compare */
     WL_CHURN_HALT,          /* phase: verification failed; idle */
+    WL_CHURN_NOMEM,         /* phase: out of memory before S (`E`); idle, heap kept */
 };
 
 enum {

@@ -24,8 +24,9 @@ CHURN = "768M" if ACCEL.startswith("thread") else "96M"
 MAX_RATIO = 0.40
 
 
-def balloon_vm(d, name, append, hint=True, **kw):
-    dev = ["-device", "virtio-balloon,free-page-hint=" + ("on" if hint else "off")]
+def balloon_vm(d, name, append, hint=True, oom=False, **kw):
+    dev = ["-device", "virtio-balloon,free-page-hint=" + ("on" if hint else "off") +
+           (",deflate-on-oom=on" if oom else "")]
     return VM(KVMIG, d, name, accel=ACCEL, mem=MEM, append=append, extra=dev, **kw).connect()
 
 
@@ -158,11 +159,92 @@ def case_reuse_hinted_pages():
           f"{info['ram']['dirty-sync-count']} syncs", flush=True)
 
 
+def wait_actual_at_most(vm, limit, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        actual = vm.qmp.command("query-balloon")["actual"]
+        if actual <= limit:
+            return actual
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{vm.name}: balloon actual {actual}, want <= {limit}")
+        time.sleep(0.05)
+
+
+def oom_guest(d, oom):
+    """A guest whose churn needs more than the balloon leaves it: the
+    balloon (from churn's heap) is inflated while churn allocates."""
+    vm = balloon_vm(d, "vm", f"workload=churn size={CHURN}", hint=False, oom=oom)
+    target = 256 << 20 if ACCEL == "thread" else 32 << 20
+    hmp(vm, f"balloon {target >> 20}")
+    wait_actual_at_most(vm, target)
+    return vm, target
+
+
+def case_deflate_on_oom():
+    """deflate-on-oom=on: churn runs out, the driver deflates (telling the
+    device), churn completes and verifies; actual rises; the deflated
+    balloon migrates, and a later balloon command re-inflates as usual."""
+    with TestDir() as d:
+        vm, target = oom_guest(d, oom=True)
+        port = free_tcp_port()
+        dst = balloon_vm(d, "dst", f"workload=churn size={CHURN}", hint=False, oom=True,
+                         incoming=f"tcp:127.0.0.1:{port}")
+        try:
+            vm.wait_serial_count("C", 1, timeout=300)
+            check_verifies(vm, 2)
+            out = vm.serial_text()
+            if "E" in out:
+                raise AssertionError(f"churn ran out of memory: {out!r}")
+            info = vm.qmp.command("query-balloon")
+            if info["actual"] <= target:
+                raise AssertionError(f"actual {info['actual']} did not rise above {target}")
+            print(f"  balloon {target >> 20} MiB, churn size={CHURN}: C and V, "
+                  f"actual rose to {info['actual'] >> 20} MiB", flush=True)
+            vm.qmp.command("migrate", uri=f"tcp:127.0.0.1:{port}")
+            mig = wait_migration(vm, timeout=300)
+            if mig["status"] != "completed":
+                raise AssertionError(f"migration {mig['status']}: {mig.get('error-desc')}")
+            wait_actual(dst, vm.qmp.command("query-balloon")["actual"])
+            check_verifies(dst, 1)
+            # Churn freed 7/8 of its blocks: the target can be reached again.
+            hmp(dst, f"balloon {target >> 20}")
+            wait_actual(dst, target)
+            check_verifies(dst, dst.serial_text().count("V") + 1)
+        finally:
+            vm.kill()
+            dst.kill()
+
+
+def case_no_deflate_on_oom():
+    """Without the feature the balloon's pages stay out of reach: churn
+    prints E, frees what it had and idles; nothing is corrupted and the
+    balloon still deflates on request."""
+    with TestDir() as d:
+        vm, target = oom_guest(d, oom=False)
+        try:
+            vm.wait_serial_count("E", 1, timeout=300)
+            time.sleep(1)
+            out = vm.serial_text()
+            if out != "E":
+                raise AssertionError(f"serial {out!r}, want 'E' alone")
+            actual = vm.qmp.command("query-balloon")["actual"]
+            if actual != target:
+                raise AssertionError(f"actual {actual}, want {target}")
+            hmp(vm, f"balloon {MEM_BYTES >> 20}")
+            wait_actual(vm, MEM_BYTES)
+            if vm.serial_text() != "E":
+                raise AssertionError(f"serial {vm.serial_text()!r}")
+        finally:
+            vm.kill()
+
+
 CASES = [
     ("balloon-target", case_balloon_target),
     ("balloon-migrates", case_balloon_migrates),
     ("hints-cut-bytes", case_hints_cut_bytes),
     ("reuse-hinted-pages", case_reuse_hinted_pages),
+    ("deflate-on-oom", case_deflate_on_oom),
+    ("no-deflate-on-oom", case_no_deflate_on_oom),
 ]
 
 if __name__ == "__main__":

@@ -415,6 +415,60 @@ static void test_relocated(void)
     arena_free(&a);
 }
 
+/* The OOM hook: holds back blocks and gives them up one call at a time. */
+typedef struct OomHold {
+    WlHeap *h;              /* another handle on the same heap */
+    uint64_t held[8];
+    int nheld;
+    int calls;
+} OomHold;
+
+static bool oom_give_one(void *opaque, unsigned order)
+{
+    OomHold *o = opaque;
+
+    o->calls++;
+    if (!o->nheld) {
+        return false;
+    }
+    g_assert_true(wl_alloc_free(o->h, o->held[--o->nheld], 0));
+    return true;
+}
+
+static void test_oom_hook(void)
+{
+    const WlRegion r = { 1 << 20, 64 * PAGE };
+    Arena a;
+    WlHeap other;
+    OomHold o = { .h = &other };
+    uint64_t gpa;
+
+    arena_init(&a, 2 << 20, &r, 1);
+    other = a.heap;
+    g_assert_null(a.heap.oom);
+    /* Fill the heap; hold three pages back for the hook. */
+    while ((gpa = wl_alloc_pages(&a.heap, 0)) != WL_ALLOC_NONE) {
+        if (o.nheld < 3) {
+            o.held[o.nheld++] = gpa;
+        }
+    }
+    g_assert_cmpint(o.calls, ==, 0);
+    a.heap.oom = oom_give_one;
+    a.heap.oom_opaque = &o;
+    /* Each page costs one call; then the hook has nothing and it fails. */
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmpuint(wl_alloc_pages(&a.heap, 0), !=, WL_ALLOC_NONE);
+        g_assert_cmpint(o.calls, ==, i + 1);
+    }
+    g_assert_cmpuint(wl_alloc_pages(&a.heap, 0), ==, WL_ALLOC_NONE);
+    g_assert_cmpint(o.calls, ==, 4);
+    /* Attach starts without a hook. */
+    g_assert_true(wl_alloc_attach(&other, a.mem, NULL, r.gpa));
+    g_assert_null(other.oom);
+    g_assert_true(wl_alloc_check(&a.heap));
+    arena_free(&a);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -426,5 +480,6 @@ int main(int argc, char **argv)
     g_test_add_func("/alloc/init-errors", test_init_errors);
     g_test_add_func("/alloc/random-model", test_random_model);
     g_test_add_func("/alloc/relocated", test_relocated);
+    g_test_add_func("/alloc/oom-hook", test_oom_hook);
     return g_test_run();
 }

@@ -78,7 +78,8 @@ static void fx_setup(Fixture *f, gconstpointer data)
 
     f->m = machine_new(RAM, 1, &err);
     g_assert_no_error(err);
-    f->b = virtio_balloon_new(f->m, true, false, &err);
+    /* data: non-NULL for a device that offers DEFLATE_ON_OOM */
+    f->b = virtio_balloon_new(f->m, true, data != NULL, &err);
     g_assert_no_error(err);
     g_assert_true(f->m->balloon == f->b);
     f->ranges = g_array_new(FALSE, FALSE, sizeof(HintRange));
@@ -458,6 +459,136 @@ static void test_idle_hints(Fixture *f, gconstpointer data)
     }
 }
 
+/* A churn heap over the fixture's RAM, in the phase where it allocates. */
+static uint64_t oom_heap(Fixture *f, WlHeap *h)
+{
+    WlState *st = f->env.state;
+    uint64_t meta = f->env.regions[0].gpa;
+
+    memset(f->env.mem + meta, 0, wl_alloc_meta_size(f->env.regions, 1));
+    g_assert_true(wl_alloc_init(h, f->env.mem, NULL, f->env.regions, 1));
+    st->kind = WL_CHURN;
+    st->phase = WL_CHURN_ALLOC;
+    st->aux[WL_CHURN_AUX_META] = meta;
+    return meta;
+}
+
+/* Take every free page of the heap without asking anyone; returns how many. */
+static uint64_t drain(WlHeap *h, GArray *got)
+{
+    uint64_t gpa, n = 0;
+
+    while ((gpa = wl_alloc_pages(h, 0)) != WL_ALLOC_NONE) {
+        g_array_append_val(got, gpa);
+        n++;
+    }
+    return n;
+}
+
+/*
+ * DEFLATE_ON_OOM negotiated: an allocation the heap cannot satisfy makes
+ * the driver deflate 256 pages through the deflate queue; the device sees
+ * them (deflated_pages) and `actual` rises; num_pages stays; nothing
+ * re-inflates until the host asks again.
+ */
+static void test_deflate_on_oom(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GArray) got = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    WlBalloonState *bs = (WlBalloonState *)(f->env.mem + WL_DRV_GPA);
+    VirtIOBalloonInfo info;
+    uint64_t gpa, balloon_pages = (48 * MIB) >> 12, taken = 0;
+    WlHeap h;
+    uint32_t f0;
+
+    wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    f0 = rd(f, VIRTIO_MMIO_DEVICE_FEATURES);
+    g_assert_true(f0 & (1u << VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
+    oom_heap(f, &h);
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(bs->deflate_on_oom, ==, 1);
+    g_assert_true(virtio_balloon_set_target(f->b, 16 * MIB, &err));
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, 16 * MIB);
+    g_assert_cmpuint(bs->mode, ==, WL_BALLOON_MODE_HEAP);
+
+    /* The heap is empty now; with the hook one page costs the balloon 256. */
+    drain(&h, got);
+    h.oom = wl_balloon_oom;
+    h.oom_opaque = &f->env;
+    gpa = wl_alloc_pages(&h, 0);
+    g_assert_cmpuint(gpa, !=, WL_ALLOC_NONE);
+    g_array_append_val(got, gpa);
+    virtio_balloon_get_info(f->b, &info);
+    g_assert_cmpuint(info.deflated_pages, ==, WL_BALLOON_OOM_NR_PAGES);
+    g_assert_cmpuint(info.actual_pages, ==, balloon_pages - WL_BALLOON_OOM_NR_PAGES);
+    g_assert_cmpuint(info.num_pages, ==, balloon_pages);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, 17 * MIB);
+    g_assert_cmpuint(bs->oom_events, ==, 1);
+    g_assert_true(wl_alloc_check(&h));
+    /* A block larger than 256 pages deflates that much. */
+    gpa = wl_alloc_pages(&h, 9);
+    g_assert_cmpuint(gpa, !=, WL_ALLOC_NONE);
+    wl_alloc_free(&h, gpa, 9);
+    virtio_balloon_get_info(f->b, &info);
+    g_assert_cmpuint(info.deflated_pages, >=, WL_BALLOON_OOM_NR_PAGES + 512);
+
+    /* Polls and a new hint round do not re-inflate: the pages would go again. */
+    wl_balloon_poll(&f->env);
+    g_assert_true(virtio_balloon_hint_start(f->b, &hint_ops, f));
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), >=, 19 * MIB);
+    g_assert_cmpuint(bs->oom_hold, ==, 1);
+
+    /* Allocate until the balloon is empty: then the allocation fails. */
+    while ((gpa = wl_alloc_pages(&h, 0)) != WL_ALLOC_NONE) {
+        g_array_append_val(got, gpa);
+        taken++;
+    }
+    virtio_balloon_get_info(f->b, &info);
+    g_assert_cmpuint(info.actual_pages, ==, 0);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, RAM);
+    g_assert_cmpuint(info.deflated_pages, ==, info.inflated_pages);
+    g_assert_cmpuint(bs->oom_pages, ==, balloon_pages);
+    g_assert_false(wl_balloon_oom(&f->env, 0));
+    g_assert_true(wl_alloc_check(&h));
+
+    /* The host asks again (same target): the balloon re-inflates as usual. */
+    for (guint i = 0; i < got->len; i++) {
+        g_assert_true(wl_alloc_free(&h, g_array_index(got, uint64_t, i), 0));
+    }
+    g_assert_true(virtio_balloon_set_target(f->b, 16 * MIB, &err));
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, 16 * MIB);
+    g_assert_cmpuint(bs->oom_hold, ==, 0);
+    g_assert_true(wl_alloc_check(&h));
+}
+
+/* Not offered, so not negotiated: the balloon's pages are never used. */
+static void test_no_deflate_on_oom(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GArray) got = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    WlBalloonState *bs = (WlBalloonState *)(f->env.mem + WL_DRV_GPA);
+    VirtIOBalloonInfo info;
+    WlHeap h;
+
+    oom_heap(f, &h);
+    wl_balloon_poll(&f->env);
+    g_assert_cmpuint(bs->deflate_on_oom, ==, 0);
+    g_assert_true(virtio_balloon_set_target(f->b, 16 * MIB, &err));
+    wl_balloon_poll(&f->env);
+    drain(&h, got);
+    h.oom = wl_balloon_oom;
+    h.oom_opaque = &f->env;
+    g_assert_cmpuint(wl_alloc_pages(&h, 0), ==, WL_ALLOC_NONE);
+    g_assert_false(wl_balloon_oom(&f->env, 0));
+    virtio_balloon_get_info(f->b, &info);
+    g_assert_cmpuint(info.deflated_pages, ==, 0);
+    g_assert_cmpuint(virtio_balloon_actual(f->b), ==, 16 * MIB);
+    g_assert_true(wl_alloc_check(&h));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -470,5 +601,8 @@ int main(int argc, char **argv)
     ADD("/virtio-balloon/driver/inflate-deflate-top", test_inflate_deflate_top);
     ADD("/virtio-balloon/driver/heap-inflate-and-hints", test_heap_inflate_and_hints);
     ADD("/virtio-balloon/driver/idle-hints", test_idle_hints);
+    ADD("/virtio-balloon/driver/no-deflate-on-oom", test_no_deflate_on_oom);
+    g_test_add("/virtio-balloon/driver/deflate-on-oom", Fixture, "oom", fx_setup,
+               test_deflate_on_oom, fx_teardown);
     return g_test_run();
 }

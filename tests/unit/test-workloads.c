@@ -662,6 +662,25 @@ static void test_churn_tiny(void)
     fake_free(f);
 }
 
+static void test_churn_nomem(void)
+{
+    /* S more than RAM, no balloon to deflate: `E`, everything freed, idle. */
+    Fake *f = fake_new(2 * MIB, NULL, 0, "workload=churn size=4M");
+    WlState *st = f->env.state;
+    WlHeap h;
+
+    run_until_char(f, 'E', 1);
+    g_assert_cmpstr(f->out->str, ==, "E");
+    g_assert_cmpuint(st->phase, ==, WL_CHURN_NOMEM);
+    g_assert_true(wl_alloc_attach(&h, f->ram, NULL, st->aux[WL_CHURN_AUX_META]));
+    g_assert_true(wl_alloc_check(&h));
+    g_assert_cmpuint(wl_alloc_free_pages(&h), ==, wl_alloc_total_pages(&h));
+    run_polls(f, 10);
+    g_assert_cmpstr(f->out->str, ==, "E");
+    assert_outside_untouched(f);
+    fake_free(f);
+}
+
 /* ---- l2fwd ---- */
 
 static void test_l2fwd(void)
@@ -752,6 +771,7 @@ int main(int argc, char **argv)
     g_test_add_func("/workloads/churn/bad-list", test_churn_bad_list);
     g_test_add_func("/workloads/churn/resume", test_churn_resume);
     g_test_add_func("/workloads/churn/tiny", test_churn_tiny);
+    g_test_add_func("/workloads/churn/nomem", test_churn_nomem);
     g_test_add_func("/workloads/l2fwd", test_l2fwd);
     g_test_add_func("/workloads/soft-dirty-marks", test_soft_dirty_marks);
     return g_test_run();
