@@ -54,6 +54,7 @@ struct MultiFDSend {
     SendBatch *cur;             /* being filled by the migration thread */
     uint64_t next_packet;
     uint64_t bytes;             /* atomic */
+    uint64_t rate_accounted;    /* of bytes, in the main stream's rate limit */
 };
 
 static SendBatch *batch_new(void)
@@ -203,11 +204,22 @@ static void flush_batch(MultiFDSend *ms, MigStream *f)
 {
     SendBatch *b;
     SendSlot *sl;
+    uint64_t sent;
     int idx;
 
     if (!ms->cur->n) {
         return;
     }
+    /*
+     * max-bandwidth covers the channels too: what they sent since the last
+     * batch counts in the main stream's window (a couple of packets late,
+     * as the size of a compressed packet is known once it is sent), and
+     * the next batch waits for room like a write of the main stream.
+     */
+    sent = multifd_send_bytes(ms);
+    mig_stream_rate_account(f, g_get_monotonic_time() * 1000, sent - ms->rate_accounted);
+    ms->rate_accounted = sent;
+    mig_stream_rate_wait(f);
     idx = worker_pool_get_idle(ms->pool, true);
     if (idx < 0) {
         ms->cur->n = 0;

@@ -172,7 +172,7 @@ void mig_stream_rate_account(MigStream *f, int64_t now_ns, uint64_t bytes)
 }
 
 /* Sleep until the budget allows more, in slices so a cancel is seen soon. */
-static void rate_wait(MigStream *f)
+void mig_stream_rate_wait(MigStream *f)
 {
     for (;;) {
         int64_t d = mig_stream_rate_limit_delay(f, g_get_monotonic_time() * 1000);
@@ -210,7 +210,7 @@ int mig_stream_flush(MigStream *f)
     for (int i = 0; i < f->iovcnt; i++) {
         bytes += f->iov[i].iov_len;
     }
-    rate_wait(f);
+    mig_stream_rate_wait(f);
     ret = mig_channel_writev(f->ch, f->iov, f->iovcnt);
     f->writev_calls++;
     if (ret < 0) {
@@ -234,7 +234,7 @@ bool mig_stream_write_page(MigStream *f, unsigned block, uint64_t offset,
     if (f->err) {
         return true;
     }
-    rate_wait(f);
+    mig_stream_rate_wait(f);
     ret = mig_channel_write_page(f->ch, block, offset, host, len);
     if (ret < 0) {
         mig_stream_set_error(f, ret, "writing RAM block %u offset 0x%" G_GINT64_MODIFIER

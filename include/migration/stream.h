@@ -107,6 +107,12 @@ void mig_stream_set_rate_limit(MigStream *f, uint64_t bytes_per_sec);
 int64_t mig_stream_rate_limit_delay(MigStream *f, int64_t now_ns);
 /* Account @bytes written at @now_ns in the rate window (done by flush). */
 void mig_stream_rate_account(MigStream *f, int64_t now_ns, uint64_t bytes);
+/*
+ * Sleep until the rate window has room again (what flush does before each
+ * write); for bytes that go out on other connections (multifd channels),
+ * accounted here with mig_stream_rate_account.
+ */
+void mig_stream_rate_wait(MigStream *f);
 /* Number of writev calls made (for tests and stats). */
 uint64_t mig_stream_writev_calls(MigStream *f);
 
