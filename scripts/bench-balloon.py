@@ -34,61 +34,29 @@ import argparse
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
-from qmp import QMP  # noqa: E402
+import benchlib  # noqa: E402
+from benchlib import (add_vmm_args, med, mem_available, mem_bytes,  # noqa: E402
+                      ratio, wait_migration)
 
 # max-bandwidth for "unlimited": 1 TB/s, far above what a unix socket carries.
 MAX_BANDWIDTH = 10 ** 12
-
-
-def mem_bytes(size):
-    units = {"K": 10, "M": 20, "G": 30, "T": 40}
-    u = size[-1].upper()
-    return int(size[:-1]) << units[u] if u in units else int(size) << 20
-
-
-def mem_available():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) << 10
-    return 0
 
 
 def log(msg):
     print(f"# {msg}", file=sys.stderr, flush=True)
 
 
-class Proc:
+class Proc(benchlib.Side):
     """One VMM process: QMP socket and serial log in @d."""
 
     def __init__(self, args, d, name):
-        self.name = name
-        self.serial = os.path.join(d, f"{name}.log")
-        qmp_path = os.path.join(d, f"{name}.qmp")
-        args = args + ["-qmp", f"unix:{qmp_path},server=on,wait=off",
-                       "-serial", f"file:{self.serial}", "-display", "none"]
-        self.err = open(os.path.join(d, f"{name}.err"), "wb")
-        self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.monotonic() + 60
-        while not os.path.exists(qmp_path):
-            if self.p.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited: {self.stderr()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{args[0]}: no QMP socket")
-            time.sleep(0.02)
-        self.qmp = QMP(qmp_path)
-
-    def stderr(self):
-        with open(self.err.name, "rb") as f:
-            return f.read().decode(errors="replace").strip()
+        super().__init__(args, d, name, poll=0.02, name_in_errors=False)
 
     def serial_text(self):
         try:
@@ -106,21 +74,11 @@ class Proc:
                 return True
             if "X" in text or "E" in text:
                 return False
-            if self.p.poll() is not None:
+            if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.stderr()}")
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.1)
-
-    def kill(self):
-        try:
-            self.qmp.close()
-        except Exception:
-            pass
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait()
-        self.err.close()
 
 
 def vmm_args(vmm, hint, a, incoming=None):
@@ -177,16 +135,7 @@ def one_run(vmm, hint, a):
             bal = src.qmp.command("query-balloon")
             row["src_balloon_actual"] = bal.get("actual")
         src.qmp.command("migrate", uri=uri)
-        deadline = time.monotonic() + a.timeout
-        while True:
-            info = src.qmp.command("query-migrate")
-            if info.get("status") in ("completed", "failed", "cancelled"):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{vmm}: migration still {info.get('status')}")
-            time.sleep(0.05)
-        if info["status"] != "completed":
-            raise RuntimeError(f"{vmm}: migration {info['status']}: {info.get('error-desc')}")
+        info = wait_migration(src.qmp, vmm, a.timeout, 0.05)
         ram = info.get("ram", {})
         row.update({
             "total_ms": info.get("total-time"), "downtime_ms": info.get("downtime"),
@@ -211,11 +160,6 @@ def one_run(vmm, hint, a):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def med(rows, key):
-    vals = [r[key] for r in rows if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
-
-
 def fmt(v):
     if v is None:
         return "-"
@@ -224,16 +168,9 @@ def fmt(v):
     return f"{int(v)}"
 
 
-def ratio(x, y):
-    return x / y if x is not None and y else None
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
-    ap.add_argument("--kvmig")
-    ap.add_argument("--guest")
-    ap.add_argument("--qemu", default="qemu-system-x86_64")
+    add_vmm_args(ap)
     ap.add_argument("--mem", default="8G")
     ap.add_argument("--churn", default="6G", help="churn size=S")
     ap.add_argument("--runs", type=int, default=1)

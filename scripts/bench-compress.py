@@ -38,27 +38,21 @@ import argparse
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
-from qmp import QMP  # noqa: E402
+import benchlib  # noqa: E402
+from benchlib import (add_vmm_args, med, mem_available, mem_bytes,  # noqa: E402
+                      ratio)
 
 ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd", "multifd-lz4"]
 QEMU_ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd"]
 UNLIMITED = 100 * 1000 * 1000 * 1000
 FINAL = ("completed", "failed", "cancelled")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def mem_bytes(size):
-    units = {"K": 10, "M": 20, "G": 30, "T": 40}
-    u = size[-1].upper()
-    return int(size[:-1]) << units[u] if u in units else int(size) << 20
 
 
 def parse_bandwidth(s):
@@ -77,40 +71,8 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def mem_available():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) << 10
-    return 0
-
-
-class Side:
+class Side(benchlib.Side):
     """One VMM process with a QMP socket and a serial log."""
-
-    def __init__(self, args, d, name, incoming=None):
-        self.name = name
-        qmp = os.path.join(d, f"{name}.qmp")
-        self.serial = os.path.join(d, f"{name}.log")
-        self.errlog = os.path.join(d, f"{name}.err")
-        args = list(args) + ["-qmp", f"unix:{qmp},server=on,wait=off",
-                             "-serial", f"file:{self.serial}", "-display", "none"]
-        if incoming:
-            args += ["-incoming", incoming]
-        self.err = open(self.errlog, "wb")
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.monotonic() + 60
-        while not os.path.exists(qmp):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name}: {args[0]} exited: {self.stderr()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name}: no QMP socket")
-            time.sleep(0.01)
-        self.qmp = QMP(qmp)
-
-    def stderr(self):
-        with open(self.errlog, "rb") as f:
-            return f.read().decode(errors="replace").strip()
 
     def serial_has(self, ch):
         try:
@@ -121,16 +83,6 @@ class Side:
 
     def cpu(self):
         return cpu_seconds(self.proc.pid)
-
-    def kill(self):
-        try:
-            self.qmp.close()
-        except Exception:
-            pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.err.close()
 
 
 def vmm_args(vmm, a):
@@ -212,27 +164,15 @@ def one_run(vmm, row, bw, a):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def med(rows, key):
-    vals = [r[key] for r in rows if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
-
-
 def fmt(v, nd=0):
     if v is None:
         return "-"
     return f"{v:.{nd}f}"
 
 
-def ratio(a, b):
-    return a / b if a is not None and b else None
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
-    ap.add_argument("--kvmig")
-    ap.add_argument("--guest")
-    ap.add_argument("--qemu", default="qemu-system-x86_64")
+    add_vmm_args(ap)
     ap.add_argument("--mem", default="4G")
     ap.add_argument("--fill", default="512M", help="the fill workload's size")
     ap.add_argument("--ratio", default="3", help="the fill workload's ratio")

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,20 +26,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
 from qmp import QMP  # noqa: E402
-
-
-def mem_bytes(size):
-    units = {"K": 10, "M": 20, "G": 30, "T": 40}
-    return int(size[:-1]) << units[size[-1].upper()] if size[-1].upper() in units \
-        else int(size) << 20
-
-
-def mem_available():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) << 10
-    return 0
+from benchlib import (add_vmm_args, med, mem_available, mem_bytes,  # noqa: E402
+                      ratio, wait_migration)
 
 
 def rss_mib(pid):
@@ -100,16 +87,7 @@ def one_run(vmm, variant, a):
                             capabilities=[{"capability": variant, "state": True}])
         time.sleep(a.settle)        # the guest reaches its idle loop
         src.qmp.command("migrate", uri=uri)
-        deadline = time.monotonic() + a.timeout
-        while True:
-            info = src.qmp.command("query-migrate")
-            if info.get("status") in ("completed", "failed", "cancelled"):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{vmm}: migration still {info.get('status')}")
-            time.sleep(0.005)
-        if info["status"] != "completed":
-            raise RuntimeError(f"{vmm}: migration {info['status']}: {info.get('error-desc')}")
+        info = wait_migration(src.qmp, vmm, a.timeout, 0.005)
         time.sleep(0.3)
         phases = info.get("x-downtime-phases")
         row = {
@@ -131,11 +109,6 @@ def one_run(vmm, variant, a):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def med(rows, key):
-    vals = [r[key] for r in rows if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
-
-
 def fmt(v, unit=""):
     if v is None:
         return "-"
@@ -144,18 +117,9 @@ def fmt(v, unit=""):
     return f"{int(v)}{unit}"
 
 
-def ratio(a, b):
-    if a is None or b is None or not b:
-        return None
-    return a / b
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
-    ap.add_argument("--kvmig")
-    ap.add_argument("--guest")
-    ap.add_argument("--qemu", default="qemu-system-x86_64")
+    add_vmm_args(ap)
     ap.add_argument("--mem", default="8G")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--settle", type=float, default=0.5, help="s between start and migrate")

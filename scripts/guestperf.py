@@ -34,7 +34,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -45,7 +44,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "migration"))
-from qmp import QMP  # noqa: E402
+import benchlib  # noqa: E402
 
 SAMPLE_S = 0.1          # query-migrate period
 SERIAL_POLL_S = 0.02    # serial log poll period
@@ -62,36 +61,13 @@ def free_tcp_port():
         return s.getsockname()[1]
 
 
-class Side:
+class Side(benchlib.Side):
     """One VMM process (kvmig or QEMU) with a QMP socket and a serial log."""
 
     def __init__(self, args, d, name, incoming=None):
-        self.name = name
-        self.qmp_path = os.path.join(d, f"{name}.qmp")
-        self.serial = os.path.join(d, f"{name}.log")
-        self.errlog = os.path.join(d, f"{name}.err")
-        args = list(args) + ["-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-                             "-serial", f"file:{self.serial}", "-display", "none"]
-        if incoming:
-            args += ["-incoming", incoming]
-        self.args = args
-        self.err = open(self.errlog, "wb")
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not os.path.exists(self.qmp_path):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name}: {args[0]} exited: {self.stderr()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name}: no QMP socket")
-            time.sleep(0.01)
-        self.qmp = QMP(self.qmp_path)
+        super().__init__(args, d, name, incoming=incoming, new_session=True)
         self.offset = 0
         self.partial = b""
-
-    def stderr(self):
-        with open(self.errlog, "rb") as f:
-            return f.read().decode(errors="replace").strip()
 
     def new_stress_lines(self):
         """ms-per-GiB values of the S lines completed since the last call."""
@@ -107,16 +83,6 @@ class Side:
         cut = buf.rfind(b"\n")
         self.partial = buf[cut + 1:] if cut >= 0 else buf
         return out
-
-    def kill(self):
-        try:
-            self.qmp.close()
-        except Exception:
-            pass
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.err.close()
 
 
 def vmm_args(a):

@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Helpers shared by the benchmark scripts in scripts/ (bench-*.py,
+guestperf.py): size parsing, /proc/meminfo, medians and ratios over result
+rows, and a VMM process (kvmig or qemu-system-x86_64) with a QMP unix
+socket, a serial log and a stderr log.
+
+Python standard library only; the QMP client is tests/migration/qmp.py.
+"""
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
+from qmp import QMP  # noqa: E402
+
+
+def add_vmm_args(ap):
+    """The options every bench-*.py takes first: --build, --kvmig, --guest
+    (both default to paths under --build) and --qemu."""
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--kvmig")
+    ap.add_argument("--guest")
+    ap.add_argument("--qemu", default="qemu-system-x86_64")
+
+
+def mem_bytes(size):
+    """A -m style size: K/M/G/T suffixes are binary, no suffix means MiB."""
+    units = {"K": 10, "M": 20, "G": 30, "T": 40}
+    u = size[-1].upper()
+    return int(size[:-1]) << units[u] if u in units else int(size) << 20
+
+
+def mem_available():
+    """MemAvailable from /proc/meminfo in bytes (0 if absent)."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) << 10
+    return 0
+
+
+def med(rows, key):
+    """Median of row[key] over the rows that have it, or None."""
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def ratio(a, b):
+    """a / b, or None if either is None or b is 0."""
+    return a / b if a is not None and b else None
+
+
+FINAL = ("completed", "failed", "cancelled")
+
+
+def wait_migration(qmp, who, timeout, poll):
+    """Poll query-migrate on @qmp every @poll s until the migration ends;
+    return the last answer if it completed, raise (naming @who) if it
+    failed, was cancelled or is still running after @timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = qmp.command("query-migrate")
+        if info.get("status") in FINAL:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{who}: migration still {info.get('status')}")
+        time.sleep(poll)
+    if info["status"] != "completed":
+        raise RuntimeError(f"{who}: migration {info['status']}: {info.get('error-desc')}")
+    return info
+
+
+class Side:
+    """One VMM process with a QMP socket, a serial log and a stderr log in @d.
+
+    @args is the command line without -qmp/-serial/-display (added here);
+    @incoming adds -incoming.  @new_session starts the process in its own
+    session, @poll is the period the QMP socket is waited for with, and
+    @name_in_errors prefixes start-up errors with @name."""
+
+    def __init__(self, args, d, name, incoming=None, new_session=False, poll=0.01,
+                 name_in_errors=True):
+        self.name = name
+        self.qmp_path = os.path.join(d, f"{name}.qmp")
+        self.serial = os.path.join(d, f"{name}.log")
+        self.errlog = os.path.join(d, f"{name}.err")
+        args = list(args) + ["-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+                             "-serial", f"file:{self.serial}", "-display", "none"]
+        if incoming:
+            args += ["-incoming", incoming]
+        self.args = args
+        self.err = open(self.errlog, "wb")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.err,
+                                     start_new_session=new_session)
+        who = f"{name}: {args[0]}" if name_in_errors else args[0]
+        deadline = time.monotonic() + 60
+        while not os.path.exists(self.qmp_path):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{who} exited: {self.stderr()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name if name_in_errors else args[0]}: no QMP socket")
+            time.sleep(poll)
+        self.qmp = QMP(self.qmp_path)
+
+    def stderr(self):
+        with open(self.errlog, "rb") as f:
+            return f.read().decode(errors="replace").strip()
+
+    def kill(self):
+        try:
+            self.qmp.close()
+        except Exception:
+            pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.err.close()
