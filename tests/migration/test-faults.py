@@ -245,9 +245,18 @@ def fault_dst_killed_iteration(c):
     set_params(c.src, max_bandwidth=SLOW)
     d.proc.kill()
     d.kill()
-    if query(c.src)["status"] == "pre-switchover":
-        # the source notices the dead destination when it writes again
-        c.src.qmp.command("migrate-continue", state="pre-switchover")
+    # The source notices the dead destination when it writes again; if it
+    # converges first (it may still be active here) it waits in
+    # pre-switchover, as QEMU does, until migrate-continue.
+    deadline = time.monotonic() + 120
+    while True:
+        status = query(c.src)["status"]
+        if status == "pre-switchover":
+            c.src.qmp.command("migrate-continue", state="pre-switchover")
+            break
+        if status not in ("setup", "active") or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     expect_end(c.src, "failed", "destination killed mid-iteration")
 
 
