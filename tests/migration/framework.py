@@ -121,6 +121,23 @@ def wait_migration(vm, states=("completed", "failed", "cancelled"), timeout=120)
         time.sleep(0.05)
 
 
+
+def compare_paused_memory(src, dst, d, size):
+    """A paused guest's RAM (@size bytes) arrived byte-exact: the destination
+    completes, stays paused, and its memory equals the source's."""
+    want = src.pmemsave(size, os.path.join(d, "src.mem"))
+    deadline = time.monotonic() + 60
+    while query(dst).get("status") != "completed":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"destination: {query(dst)}")
+        time.sleep(0.05)
+    if dst.status() != "paused":
+        raise AssertionError(f"destination of a paused guest is {dst.status()}")
+    got = dst.pmemsave(size, os.path.join(d, "dst.mem"))
+    if got != want:
+        first = next(i for i in range(len(want)) if want[i] != got[i])
+        raise AssertionError(f"memory differs first at 0x{first:x}")
+
 def set_params(vm, **params):
     vm.qmp.command("migrate-set-parameters", **{k.replace("_", "-"): v
                                                  for k, v in params.items()})

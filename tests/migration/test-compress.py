@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from framework import (main, VM, TestDir, check_pagewalk_invariant, converge, query,
+from framework import (compare_paused_memory, main, VM, TestDir, check_pagewalk_invariant, converge, query,
                        set_params, wait_migration)
 
 KVMIG = sys.argv[1]
@@ -73,18 +73,7 @@ def report(info, label):
 
 
 def compare_memory(src, dst, d):
-    want = src.pmemsave(MEM_BYTES, os.path.join(d, "src.mem"))
-    deadline = time.monotonic() + 60
-    while query(dst).get("status") != "completed":
-        if time.monotonic() > deadline:
-            raise AssertionError(f"destination: {query(dst)}")
-        time.sleep(0.05)
-    if dst.status() != "paused":
-        raise AssertionError(f"destination of a paused guest is {dst.status()}")
-    got = dst.pmemsave(MEM_BYTES, os.path.join(d, "dst.mem"))
-    if got != want:
-        first = next(i for i in range(len(want)) if want[i] != got[i])
-        raise AssertionError(f"memory differs first at 0x{first:x}")
+    compare_paused_memory(src, dst, d, MEM_BYTES)
 
 
 def paused_fill(label, **params):
