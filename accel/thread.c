@@ -55,6 +55,7 @@
 #include "util/bitmap.h"
 #include "util/error.h"
 #include "workload.h"
+#include "balloon.h"
 
 /* Debian 12's headers predate these (Linux 6.4 / 6.7). */
 #ifndef UFFD_FEATURE_WP_ASYNC
@@ -219,6 +220,13 @@ static bool env_poll(WlEnv *env)
     int pct = __atomic_load_n(&tv->cpu->throttle_pct, __ATOMIC_RELAXED);
 
     env_dirty_state(env);
+    /*
+     * Serve the balloon as the guest ELF does from its own poll: a resize
+     * the driver could not finish (churn's heap not set up yet, say) is
+     * retried, and hint requests are answered, while a workload runs and
+     * no kick re-enters wl_run.
+     */
+    wl_balloon_poll_timed(env);
     if (G_UNLIKELY(pct)) {
         uint64_t until = cpu_throttle_due(tv->cpu, cpu_throttle_now_ns());
 

@@ -597,6 +597,21 @@ static bool resize_wanted(const WlBalloonState *bs)
     return bs->actual > bs->target || (bs->actual < bs->target && !bs->oom_hold);
 }
 
+uint64_t wl_balloon_retry_due(WlEnv *env)
+{
+    const WlBalloonState *bs;
+
+    if (!have_device(env)) {
+        return 0;
+    }
+    bs = bs_of(env);
+    if (bs->magic != WL_BALLOON_MAGIC || bs->probe != WL_BALLOON_RUNNING ||
+        !resize_wanted(bs)) {
+        return 0;
+    }
+    return bs->retry_ns ? bs->retry_ns : 1;
+}
+
 void wl_balloon_poll(WlEnv *env)
 {
     if (have_device(env)) {

@@ -110,6 +110,13 @@ void wl_balloon_poll(WlEnv *env);
 void wl_balloon_poll_timed(WlEnv *env);
 
 /**
+ * wl_balloon_retry_due: when an idle vCPU should wake to retry a resize
+ * the driver could not finish (the heap had no pages yet, or a workload
+ * held them): a now_ns() deadline, or 0 when nothing is pending.
+ */
+uint64_t wl_balloon_retry_due(WlEnv *env);
+
+/**
  * wl_balloon_oom: a WlAllocOomFn for the churn heap (@opaque is the
  * WlEnv): the heap has no free block of @order.  With DEFLATE_ON_OOM
  * negotiated and pages in the balloon (heap mode), deflate

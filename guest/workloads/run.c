@@ -60,8 +60,12 @@ void wl_put_u64(WlEnv *env, const char *prefix, uint64_t v, const char *suffix)
 
 void wl_idle(WlEnv *env)
 {
-    /* Every wake-up (a kick, e.g. a balloon config change) serves the balloon. */
-    while (env->sleep_until(env, 0)) {
+    /*
+     * Every wake-up (a kick, e.g. a balloon config change) serves the
+     * balloon; a resize it could not finish wakes us when it is due, so a
+     * target set while a workload held the memory is reached once it let go.
+     */
+    while (env->sleep_until(env, wl_balloon_retry_due(env))) {
         wl_balloon_poll(env);
     }
 }

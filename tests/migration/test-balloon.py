@@ -24,9 +24,10 @@ CHURN = "768M" if ACCEL.startswith("thread") else "96M"
 MAX_RATIO = 0.40
 
 
-def balloon_vm(d, name, append, hint=True, oom=False, **kw):
-    dev = ["-device", "virtio-balloon,free-page-hint=" + ("on" if hint else "off") +
-           (",deflate-on-oom=on" if oom else "")]
+def balloon_vm(d, name, append, hint=True, oom=False, extra_args=(), **kw):
+    dev = list(extra_args) + [
+        "-device", "virtio-balloon,free-page-hint=" + ("on" if hint else "off") +
+        (",deflate-on-oom=on" if oom else "")]
     return VM(KVMIG, d, name, accel=ACCEL, mem=MEM, append=append, extra=dev, **kw).connect()
 
 
@@ -174,10 +175,32 @@ def oom_guest(d, oom):
     """A guest whose churn needs more than the balloon leaves it: the
     balloon (from churn's heap) is inflated while churn allocates."""
     vm = balloon_vm(d, "vm", f"workload=churn size={CHURN}", hint=False, oom=oom)
-    target = 256 << 20 if ACCEL == "thread" else 32 << 20
+    target = 256 << 20 if ACCEL.startswith("thread") else 32 << 20
     hmp(vm, f"balloon {target >> 20}")
     wait_actual_at_most(vm, target)
     return vm, target
+
+
+def case_target_before_heap():
+    """A target set before the guest runs (-S, balloon, cont) reaches the
+    driver before churn has a heap to inflate from: the driver must retry
+    while churn runs, as the real guest does from its poll, and not wait for
+    another config change.  This was the race behind no-deflate-on-oom."""
+    with TestDir() as d:
+        vm = balloon_vm(d, "vm", f"workload=churn size={CHURN}", hint=False, extra_args=["-S"])
+        target = 256 << 20 if ACCEL.startswith("thread") else 32 << 20
+        try:
+            hmp(vm, f"balloon {target >> 20}")
+            vm.qmp.command("cont")
+            wait_actual_at_most(vm, target)
+            # Churn then runs out of the memory the balloon left it, frees
+            # what it had, and the balloon takes the rest of its target.
+            vm.wait_serial_count("E", 1, timeout=300)
+            wait_actual(vm, target)
+            if vm.serial_text() != "E":
+                raise AssertionError(f"serial {vm.serial_text()!r}, want 'E' alone")
+        finally:
+            vm.kill()
 
 
 def case_deflate_on_oom():
@@ -243,6 +266,7 @@ CASES = [
     ("balloon-migrates", case_balloon_migrates),
     ("hints-cut-bytes", case_hints_cut_bytes),
     ("reuse-hinted-pages", case_reuse_hinted_pages),
+    ("target-before-heap", case_target_before_heap),
     ("deflate-on-oom", case_deflate_on_oom),
     ("no-deflate-on-oom", case_no_deflate_on_oom),
 ]
