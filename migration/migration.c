@@ -248,8 +248,54 @@ static void update_bandwidth(MigrationState *s, MigStream *f, int64_t *win_start
 }
 
 /*
+ * Settling.  QEMU switches over the moment the exact pending bytes fit in
+ * downtime-limit at the measured bandwidth, which for a guest that dirties
+ * little means a downtime close to the limit: the switchover comes in the
+ * middle of a pass, with up to a limit's worth of pages not sent yet, and
+ * all of them go while the guest is stopped.  kvmig sends that rest first,
+ * once, while the guest runs -- at most one downtime-limit of extra
+ * precopy, and only for a guest that dirties at less than half the
+ * bandwidth -- and looks again: if what is pending then is less than half of
+ * before, it may settle again (at most MIG_SETTLE_MAX_ROUNDS times);
+ * otherwise, or below MIG_SETTLE_FLOOR, it switches over at once.  The
+ * downtime bound is QEMU's either way: a switchover only ever happens with
+ * pending <= threshold.  If a round ends above the threshold (the guest
+ * dirtied more than it had), settling is over for this migration and
+ * QEMU's rule applies from then on, so a guest that converges only
+ * barely is never held off by it.  x-switchover-at-threshold turns it off.
+ */
+#define MIG_SETTLE_MAX_ROUNDS   4
+#define MIG_SETTLE_FLOOR        (64 * 1024)
+
+typedef struct MigSettle {
+    bool off;                   /* x-switchover-at-threshold, or given up */
+    bool round;                 /* sending the rest; decide when it is sent */
+    unsigned rounds;
+    uint64_t from;              /* exact pending when the round began */
+} MigSettle;
+
+/*
+ * pending <= threshold, exactly: switch over now (true) or send it first?
+ * A round takes pending / bw; the guest dirties dirty_rate * that meanwhile
+ * (dirty-pages-rate of the sync just done), so a guest dirtying at half the
+ * bandwidth or more would not halve it: no round for it.
+ */
+static bool settle_done(MigSettle *st, uint64_t pending, uint64_t dirty_rate, uint64_t bw)
+{
+    if (st->off || pending <= MIG_SETTLE_FLOOR || st->rounds >= MIG_SETTLE_MAX_ROUNDS ||
+        (st->rounds && pending * 2 > st->from) || dirty_rate * 2 >= bw) {
+        return true;
+    }
+    st->round = true;
+    st->rounds++;
+    st->from = pending;
+    return false;
+}
+
+/*
  * Iterate until the remaining dirty bytes can be sent within downtime-limit
- * at the measured bandwidth.  Returns false on error or cancel.
+ * at the measured bandwidth (then settle, above).  Returns false on error
+ * or cancel.
  */
 static bool iterate_until_converged(MigrationState *s, MigStream *f, GError **errp)
 {
@@ -257,6 +303,9 @@ static bool iterate_until_converged(MigrationState *s, MigStream *f, GError **er
     uint64_t win_bytes = transferred(s, f), win_pages = 0;
     uint64_t last_pass = 0;
     bool pass_done = false;
+    MigSettle settle = {
+        .off = migrate_cap(s->opts, MIGRATION_CAPABILITY_X_SWITCHOVER_AT_THRESHOLD),
+    };
 
     mig_convergence_start(s, f);
 
@@ -271,14 +320,22 @@ static bool iterate_until_converged(MigrationState *s, MigStream *f, GError **er
         limit_ms = migrate_downtime_limit(s->opts);
         threshold = stat_get(&s->stats, bandwidth) * limit_ms / 1000;
         pending = savevm_pending(s->reg, false);
-        if (pending <= threshold || pass_done) {
+        /* A settling round runs until everything pending was sent once. */
+        if ((pending <= threshold && !settle.round) || pass_done) {
             pending = savevm_pending(s->reg, true);
             if (stat_get(&s->stats, dirty_sync_count) != last_pass) {
                 last_pass = stat_get(&s->stats, dirty_sync_count);
                 migration_emit_pass(s, last_pass);
                 mig_convergence_after_sync(s, f);   /* auto-converge, x-convergence */
             }
-            if (pending <= threshold) {
+            if (settle.round && pending > threshold) {
+                settle.off = true;      /* it grew back: QEMU's rule from now on */
+            }
+            settle.round = false;
+            if (pending <= threshold &&
+                settle_done(&settle, pending,
+                            stat_get(&s->stats, dirty_pages_rate) * TARGET_PAGE_SIZE,
+                            stat_get(&s->stats, bandwidth))) {
                 return true;
             }
         }

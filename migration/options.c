@@ -25,6 +25,7 @@ static const char *const capability_names[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_MULTIFD] = "multifd",
     [MIGRATION_CAPABILITY_LATE_BLOCK_ACTIVATE] = "late-block-activate",
     [MIGRATION_CAPABILITY_X_EARLY_DIRTY_LOG_STOP] = "x-early-dirty-log-stop",
+    [MIGRATION_CAPABILITY_X_SWITCHOVER_AT_THRESHOLD] = "x-switchover-at-threshold",
 };
 
 static const char *const compression_names[MULTIFD_COMPRESSION__MAX] = {

@@ -34,6 +34,8 @@ typedef enum MigrationCapability {
     MIGRATION_CAPABILITY_LATE_BLOCK_ACTIVATE,
     /* kvmig: stop dirty logging before (not after) the final handshake */
     MIGRATION_CAPABILITY_X_EARLY_DIRTY_LOG_STOP,
+    /* kvmig: switch over as soon as the rest fits downtime-limit, as QEMU (migration.c) */
+    MIGRATION_CAPABILITY_X_SWITCHOVER_AT_THRESHOLD,
     MIGRATION_CAPABILITY__MAX,
 } MigrationCapability;
 

@@ -134,7 +134,7 @@ class Chain:
         path = f"{self.d}/{name}.sock"
         dst = vm(self.d, name, incoming=f"unix:{path}")
         try:
-            set_caps(src, pause_before_switchover=False)
+            set_caps(src, pause_before_switchover=False, x_switchover_at_threshold=False)
             set_params(src, max_bandwidth=FAST, downtime_limit=1)
             src.qmp.command("migrate", uri=f"unix:{path}")
             info = converge(src)
@@ -261,8 +261,13 @@ def fault_dst_killed_iteration(c):
 
 
 def to_device_state(c, d, uri):
-    """Migrate to a stopped destination until the source is in device."""
-    set_caps(c.src, pause_before_switchover=True)
+    """Migrate to a stopped destination until the source is in device.
+    QEMU's switchover rule (x-switchover-at-threshold): with the huge
+    downtime-limit it stops with most of RAM still to send, so the stream is
+    mid-RAM when the destination stops reading; kvmig's settling would send
+    that rest first, and the whole final stream could fit in the socket's
+    buffers -- a cancel would then leave the destination a complete stream."""
+    set_caps(c.src, pause_before_switchover=True, x_switchover_at_threshold=True)
     set_params(c.src, max_bandwidth=FAST, downtime_limit=60000)
     c.src.qmp.command("migrate", uri=uri)
     wait_status(c.src, ("pre-switchover",))

@@ -208,7 +208,8 @@ def case_capabilities_parameters():
             caps = {c["capability"]: c["state"] for c in q.command("query-migrate-capabilities")}
             for name in ("xbzrle", "compress", "auto-converge", "events", "multifd",
                          "rdma-pin-all", "return-path", "pause-before-switchover",
-                         "late-block-activate", "postcopy-ram", "x-early-dirty-log-stop"):
+                         "late-block-activate", "postcopy-ram", "x-early-dirty-log-stop",
+                         "x-switchover-at-threshold"):
                 assert caps.get(name) is False, (name, caps)
             q.command("migrate-set-capabilities", capabilities=[
                 {"capability": "xbzrle", "state": True},
@@ -401,7 +402,7 @@ def case_hmp_stdio():
             assert out == b"(qemu) VM status: paused\r\n(qemu) ", out
             p.stdin.write(b"migrate_set_capability xbzrle on\ninfo migrate_capabilities\n")
             p.stdin.flush()
-            out = read_until(p.stdout, b"x-early-dirty-log-stop: off\r\n(qemu) ")
+            out = read_until(p.stdout, b"x-switchover-at-threshold: off\r\n(qemu) ")
             assert out.startswith(b"(qemu) xbzrle: on\r\nrdma-pin-all: off\r\n"), out
             p.stdin.write(b"help cont\n")
             p.stdin.flush()

@@ -83,7 +83,7 @@ static void test_names(void)
     static const char *const want[] = {
         "xbzrle", "rdma-pin-all", "auto-converge", "compress", "events", "postcopy-ram",
         "return-path", "pause-before-switchover", "multifd", "late-block-activate",
-        "x-early-dirty-log-stop",
+        "x-early-dirty-log-stop", "x-switchover-at-threshold",
     };
     MigrationCapability c;
 

@@ -534,7 +534,7 @@ static void test_caps_params(Fixture *f, gconstpointer data)
            "{\"return\": \"xbzrle: on\\r\\nrdma-pin-all: off\\r\\nauto-converge: off\\r\\n"
            "compress: off\\r\\nevents: on\\r\\npostcopy-ram: off\\r\\nreturn-path: off\\r\\n"
            "pause-before-switchover: off\\r\\nmultifd: off\\r\\nlate-block-activate: off"
-           "\\r\\nx-early-dirty-log-stop: off\\r\\n\"}");
+           "\\r\\nx-early-dirty-log-stop: off\\r\\nx-switchover-at-threshold: off\\r\\n\"}");
 
     expect(f, "{\"execute\":\"migrate-set-parameters\", \"arguments\": {\"max-bandwidth\": "
            "1000000, \"downtime-limit\": 50, \"multifd-compression\": \"zlib\"}}",
