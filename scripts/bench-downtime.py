@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Benchmark: migrate an idle guest over a unix socket with kvmig (default
-order, then x-early-dirty-log-stop) and QEMU, interleaved, and compare.
+"""Benchmark: migrate a guest (idle by default) over a unix socket with kvmig
+(default, then x-early-dirty-log-stop, then x-switchover-at-threshold) and
+QEMU, interleaved, and compare.
 
 usage: scripts/bench-downtime.py [--build DIR] [--mem 8G] [--runs 3] [--no-qemu]
+                                 [--workload 'churn size=3G' --ready C]
+                                 [--accel thread,dirty=soft]
 
 Each round runs, in this order: kvmig, kvmig with x-early-dirty-log-stop,
-qemu-system-x86_64 -accel tcg on the same guest ELF (workload=idle), so the
-three are interleaved (A B C A B C ...) on a shared, noisy machine.  Both
+kvmig with x-switchover-at-threshold (QEMU's switchover rule, no settling),
+qemu-system-x86_64 -accel tcg on the same guest ELF and workload, so they
+are interleaved (A B C D A B C D ...) on a shared, noisy machine.  With
+--ready X the migration starts once the source's serial shows X (e.g. `C`
+when churn is done, `F` when fill is), else --settle seconds after start.  Both
 VMMs keep their default parameters.  Prints one JSON line per migration,
 then a table of medians, the ratios to QEMU, and one JSON line per variant
 with the medians.  Downtime: what each VMM reports (integer ms); for kvmig
@@ -62,13 +68,15 @@ class Proc:
 
 def vmm_args(vmm, a, d, name, incoming=None):
     qmp = os.path.join(d, f"{name}.qmp")
+    serial = f"file:{os.path.join(d, name + '.serial')}"
+    app = "workload=" + a.workload
     if vmm == "qemu":
         args = [a.qemu, "-accel", "tcg", "-m", a.mem, "-display", "none",
-                "-kernel", a.guest, "-append", "workload=idle", "-serial", "none",
+                "-kernel", a.guest, "-append", app, "-serial", serial,
                 "-qmp", f"unix:{qmp},server=on,wait=off"]
     else:
-        args = [a.kvmig, "-accel", "thread", "-m", a.mem, "-append", "workload=idle",
-                "-serial", "none", "-display", "none",
+        args = [a.kvmig, "-accel", a.accel, "-m", a.mem, "-append", app,
+                "-serial", serial, "-display", "none",
                 "-qmp", f"unix:{qmp},server=on,wait=off"]
     if incoming:
         args += ["-incoming", incoming]
@@ -82,20 +90,25 @@ def one_run(vmm, variant, a):
     try:
         src = Proc(*vmm_args(vmm, a, d, "src"))
         dst = Proc(*vmm_args(vmm, a, d, "dst", incoming=uri))
-        if variant == "x-early-dirty-log-stop":
+        if variant != "default":
             src.qmp.command("migrate-set-capabilities",
                             capabilities=[{"capability": variant, "state": True}])
-        time.sleep(a.settle)        # the guest reaches its idle loop
+        if a.ready:
+            wait_serial(os.path.join(d, "src.serial"), a.ready, a.timeout)
+        else:
+            time.sleep(a.settle)    # the guest reaches its idle loop
         src.qmp.command("migrate", uri=uri)
         info = wait_migration(src.qmp, vmm, a.timeout, 0.005)
         time.sleep(0.3)
         phases = info.get("x-downtime-phases")
         row = {
             "bench": "downtime", "vmm": vmm, "variant": variant, "mem": a.mem,
+            "workload": a.workload,
             "total_ms": info["total-time"], "downtime_ms": info["downtime"],
             "downtime_precise_ms": round(sum(phases.values()), 3) if phases else None,
             "setup_ms": info.get("setup-time"),
             "bytes": info["ram"]["transferred"],
+            "downtime_bytes": info["ram"].get("downtime-bytes"),
             "dst_rss_mib": round(rss_mib(dst.p.pid), 1),
             "dst_status": dst.qmp.command("query-status")["status"],
         }
@@ -107,6 +120,20 @@ def one_run(vmm, variant, a):
             if p:
                 p.kill()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def wait_serial(path, char, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(path, "rb") as f:
+                if char.encode() in f.read():
+                    return
+        except FileNotFoundError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {char!r} on {path} in {timeout} s")
+        time.sleep(0.05)
 
 
 def fmt(v, unit=""):
@@ -125,6 +152,9 @@ def main():
     ap.add_argument("--settle", type=float, default=0.5, help="s between start and migrate")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--no-qemu", action="store_true")
+    ap.add_argument("--workload", default="idle", help="the guest's workload= words")
+    ap.add_argument("--ready", default="", help="serial character to wait for")
+    ap.add_argument("--accel", default="thread", help="kvmig's -accel")
     a = ap.parse_args()
     a.kvmig = a.kvmig or os.path.join(a.build, "kvmig")
     a.guest = a.guest or os.path.join(a.build, "guest", "kvmig-guest.elf")
@@ -138,7 +168,8 @@ def main():
               f"{2.2 * mem_bytes(a.mem) / (1 << 30):.1f}: kvmig only", file=sys.stderr)
         with_qemu = False
 
-    variants = [("kvmig", "default"), ("kvmig", "x-early-dirty-log-stop")]
+    variants = [("kvmig", "default"), ("kvmig", "x-early-dirty-log-stop"),
+                ("kvmig", "x-switchover-at-threshold")]
     if with_qemu:
         variants.append(("qemu", "default"))
     rows = {v: [] for v in variants}
@@ -156,17 +187,18 @@ def main():
             "total_ms": med(rs, "total_ms"), "downtime_ms": med(rs, "downtime_ms"),
             "downtime_precise_ms": med(rs, "downtime_precise_ms"),
             "bytes": med(rs, "bytes"), "dst_rss_mib": med(rs, "dst_rss_mib"),
+            "downtime_bytes": med(rs, "downtime_bytes"),
         }
     q = summary.get(("qemu", "default"))
 
     print()
-    print(f"idle {a.mem} guest over a unix socket, {a.runs} runs, medians")
-    print(f"{'vmm':<6} {'variant':<24} {'total ms':>9} {'downtime ms':>12} "
-          f"{'(precise)':>10} {'bytes':>11} {'dst RSS MiB':>12}")
+    print(f"{a.mem} guest, workload={a.workload}, over a unix socket, {a.runs} runs, medians")
+    print(f"{'vmm':<6} {'variant':<26} {'total ms':>9} {'downtime ms':>12} "
+          f"{'(precise)':>10} {'bytes':>11} {'in downtime':>12} {'dst RSS MiB':>12}")
     for (vmm, variant), s in summary.items():
-        print(f"{vmm:<6} {variant:<24} {fmt(s['total_ms']):>9} {fmt(s['downtime_ms']):>12} "
+        print(f"{vmm:<6} {variant:<26} {fmt(s['total_ms']):>9} {fmt(s['downtime_ms']):>12} "
               f"{fmt(s['downtime_precise_ms']):>10} {fmt(s['bytes']):>11} "
-              f"{fmt(s['dst_rss_mib']):>12}")
+              f"{fmt(s['downtime_bytes']):>12} {fmt(s['dst_rss_mib']):>12}")
     if q:
         print()
         print("QEMU / kvmig (higher is better for kvmig)")
@@ -174,7 +206,7 @@ def main():
             if vmm == "qemu":
                 continue
             down = s["downtime_precise_ms"] or s["downtime_ms"]
-            print(f"  {variant:<24} total x{fmt(ratio(q['total_ms'], s['total_ms']))}  "
+            print(f"  {variant:<26} total x{fmt(ratio(q['total_ms'], s['total_ms']))}  "
                   f"downtime x{fmt(ratio(q['downtime_ms'], down))}  "
                   f"bytes x{fmt(ratio(q['bytes'], s['bytes']))}  "
                   f"dst RSS x{fmt(ratio(q['dst_rss_mib'], s['dst_rss_mib']))}")
