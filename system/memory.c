@@ -67,8 +67,9 @@ RAMBlock *ram_block_new(const char *idstr, uint64_t size, GError **errp)
      * access by the kernel to each 4 KiB page of a process (the socket's
      * copy of a page the guest wrote, in writev) costs microseconds, ~10x
      * the copy itself; with 2 MiB pages that cost is paid once per 2 MiB
-     * (docs/devel/migration/ram.rst).  Untouched memory stays unallocated:
-     * THP fills only the 2 MiB extents the guest (or a load) writes into.
+     * (docs/devel/migration/dirty-tracking.rst).  Untouched memory stays
+     * unallocated: THP fills only the 2 MiB extents the guest (or a load)
+     * writes into.  The dirty log stays 4 KiB (accel/thread.c).
      * Advice only: without THP everything still works, only slower.
      */
     madvise(host, size, MADV_HUGEPAGE);
