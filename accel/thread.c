@@ -20,6 +20,14 @@
  * protecting every PTE of an idle 8 GiB guest costs ~35 ms to start, ~10 ms
  * per sync (inside the downtime) and ~17 ms to stop.
  *
+ * Huge pages (guest RAM is advised MADV_HUGEPAGE, system/memory.c): log
+ * start protects a huge page as a whole and leaves it huge, so the bulk
+ * pass reads it through a 2 MiB mapping; the first write into it makes
+ * the kernel split it and mark that 4 KiB page alone.  A write into a hole
+ * may fill a whole huge page, which the next sync reports in full (511 of
+ * its pages zero, cheap to send) and protects; after that its pages are
+ * logged one by one too (tests/unit/test-dirty-log.c, thread-huge).
+ *
  * Or (-accel thread,dirty=soft, and where the kernel lacks the above) a
  * software dirty log: the workloads mark every page they write in a
  * per-block bitmap (WlEnv.dirty, wl_dirty() in workload.h; one relaxed

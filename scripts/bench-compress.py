@@ -4,6 +4,7 @@
 
 usage: scripts/bench-compress.py [--build DIR] [--mem 4G] [--runs 1]
            [--bandwidth 125M,unlimited] [--only raw,compress,...] [--no-qemu] [--json]
+           [--kvmig-b PATH]
 
 The guest is the project's ELF with `-append 'workload=fill size=512M
 ratio=3'` (512 MiB of data that zlib level 1 compresses about 3:1, the rest
@@ -31,6 +32,11 @@ bandwidth, the ratios to that VMM's raw row (time: raw / row, higher is
 better; bytes: row / raw), and kvmig vs QEMU on the same row (QEMU's total
 time / kvmig's).  --json prints one JSON line per migration and per
 median instead of the table.
+
+--kvmig-b PATH adds a second kvmig binary (vmm "kvmig-b", e.g. a build
+of another commit) run right after kvmig on every row and round, so a
+change is measured before/after, interleaved, in one run (the ratio
+column then also shows kvmig-b's total time / kvmig's).
 
 Python standard library only; the QMP client is tests/migration/qmp.py.
 """
@@ -90,7 +96,8 @@ def vmm_args(vmm, a):
     if vmm == "qemu":
         return [a.qemu, "-accel", "tcg", "-m", a.mem, "-kernel", a.guest, "-append", append,
                 "-nodefaults"]
-    return [a.kvmig, "-accel", "thread", "-m", a.mem, "-append", append]
+    binary = a.kvmig_b if vmm == "kvmig-b" else a.kvmig
+    return [binary, "-accel", "thread", "-m", a.mem, "-append", append]
 
 
 def row_settings(row):
@@ -184,6 +191,7 @@ def main():
     ap.add_argument("--json", action="store_true", help="JSON lines only")
     ap.add_argument("--fill-timeout", type=float, default=300)
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--kvmig-b", help="a second kvmig binary, run interleaved with kvmig")
     a = ap.parse_args()
     a.kvmig = a.kvmig or os.path.join(a.build, "kvmig")
     a.guest = a.guest or os.path.join(a.build, "guest", "kvmig-guest.elf")
@@ -203,7 +211,8 @@ def main():
     for run in range(a.runs):
         for bw in bws:
             for row in rows:
-                vmms = ["kvmig"] + (["qemu"] if with_qemu and row in QEMU_ROWS else [])
+                vmms = (["kvmig"] + (["kvmig-b"] if a.kvmig_b else []) +
+                        (["qemu"] if with_qemu and row in QEMU_ROWS else []))
                 for vmm in vmms:
                     try:
                         r = one_run(vmm, row, bw, a)
@@ -232,6 +241,9 @@ def main():
         if vmm == "kvmig":
             q = summary.get(("qemu", row, bw))
             s["qemu_time_ratio"] = ratio(q and q["total_ms"], s["total_ms"])
+            b = summary.get(("kvmig-b", row, bw))
+            if b:
+                s["kvmig_b_time_ratio"] = ratio(b["total_ms"], s["total_ms"])
 
     if a.json:
         for (vmm, row, bw), s in summary.items():
@@ -240,24 +252,25 @@ def main():
                               "mem": a.mem, "runs": a.runs, **s}))
         return
     print(f"fill {a.fill} ratio {a.ratio} guest of {a.mem}, {a.runs} run(s), medians")
-    print(f"{'vmm':<6} {'row':<13} {'bandwidth':>10} {'total ms':>9} {'down ms':>8} "
+    print(f"{'vmm':<7} {'row':<13} {'bandwidth':>10} {'total ms':>9} {'down ms':>8} "
           f"{'bytes':>11} {'src cpu s':>9} {'dst cpu s':>9} {'time/raw':>9} "
-          f"{'bytes/raw':>9} {'qemu/kvmig':>10}")
+          f"{'bytes/raw':>9} {'qemu/kvmig':>10}" + (" kvmig-b/kvmig" if a.kvmig_b else ""))
     for bw in bws:
         for row in rows:
-            for vmm in ("kvmig", "qemu"):
+            for vmm in ("kvmig", "kvmig-b", "qemu"):
                 s = summary.get((vmm, row, bw))
                 if not s:
                     continue
                 bws_ = "unlimited" if bw == UNLIMITED else f"{bw / 1e6:g}M"
                 if not s["ok"]:
-                    print(f"{vmm:<6} {row:<13} {bws_:>10}  error: {s['errors'][0][:80]}")
+                    print(f"{vmm:<7} {row:<13} {bws_:>10}  error: {s['errors'][0][:80]}")
                     continue
-                print(f"{vmm:<6} {row:<13} {bws_:>10} {fmt(s['total_ms']):>9} "
+                print(f"{vmm:<7} {row:<13} {bws_:>10} {fmt(s['total_ms']):>9} "
                       f"{fmt(s['downtime_ms']):>8} {fmt(s['bytes']):>11} "
                       f"{fmt(s['src_cpu_s'], 2):>9} {fmt(s['dst_cpu_s'], 2):>9} "
                       f"{fmt(s['time_vs_raw'], 2):>9} {fmt(s['bytes_vs_raw'], 3):>9} "
-                      f"{fmt(s.get('qemu_time_ratio'), 2):>10}")
+                      f"{fmt(s.get('qemu_time_ratio'), 2):>10}"
+                      + (f" {fmt(s.get('kvmig_b_time_ratio'), 2):>13}" if a.kvmig_b else ""))
 
 
 if __name__ == "__main__":
