@@ -597,6 +597,17 @@ static bool resize_wanted(const WlBalloonState *bs)
     return bs->actual > bs->target || (bs->actual < bs->target && !bs->oom_hold);
 }
 
+void wl_balloon_heap_ready(WlEnv *env)
+{
+    if (!have_device(env)) {
+        return;
+    }
+    if (bs_of(env)->magic == WL_BALLOON_MAGIC) {
+        bs_of(env)->retry_ns = 0;       /* a resize that found no heap: now */
+    }
+    wl_balloon_poll(env);
+}
+
 uint64_t wl_balloon_retry_due(WlEnv *env)
 {
     const WlBalloonState *bs;

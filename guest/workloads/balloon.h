@@ -110,6 +110,14 @@ void wl_balloon_poll(WlEnv *env);
 void wl_balloon_poll_timed(WlEnv *env);
 
 /**
+ * wl_balloon_heap_ready: a workload just set up its page allocator; a
+ * target the driver could not reach for want of a heap is retried at once,
+ * before the workload allocates anything (so `balloon` given before the
+ * guest ran inflates from a heap no workload has taken yet).
+ */
+void wl_balloon_heap_ready(WlEnv *env);
+
+/**
  * wl_balloon_retry_due: when an idle vCPU should wake to retry a resize
  * the driver could not finish (the heap had no pages yet, or a workload
  * held them): a now_ns() deadline, or 0 when nothing is pending.

@@ -253,6 +253,7 @@ static bool churn_step(WlEnv *env)
             return true;
         }
         st->phase = WL_CHURN_ALLOC;
+        wl_balloon_heap_ready(env);
         return env->poll(env);
     case WL_CHURN_ALLOC:
         if (CH(CUR) == WL_ALLOC_NONE) {

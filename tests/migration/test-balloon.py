@@ -173,10 +173,15 @@ def wait_actual_at_most(vm, limit, timeout=60):
 
 def oom_guest(d, oom):
     """A guest whose churn needs more than the balloon leaves it: the
-    balloon (from churn's heap) is inflated while churn allocates."""
-    vm = balloon_vm(d, "vm", f"workload=churn size={CHURN}", hint=False, oom=oom)
+    target is set before the guest runs (-S, balloon, cont), so the driver
+    inflates from churn's heap as soon as it exists, before churn allocates
+    (a target set while churn runs would race it: with huge pages churn can
+    take its whole heap before the command arrives)."""
+    vm = balloon_vm(d, "vm", f"workload=churn size={CHURN}", hint=False, oom=oom,
+                    extra_args=["-S"])
     target = 256 << 20 if ACCEL.startswith("thread") else 32 << 20
     hmp(vm, f"balloon {target >> 20}")
+    vm.qmp.command("cont")
     wait_actual_at_most(vm, target)
     return vm, target
 
@@ -185,7 +190,9 @@ def case_target_before_heap():
     """A target set before the guest runs (-S, balloon, cont) reaches the
     driver before churn has a heap to inflate from: the driver must retry
     while churn runs, as the real guest does from its poll, and not wait for
-    another config change.  This was the race behind no-deflate-on-oom."""
+    another config change.  This was the race behind no-deflate-on-oom.
+    The driver inflates as soon as churn's heap exists (wl_balloon_heap_ready),
+    before churn allocates: churn then runs out."""
     with TestDir() as d:
         vm = balloon_vm(d, "vm", f"workload=churn size={CHURN}", hint=False, extra_args=["-S"])
         target = 256 << 20 if ACCEL.startswith("thread") else 32 << 20
