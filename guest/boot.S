@@ -3,7 +3,12 @@
  * The test guest's entry: a Multiboot v1 header, then from 32-bit protected
  * mode (as a Multiboot loader leaves it) into long mode with the first
  * 4 GiB identity-mapped by 2 MiB pages (guest_main maps RAM above that),
- * SSE enabled, and on to guest_main(magic, info).
+ * and on to guest_main(magic, info).
+ *
+ * No x87/SSE set-up, and the C code is built -mgeneral-regs-only: a nested
+ * hypervisor may have to emulate a guest instruction, and its emulator
+ * knows few of the FPU/SSE ones (fninit and ldmxcsr stopped the guest with
+ * an emulation failure under nested KVM).  The guest keeps no FPU state.
  *
  * 2 MiB pages rather than 1 GiB ones: QEMU's default CPU model (qemu64)
  * has no pdpe1gb.
@@ -18,14 +23,9 @@
 #define PTE_PS          0x080
 
 #define CR0_PE          0x00000001
-#define CR0_MP          0x00000002
-#define CR0_EM          0x00000004
-#define CR0_TS          0x00000008
 #define CR0_NE          0x00000020
 #define CR0_PG          0x80000000
 #define CR4_PAE         0x00000020
-#define CR4_OSFXSR      0x00000200
-#define CR4_OSXMMEXCPT  0x00000400
 #define MSR_EFER        0xc0000080
 #define EFER_LME        0x00000100
 
@@ -92,7 +92,7 @@ _start:
     jb 3b
 
     movl %cr4, %eax
-    orl $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
+    orl $CR4_PAE, %eax
     movl %eax, %cr4
     movl $boot_pml4, %eax
     movl %eax, %cr3
@@ -101,8 +101,7 @@ _start:
     orl $EFER_LME, %eax
     wrmsr
     movl %cr0, %eax
-    andl $~(CR0_EM | CR0_TS), %eax
-    orl $(CR0_PG | CR0_PE | CR0_MP | CR0_NE), %eax
+    orl $(CR0_PG | CR0_PE | CR0_NE), %eax
     movl %eax, %cr0
     ljmp $SEL_CODE64, $long_entry
 
@@ -115,8 +114,6 @@ long_entry:
     movw %ax, %gs
     movw %ax, %ss
     movq $boot_stack_top, %rsp
-    fninit
-    ldmxcsr mxcsr_default(%rip)
     movl %ebp, %edi                 /* zero-extends into %rdi */
     movl %esi, %esi
     call guest_main
@@ -135,8 +132,6 @@ gdt_end:
 gdt_ptr:
     .word gdt_end - gdt - 1
     .long gdt
-mxcsr_default:
-    .long 0x1f80
 
     .section .bss
     .balign 4096
