@@ -60,6 +60,17 @@ typedef struct KvmState {
     int vm_fd;
     size_t run_size;            /* KVM_GET_VCPU_MMAP_SIZE */
     struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID */
+    uint32_t *msr_list;         /* KVM_GET_MSR_INDEX_LIST */
+    uint32_t nmsr_list;
+    bool has_get_tsc_khz;       /* KVM_CAP_GET_TSC_KHZ */
+    bool has_tsc_control;       /* KVM_CAP_TSC_CONTROL: KVM_SET_TSC_KHZ */
+    size_t xsave_size;          /* KVM_CAP_XSAVE2's size, or 4096 */
+    /*
+     * The CPUID every vCPU gets (APIC IDs patched in per vCPU): the
+     * host's supported CPUID, or on an incoming VM the source's, adopted
+     * by kvm_cpu_model_adopt before any vCPU ran.
+     */
+    struct kvm_cpuid2 *guest_cpuid;
     bool manual_protect;        /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
     bool initially_set;         /* ... with KVM_DIRTY_LOG_INITIALLY_SET */
     bool has_xsave, has_xcrs, has_events, has_debugregs;
@@ -92,7 +103,27 @@ static inline KvmState *kvm_state(Machine *m)
     return m->accel_state;
 }
 
+/* accel/kvm-cpu.c */
+/* The entry for leaf @fn (and subleaf @idx where it matters), or NULL. */
+const struct kvm_cpuid_entry2 *kvm_cpuid_find(const struct kvm_cpuid2 *c,
+                                              uint32_t fn, uint32_t idx);
+/* Read KVM_GET_MSR_INDEX_LIST into s->msr_list (init, once). */
+bool kvm_msr_list_init(KvmState *s, GError **errp);
+/*
+ * Fill v->msr_index with the MSRs to save for a vCPU whose CPUID is
+ * @cpuid: gated by CPUID and the index list, kept only if they round-trip.
+ * Call on a vCPU that has not run (it writes each MSR's own value back).
+ */
+void kvm_vcpu_choose_msrs(KvmState *s, KvmVcpu *v, const struct kvm_cpuid2 *cpuid);
+
 /* accel/kvm-vcpu.c */
+/* The vCPU's file descriptor (for vCPU ioctls from kvm-cpu.c). */
+int kvm_vcpu_fd(Vcpu *cpu);
+/*
+ * KVM_SET_CPUID2 with s->guest_cpuid (this vCPU's APIC ID patched in),
+ * then choose its MSRs again.  Only before the vCPU first runs.
+ */
+bool kvm_vcpu_apply_cpuid(Vcpu *cpu, GError **errp);
 bool kvm_vcpu_init(Vcpu *cpu, GError **errp);
 void kvm_vcpu_thread_init(Vcpu *cpu);
 VcpuExit kvm_vcpu_exec(Vcpu *cpu);

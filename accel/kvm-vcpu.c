@@ -42,29 +42,6 @@
 #define X86_CR0_PE (1u << 0)
 #define X86_CR0_ET (1u << 4)
 
-/* MSRs saved with the vCPU, kept where this host's KVM can read them. */
-static const uint32_t kvm_msr_candidates[] = {
-    0x00000174, /* IA32_SYSENTER_CS */
-    0x00000175, /* IA32_SYSENTER_ESP */
-    0x00000176, /* IA32_SYSENTER_EIP */
-    0x00000277, /* IA32_PAT */
-    0x000001a0, /* IA32_MISC_ENABLE */
-    0x000002ff, /* IA32_MTRR_DEF_TYPE */
-    0xc0000081, /* STAR */
-    0xc0000082, /* LSTAR */
-    0xc0000083, /* CSTAR */
-    0xc0000084, /* SFMASK */
-    0xc0000102, /* KERNEL_GS_BASE */
-    0xc0000103, /* TSC_AUX */
-    0x00000048, /* IA32_SPEC_CTRL */
-    0x00000da0, /* IA32_XSS */
-    0x4b564d00, /* MSR_KVM_WALL_CLOCK_NEW */
-    0x4b564d01, /* MSR_KVM_SYSTEM_TIME_NEW */
-    0x0000003b, /* IA32_TSC_ADJUST (before TSC: restored in this order) */
-    0x00000010, /* IA32_TSC */
-};
-G_STATIC_ASSERT(G_N_ELEMENTS(kvm_msr_candidates) <= KVM_VCPU_STATE_MAX_MSRS);
-
 static KvmVcpu *kvm_vcpu(Vcpu *cpu)
 {
     return cpu->accel;
@@ -100,30 +77,20 @@ static struct kvm_msrs *kvm_msrs_new(unsigned n)
     return msrs;
 }
 
-/* Keep the candidate MSRs that KVM_GET_MSRS can read on this vCPU. */
-static void kvm_vcpu_probe_msrs(KvmVcpu *v)
+int kvm_vcpu_fd(Vcpu *cpu)
 {
-    g_autofree struct kvm_msrs *msrs = kvm_msrs_new(1);
-
-    v->nmsrs = 0;
-    for (size_t i = 0; i < G_N_ELEMENTS(kvm_msr_candidates); i++) {
-        msrs->nmsrs = 1;
-        msrs->entries[0].index = kvm_msr_candidates[i];
-        if (ioctl(v->fd, KVM_GET_MSRS, msrs) == 1) {
-            v->msr_index[v->nmsrs++] = kvm_msr_candidates[i];
-        }
-    }
+    return kvm_vcpu(cpu)->fd;
 }
 
-/* The host's supported CPUID, with this vCPU's APIC ID filled in. */
+/* The guest's CPUID, with this vCPU's APIC ID filled in. */
 static bool kvm_vcpu_set_cpuid(Vcpu *cpu, KvmState *s, KvmVcpu *v,
                                GError **errp)
 {
-    size_t size = sizeof(*s->cpuid) +
-                  s->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
+    size_t size = sizeof(*s->guest_cpuid) +
+                  s->guest_cpuid->nent * sizeof(struct kvm_cpuid_entry2);
     g_autofree struct kvm_cpuid2 *c = g_malloc(size);
 
-    memcpy(c, s->cpuid, size);
+    memcpy(c, s->guest_cpuid, size);
 
     for (uint32_t i = 0; i < c->nent; i++) {
         struct kvm_cpuid_entry2 *e = &c->entries[i];
@@ -139,7 +106,13 @@ static bool kvm_vcpu_set_cpuid(Vcpu *cpu, KvmState *s, KvmVcpu *v,
                           cpu->index);
         return false;
     }
+    kvm_vcpu_choose_msrs(s, v, s->guest_cpuid);
     return true;
+}
+
+bool kvm_vcpu_apply_cpuid(Vcpu *cpu, GError **errp)
+{
+    return kvm_vcpu_set_cpuid(cpu, kvm_state(cpu->machine), kvm_vcpu(cpu), errp);
 }
 
 static void kvm_vcpu_free(KvmVcpu *v)
@@ -175,7 +148,6 @@ bool kvm_vcpu_init(Vcpu *cpu, GError **errp)
     if (!kvm_vcpu_set_cpuid(cpu, s, v, errp)) {
         goto fail;
     }
-    kvm_vcpu_probe_msrs(v);
     /* Until load_guest or a migration says otherwise, only vCPU 0 runs. */
     v->parked = cpu->index != 0;
     cpu->accel = v;
@@ -446,15 +418,19 @@ bool kvm_vcpu_get_state(Vcpu *cpu, KvmVcpuState *st, GError **errp)
         return false;
     }
     if (s->has_xsave) {
-        g_autofree struct kvm_xsave *xs = g_malloc0(sizeof(*xs));
+        /* KVM_GET_XSAVE2 where the area outgrows struct kvm_xsave (AMX) */
+        bool v2 = s->xsave_size > KVM_VCPU_XSAVE_BYTES;
+        g_autofree void *xs = g_malloc0(s->xsave_size);
 
-        if (ioctl(v->fd, KVM_GET_XSAVE, xs) < 0) {
-            kvmig_error_errno(errp, errno, "KVM_GET_XSAVE on vCPU %d failed",
-                              cpu->index);
+        G_STATIC_ASSERT(sizeof(((struct kvm_xsave *)0)->region) ==
+                        KVM_VCPU_XSAVE_BYTES);
+        if (ioctl(v->fd, v2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, xs) < 0) {
+            kvmig_error_errno(errp, errno, "%s on vCPU %d failed",
+                              v2 ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE", cpu->index);
             return false;
         }
-        G_STATIC_ASSERT(sizeof(xs->region) == sizeof(st->xsave));
-        memcpy(st->xsave, xs->region, sizeof(st->xsave));
+        st->xsave_len = s->xsave_size;
+        memcpy(st->xsave, xs, s->xsave_size);
         st->flags |= KVM_VCPU_STATE_XSAVE;
     } else if (ioctl(v->fd, KVM_GET_FPU, &st->fpu) < 0) {
         kvmig_error_errno(errp, errno, "KVM_GET_FPU on vCPU %d failed",
@@ -551,6 +527,19 @@ bool kvm_vcpu_set_state(Vcpu *cpu, const KvmVcpuState *st, GError **errp)
                     cpu->index, st->nmsrs, KVM_VCPU_STATE_MAX_MSRS);
         return false;
     }
+    if ((st->flags & KVM_VCPU_STATE_XSAVE) &&
+        (st->xsave_len < KVM_VCPU_XSAVE_BYTES || st->xsave_len > sizeof(st->xsave) ||
+         st->xsave_len % 4)) {
+        kvmig_error(errp, "vCPU %d XSAVE area of %u bytes is malformed", cpu->index,
+                    st->xsave_len);
+        return false;
+    }
+    if ((st->flags & KVM_VCPU_STATE_XSAVE) && st->xsave_len > s->xsave_size) {
+        kvmig_error(errp, "vCPU %d XSAVE area is %u bytes, this host's KVM takes "
+                    "%zu: its CPU lacks state components the guest uses",
+                    cpu->index, st->xsave_len, s->xsave_size);
+        return false;
+    }
     if (((st->flags & KVM_VCPU_STATE_XSAVE) && !s->has_xsave) ||
         ((st->flags & KVM_VCPU_STATE_XCRS) && !s->has_xcrs)) {
         kvmig_error(errp, "vCPU %d state needs XSAVE/XCRS, which this host's "
@@ -568,9 +557,10 @@ bool kvm_vcpu_set_state(Vcpu *cpu, const KvmVcpuState *st, GError **errp)
         KVM_SET_OR_FAIL(KVM_SET_XCRS, &st->xcrs, "KVM_SET_XCRS");
     }
     if (st->flags & KVM_VCPU_STATE_XSAVE) {
-        g_autofree struct kvm_xsave *xs = g_malloc0(sizeof(*xs));
+        /* KVM_SET_XSAVE reads as much as KVM_CAP_XSAVE2 said (or 4 KiB) */
+        g_autofree void *xs = g_malloc0(MAX(s->xsave_size, sizeof(st->xsave)));
 
-        memcpy(xs->region, st->xsave, sizeof(st->xsave));
+        memcpy(xs, st->xsave, MIN(st->xsave_len, sizeof(st->xsave)));
         KVM_SET_OR_FAIL(KVM_SET_XSAVE, xs, "KVM_SET_XSAVE");
     } else {
         KVM_SET_OR_FAIL(KVM_SET_FPU, &st->fpu, "KVM_SET_FPU");

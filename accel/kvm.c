@@ -102,6 +102,8 @@ static void kvm_state_free(KvmState *s)
         close(s->kvm_fd);
     }
     g_free(s->cpuid);
+    g_free(s->guest_cpuid);
+    g_free(s->msr_list);
     g_free(s);
 }
 
@@ -220,7 +222,25 @@ static bool kvm_init(Machine *m, GError **errp)
     if (!s->cpuid) {
         goto fail;
     }
+    s->guest_cpuid = g_memdup2(s->cpuid, sizeof(*s->cpuid) +
+                               s->cpuid->nent * sizeof(struct kvm_cpuid_entry2));
+    if (!kvm_msr_list_init(s, errp)) {
+        goto fail;
+    }
+    s->has_get_tsc_khz = kvm_check_extension(s->kvm_fd, KVM_CAP_GET_TSC_KHZ);
+    s->has_tsc_control = kvm_check_extension(s->kvm_fd, KVM_CAP_TSC_CONTROL);
     s->has_xsave = kvm_check_extension(s->kvm_fd, KVM_CAP_XSAVE);
+    /* KVM_CAP_XSAVE2 answers, on the VM, the size KVM_GET_XSAVE2 fills. */
+    s->xsave_size = KVM_VCPU_XSAVE_BYTES;
+    r = kvm_check_extension(s->vm_fd, KVM_CAP_XSAVE2);
+    if (s->has_xsave && r > KVM_VCPU_XSAVE_BYTES) {
+        if (r > KVM_VCPU_XSAVE_MAX) {
+            kvmig_error(errp, "KVM's XSAVE area is %d bytes, kvmig carries at most %d",
+                        r, KVM_VCPU_XSAVE_MAX);
+            goto fail;
+        }
+        s->xsave_size = r;
+    }
     s->has_xcrs = kvm_check_extension(s->kvm_fd, KVM_CAP_XCRS);
     s->has_events = kvm_check_extension(s->kvm_fd, KVM_CAP_VCPU_EVENTS);
     s->has_debugregs = kvm_check_extension(s->kvm_fd, KVM_CAP_DEBUGREGS);

@@ -252,7 +252,8 @@ static const VMStateField kvm_cpu_fields[] = {
     VMSTATE_UINT32(nmsrs, KvmVcpuState),
     VMSTATE_BUFFER(regs, KvmVcpuState),
     VMSTATE_BUFFER(sregs, KvmVcpuState),
-    VMSTATE_BUFFER(xsave, KvmVcpuState),
+    VMSTATE_UINT32(xsave_len, KvmVcpuState),
+    VMSTATE_VBUFFER_UINT32(xsave, KvmVcpuState, xsave_len),
     VMSTATE_BUFFER(fpu, KvmVcpuState),
     VMSTATE_BUFFER(xcrs, KvmVcpuState),
     VMSTATE_BUFFER(mp_state, KvmVcpuState),
@@ -262,14 +263,60 @@ static const VMStateField kvm_cpu_fields[] = {
     VMSTATE_END_OF_LIST(),
 };
 
+/*
+ * Version 2: 64 MSR slots (the MTRRs and paravirtual MSRs joined) and an
+ * XSAVE area of xsave_len bytes (KVM_GET_XSAVE2).  Version 1 streams are
+ * refused: their MSR array has another size.
+ */
 static const VMStateDescription vmstate_kvm_cpu = {
     .name = "cpu",
-    .version_id = 1,
-    .minimum_version_id = 1,
+    .version_id = 2,
+    .minimum_version_id = 2,
     .size = sizeof(KvmVcpuState),
     .pre_save = kvm_cpu_pre_save,
     .post_load = kvm_cpu_post_load,
     .fields = kvm_cpu_fields,
+};
+
+/*
+ * "kvmig-cpu-model": early, so a destination that cannot give the guest
+ * the same CPUID and TSC rate refuses in setup, with the source running.
+ */
+typedef struct KvmCpuModelMig {
+    KvmCpuModel cm;
+    Machine *m;
+} KvmCpuModelMig;
+
+static bool cpu_model_pre_save(void *opaque, GError **errp)
+{
+    KvmCpuModelMig *c = opaque;
+
+    return kvm_cpu_model_get(c->m, &c->cm, errp);
+}
+
+static bool cpu_model_post_load(void *opaque, int version_id, GError **errp)
+{
+    KvmCpuModelMig *c = opaque;
+
+    return kvm_cpu_model_adopt(c->m, &c->cm, errp);
+}
+
+static const VMStateField cpu_model_fields[] = {
+    VMSTATE_UINT32(tsc_khz, KvmCpuModel),
+    VMSTATE_UINT32(nent, KvmCpuModel),
+    VMSTATE_UINT32(entries_len, KvmCpuModel),
+    VMSTATE_VBUFFER_UINT32(entries, KvmCpuModel, entries_len),
+    VMSTATE_END_OF_LIST(),
+};
+
+static const VMStateDescription vmstate_kvm_cpu_model = {
+    .name = "kvmig-cpu-model",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .size = sizeof(KvmCpuModel),
+    .pre_save = cpu_model_pre_save,
+    .post_load = cpu_model_post_load,
+    .fields = cpu_model_fields,
 };
 
 typedef struct KvmClockMig {
@@ -314,6 +361,7 @@ typedef struct MachineSections {
     GlobalState global;
     ThreadAccelMig thread;
     KvmClockMig clock;
+    KvmCpuModelMig cpu_model;
     KvmCpuMig *cpus;
 } MachineSections;
 
@@ -338,6 +386,11 @@ bool machine_sections_register(MigrationState *s, GError **errp)
                                     &ms->thread, errp);
     }
     if (!strcmp(accel, "kvm")) {
+        ms->cpu_model.m = m;
+        if (!savevm_register_vmsd_early(s->reg, "kvmig-cpu-model", 0,
+                                        &vmstate_kvm_cpu_model, &ms->cpu_model, errp)) {
+            return false;
+        }
         ms->cpus = g_new0(KvmCpuMig, m->smp);
         for (int i = 0; i < m->smp; i++) {
             ms->cpus[i].m = m;

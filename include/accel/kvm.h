@@ -19,10 +19,15 @@
 
 #include "system/machine.h"
 
-/* Room for every MSR kvm_vcpu_get_state() may save (it saves about 14). */
-#define KVM_VCPU_STATE_MAX_MSRS 32
+/*
+ * Room for every MSR kvm_vcpu_get_state() may save: about 35 candidates
+ * and up to 8 variable-range MTRR pairs (accel/kvm-cpu.c).
+ */
+#define KVM_VCPU_STATE_MAX_MSRS 64
 /* Size of the legacy XSAVE area of KVM_GET_XSAVE (struct kvm_xsave). */
 #define KVM_VCPU_XSAVE_BYTES 4096
+/* Room for KVM_GET_XSAVE2's area (KVM_CAP_XSAVE2; AMX needs ~11 KiB). */
+#define KVM_VCPU_XSAVE_MAX 16384
 
 /* KvmVcpuState.flags: which optional parts are valid. */
 #define KVM_VCPU_STATE_XSAVE      (1u << 0)  /* xsave valid (else fpu) */
@@ -41,7 +46,8 @@ typedef struct KvmVcpuState {
     uint32_t nmsrs;             /* valid entries in msrs[] */
     struct kvm_regs regs;       /* 144 bytes */
     struct kvm_sregs sregs;     /* 312 bytes; EFER lives here */
-    uint32_t xsave[KVM_VCPU_XSAVE_BYTES / 4];   /* struct kvm_xsave.region */
+    uint32_t xsave_len;         /* bytes of xsave[] in use: 4096, or XSAVE2's size */
+    uint32_t xsave[KVM_VCPU_XSAVE_MAX / 4];     /* struct kvm_xsave.region (+extra) */
     struct kvm_fpu fpu;         /* only without KVM_VCPU_STATE_XSAVE */
     struct kvm_xcrs xcrs;
     /*
@@ -55,6 +61,32 @@ typedef struct KvmVcpuState {
     struct kvm_debugregs debugregs;
     KvmMsrEntry msrs[KVM_VCPU_STATE_MAX_MSRS];
 } KvmVcpuState;
+
+/*
+ * The CPU the guest sees, as the source's KVM gave it: the CPUID entries
+ * of its vCPUs (before the per-vCPU APIC IDs) and the TSC frequency.
+ */
+#define KVM_CPU_MODEL_MAX_ENTRIES 256
+typedef struct KvmCpuModel {
+    uint32_t tsc_khz;           /* 0: the source could not tell */
+    uint32_t nent;
+    uint32_t entries_len;       /* nent * sizeof(struct kvm_cpuid_entry2) */
+    struct kvm_cpuid_entry2 entries[KVM_CPU_MODEL_MAX_ENTRIES];
+} KvmCpuModel;
+
+/**
+ * kvm_cpu_model_get: the guest's CPU model on the source (main or
+ * migration thread; reads vCPU 0's TSC rate).  Fails on an ioctl error.
+ */
+bool kvm_cpu_model_get(Machine *m, KvmCpuModel *cm, GError **errp);
+
+/**
+ * kvm_cpu_model_adopt: on the destination, before any vCPU has run: give
+ * the vCPUs the source's CPUID and TSC rate.  Fails with one line naming
+ * the reason where this host cannot (another vendor, a feature bit its
+ * KVM lacks, a TSC rate it cannot scale to), leaving the VM as it was.
+ */
+bool kvm_cpu_model_adopt(Machine *m, const KvmCpuModel *cm, GError **errp);
 
 /* The VM-wide kvmclock (KVM_GET_CLOCK); one per machine, not per vCPU. */
 typedef struct KvmClockState {
