@@ -52,6 +52,13 @@ typedef struct KvmSlot {
     /* owned by the migration thread (log_start/log_sync/log_stop) */
     uint32_t flags;             /* KVM_MEM_* currently registered */
     unsigned long *dirty;       /* KVM_GET_DIRTY_LOG buffer, while logging */
+    /*
+     * Manual protect: pages KVM reported dirty (all of them at log_start
+     * with KVM_DIRTY_LOG_INITIALLY_SET) and not re-armed yet, and per
+     * KVM_CLEAR_CHUNK_PAGES chunk whether it holds any (log_clear).
+     */
+    unsigned long *to_clear;
+    unsigned long *chunk_pending;
 } KvmSlot;
 
 typedef struct KvmState {
@@ -76,6 +83,7 @@ typedef struct KvmState {
     bool has_xsave, has_xcrs, has_events, has_debugregs;
     /* owned by the migration thread after map_ram */
     bool logging;
+    GError *clear_error;        /* first failed log_clear, for the next log_sync */
     KvmSlot slots[MACHINE_MAX_MAPPINGS];
 } KvmState;
 

@@ -94,7 +94,10 @@ static void kvm_state_free(KvmState *s)
     }
     for (unsigned i = 0; i < MACHINE_MAX_MAPPINGS; i++) {
         g_free(s->slots[i].dirty);
+        g_free(s->slots[i].to_clear);
+        g_free(s->slots[i].chunk_pending);
     }
+    g_clear_error(&s->clear_error);
     if (s->vm_fd >= 0) {
         close(s->vm_fd);
     }
@@ -370,7 +373,10 @@ static void kvm_log_stop(Machine *m)
             sl->flags = 0;
         }
         g_clear_pointer(&sl->dirty, g_free);
+        g_clear_pointer(&sl->to_clear, g_free);
+        g_clear_pointer(&sl->chunk_pending, g_free);
     }
+    g_clear_error(&s->clear_error);
     s->logging = false;
 }
 
@@ -386,7 +392,26 @@ static bool kvm_log_start(Machine *m, GError **errp)
         KvmSlot *sl = &s->slots[i];
 
         if (sl->used) {
+            uint64_t nchunks = (sl->npages + KVM_CLEAR_CHUNK_PAGES - 1) /
+                               KVM_CLEAR_CHUNK_PAGES;
+
             sl->dirty = g_new0(unsigned long, BITS_TO_LONGS(sl->npages));
+            if (s->manual_protect) {
+                sl->to_clear = g_new0(unsigned long, BITS_TO_LONGS(sl->npages));
+                sl->chunk_pending = g_new0(unsigned long, BITS_TO_LONGS(nchunks));
+                /*
+                 * Consume the initial state here, as QEMU's ram_init_bitmaps
+                 * does: KVM starts with every page dirty and unprotected;
+                 * the migration bitmap has every page set already, so the
+                 * pages are only marked for re-arming, chunk by chunk, as
+                 * the bulk pass reaches them.  Without this the first sync
+                 * after the bulk pass reported every page again.
+                 */
+                if (s->initially_set) {
+                    bitmap_set_range(sl->to_clear, 0, sl->npages);
+                    bitmap_set_range(sl->chunk_pending, 0, nchunks);
+                }
+            }
         }
     }
     s->logging = true;
@@ -433,42 +458,95 @@ static void kvm_merge_dirty(const KvmSlot *sl, unsigned long *bitmap)
 }
 
 /*
- * Re-arm tracking for exactly the pages KVM_GET_DIRTY_LOG returned, chunk
- * by chunk, trimming each chunk to its first and last non-zero 64-page
- * word.  first_page stays a multiple of 64, and num_pages is a multiple of
- * 64 unless the range ends at the end of the slot, as KVM requires.
+ * Re-arm the pages of chunk @chunk that were reported and not re-armed,
+ * trimming the range to its first and last non-zero 64-page word.
+ * first_page stays a multiple of 64, and num_pages is a multiple of 64
+ * unless the range ends at the end of the slot, as KVM requires.
  */
-static bool kvm_clear_dirty(KvmState *s, const KvmSlot *sl, GError **errp)
+static bool kvm_clear_chunk(KvmState *s, KvmSlot *sl, uint64_t chunk, GError **errp)
 {
-    for (uint64_t start = 0; start < sl->npages;
-         start += KVM_CLEAR_CHUNK_PAGES) {
-        uint64_t end = MIN(start + KVM_CLEAR_CHUNK_PAGES, sl->npages);
-        size_t w0 = start / 64, w1 = (end + 63) / 64;
-        size_t first, last;
-        struct kvm_clear_dirty_log c = { .slot = sl->slot };
+    uint64_t start = chunk * KVM_CLEAR_CHUNK_PAGES;
+    uint64_t end = MIN(start + KVM_CLEAR_CHUNK_PAGES, sl->npages);
+    size_t w0 = start / 64, w1 = (end + 63) / 64;
+    size_t first, last;
+    struct kvm_clear_dirty_log c = { .slot = sl->slot };
 
-        while (w0 < w1 && !sl->dirty[w0]) {
-            w0++;
-        }
-        if (w0 == w1) {
+    while (w0 < w1 && !sl->to_clear[w0]) {
+        w0++;
+    }
+    if (w0 == w1) {
+        return true;
+    }
+    first = w0;
+    last = w1 - 1;
+    while (!sl->to_clear[last]) {
+        last--;
+    }
+    c.first_page = (uint64_t)first * 64;
+    c.num_pages = MIN((uint64_t)(last + 1) * 64, sl->npages) - c.first_page;
+    c.dirty_bitmap = &sl->to_clear[first];
+    if (ioctl(s->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0) {
+        kvmig_error_errno(errp, errno, "KVM_CLEAR_DIRTY_LOG (slot %u, "
+                          "pages %" G_GUINT64_FORMAT "+%u) failed",
+                          sl->slot, (uint64_t)c.first_page, c.num_pages);
+        return false;
+    }
+    memset(&sl->to_clear[first], 0, (last + 1 - first) * sizeof(long));
+    return true;
+}
+
+static void kvm_log_clear(Machine *m, RAMBlock *rb, uint64_t first_page,
+                          uint64_t npages)
+{
+    KvmState *s = kvm_state(m);
+
+    if (!s->logging || !s->manual_protect || !npages) {
+        return;
+    }
+    for (unsigned i = 0; i < MACHINE_MAX_MAPPINGS; i++) {
+        KvmSlot *sl = &s->slots[i];
+        uint64_t lo, hi;
+
+        if (!sl->used || sl->block != rb ||
+            first_page >= sl->block_page + sl->npages ||
+            first_page + npages <= sl->block_page) {
             continue;
         }
-        first = w0;
-        last = w1 - 1;
-        while (!sl->dirty[last]) {
-            last--;
-        }
-        c.first_page = (uint64_t)first * 64;
-        c.num_pages = MIN((uint64_t)(last + 1) * 64, sl->npages) - c.first_page;
-        c.dirty_bitmap = &sl->dirty[first];
-        if (ioctl(s->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0) {
-            kvmig_error_errno(errp, errno, "KVM_CLEAR_DIRTY_LOG (slot %u, "
-                              "pages %" G_GUINT64_FORMAT "+%u) failed",
-                              sl->slot, (uint64_t)c.first_page, c.num_pages);
-            return false;
+        lo = MAX(first_page, sl->block_page) - sl->block_page;
+        hi = MIN(first_page + npages, sl->block_page + sl->npages) - sl->block_page;
+        for (uint64_t c = lo / KVM_CLEAR_CHUNK_PAGES;
+             c <= (hi - 1) / KVM_CLEAR_CHUNK_PAGES; c++) {
+            GError *err = NULL;
+
+            if (!test_bit(c, sl->chunk_pending)) {
+                continue;
+            }
+            /* a chunk that fails stays pending: re-sent, never lost */
+            if (!kvm_clear_chunk(s, sl, c, &err)) {
+                if (!s->clear_error) {
+                    s->clear_error = err;
+                } else {
+                    g_error_free(err);
+                }
+                continue;
+            }
+            clear_bit(c, sl->chunk_pending);
         }
     }
-    return true;
+}
+
+/* Remember the pages @sl->dirty reports for kvm_log_clear, chunk by chunk. */
+static void kvm_note_to_clear(KvmSlot *sl)
+{
+    size_t words = BITS_TO_LONGS(sl->npages);
+    size_t words_per_chunk = KVM_CLEAR_CHUNK_PAGES / BITS_PER_LONG;
+
+    for (size_t w = 0; w < words; w++) {
+        if (sl->dirty[w]) {
+            sl->to_clear[w] |= sl->dirty[w];
+            set_bit(w / words_per_chunk, sl->chunk_pending);
+        }
+    }
 }
 
 static bool kvm_log_sync(Machine *m, RAMBlock *rb, unsigned long *bitmap,
@@ -495,14 +573,14 @@ static bool kvm_log_sync(Machine *m, RAMBlock *rb, unsigned long *bitmap,
             return false;
         }
         kvm_merge_dirty(sl, bitmap);
-        /*
-         * Clear before the caller reads the pages: a write landing between
-         * the clear and the send is then either in the data sent or
-         * reported by the next sync.
-         */
-        if (s->manual_protect && !kvm_clear_dirty(s, sl, errp)) {
-            return false;
+        /* re-armed lazily, by kvm_log_clear before the pages are read */
+        if (s->manual_protect) {
+            kvm_note_to_clear(sl);
         }
+    }
+    if (s->clear_error) {
+        g_propagate_error(errp, g_steal_pointer(&s->clear_error));
+        return false;
     }
     return true;
 }
@@ -558,5 +636,6 @@ const AccelOps kvm_accel_ops = {
     .log_start = kvm_log_start,
     .log_sync = kvm_log_sync,
     .log_stop = kvm_log_stop,
+    .log_clear = kvm_log_clear,
     .destroy = kvm_destroy,
 };

@@ -81,6 +81,14 @@ bool ram_dirty_sync(Machine *m, RamDirtyState *d, GError **errp)
     return true;
 }
 
+void ram_dirty_clear(Machine *m, RamDirtyState *d, RAMBlock *rb, uint64_t first,
+                     uint64_t npages)
+{
+    if (d->logging && !d->final && m->accel->log_clear) {
+        m->accel->log_clear(m, rb, first, npages);
+    }
+}
+
 void ram_dirty_stop(Machine *m, RamDirtyState *d)
 {
     /* free-page-hint: DONE; no report arrives after this */

@@ -148,7 +148,7 @@ static uint64_t clear_counting(unsigned long *map, uint64_t first, uint64_t n)
 }
 
 /* Clear the bits of one guest-physical range, mapping by mapping. */
-static uint64_t clear_range(Machine *m, uint64_t gpa, uint64_t len)
+static uint64_t clear_range(Machine *m, RamDirtyState *d, uint64_t gpa, uint64_t len)
 {
     uint64_t cleared = 0;
 
@@ -168,6 +168,8 @@ static uint64_t clear_range(Machine *m, uint64_t gpa, uint64_t len)
             uint64_t pages = n >> TARGET_PAGE_BITS;
 
             if (first < rb->npages) {
+                /* re-armed first, so a write after the drop is in the next sync */
+                ram_dirty_clear(m, d, rb, first, MIN(pages, rb->npages - first));
                 cleared += clear_counting(rb->bmap, first, MIN(pages, rb->npages - first));
             }
         }
@@ -198,7 +200,7 @@ uint64_t free_page_hint_apply(FreePageHint *h, RamDirtyState *d)
         const HintRange *r = &g_array_index(h->work, HintRange, i);
 
         if (r->stamp == gen && !(gen & 1)) {
-            cleared += clear_range(h->m, r->gpa, r->len);
+            cleared += clear_range(h->m, d, r->gpa, r->len);
         }
     }
     g_array_set_size(h->work, 0);

@@ -122,6 +122,8 @@ static uint64_t hole_run(RAMState *rs, RAMBlock *rb, uint64_t page)
         rs->pop_start = page;
         rs->pop_npages = MIN(RAM_POP_WINDOW, rb->npages - page);
         rs->pop_sync_count = rs->dirty.sync_count;
+        /* re-armed first: a write after the snapshot is then in the next sync */
+        ram_dirty_clear(rs->m, &rs->dirty, rb, page, rs->pop_npages);
         pagemap_populated(rb->host + (page << TARGET_PAGE_BITS), rs->pop_npages,
                           rs->pop_bmap);
     }
@@ -260,6 +262,7 @@ static bool send_dirty(RAMState *rs, MigStream *f, int64_t deadline_ns)
                 continue;
             }
         }
+        ram_dirty_clear(m, &rs->dirty, rb, page, 1);
         clear_bit(page, rb->bmap);
         rs->dirty.dirty_pages--;
         send_page(rs, f, rb, page);
@@ -360,6 +363,7 @@ static bool ram_save_complete(MigStream *f, void *opaque, GError **errp)
     int64_t t0 = g_get_monotonic_time(), t1;
 
     /* vCPUs are stopped: this sync is the last word on what is dirty */
+    rs->dirty.final = true;
     if (!ram_dirty_sync(rs->m, &rs->dirty, errp)) {
         return false;
     }

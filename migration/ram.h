@@ -47,6 +47,7 @@ typedef struct RamDirtyState {
     uint64_t pages_rate;        /* newly dirtied pages/s over the last sync period */
     uint64_t dirtied_pages;     /* newly dirtied pages found by all syncs (auto-converge) */
     bool logging;               /* accel log_start succeeded */
+    bool final;                 /* vCPUs stopped for the last pass: no re-arming */
     /* free-page-hint: set by ram_save_setup, freed by ram_dirty_stop; may be NULL */
     struct FreePageHint *fph;
 } RamDirtyState;
@@ -62,6 +63,13 @@ bool ram_dirty_start(Machine *m, RamDirtyState *d, GError **errp);
  * sync_count and pages_rate.
  */
 bool ram_dirty_sync(Machine *m, RamDirtyState *d, GError **errp);
+/*
+ * ram_dirty_clear: re-arm the accelerator's log for pages [first, first +
+ * npages) of @rb (AccelOps.log_clear) before they are read or dropped.
+ * Nothing to do on the final pass, with the vCPUs stopped.
+ */
+void ram_dirty_clear(Machine *m, RamDirtyState *d, RAMBlock *rb, uint64_t first,
+                     uint64_t npages);
 /* Stop the log and free the bitmaps.  Safe to call twice. */
 void ram_dirty_stop(Machine *m, RamDirtyState *d);
 

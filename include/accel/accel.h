@@ -83,6 +83,19 @@ struct AccelOps {
     bool (*log_sync)(Machine *m, RAMBlock *rb, unsigned long *bitmap, GError **errp);
     void (*log_stop)(Machine *m);
 
+    /*
+     * log_clear: may be NULL (then log_sync re-arms what it reports).
+     * Lazy re-arming, as QEMU's clear_bmap: pages log_sync reported (and,
+     * with KVM_DIRTY_LOG_INITIALLY_SET, every page from log_start on) stay
+     * unprotected until the migration thread calls log_clear on a range
+     * holding them, just before it reads those pages or drops them from
+     * the bitmap (free-page hints, holes).  A write after log_clear is in
+     * the next sync.  Pages never cleared are reported again by every sync,
+     * so a failed clear costs re-sends, never a lost write; the failure is
+     * returned by the next log_sync.
+     */
+    void (*log_clear)(Machine *m, RAMBlock *rb, uint64_t first_page, uint64_t npages);
+
     /* destroy: main thread, after every vCPU is destroyed. May be NULL. */
     void (*destroy)(Machine *m);
 };
