@@ -14,9 +14,9 @@ a unix socket; then wait for the destination guest to re-verify its live
 set (`V`) and check it never printed `X`.
 
 Variants, interleaved per run:
-  kvmig hints-on   -accel thread -device virtio-balloon,free-page-hint=on
-  kvmig hints-off  -accel thread -device virtio-balloon,free-page-hint=off
-  qemu  hints-on   qemu-system-x86_64 -accel tcg -object iothread,id=bal0
+  kvmig hints-on   -accel ACCEL (thread by default) -device virtio-balloon,free-page-hint=on
+  kvmig hints-off  -accel ACCEL -device virtio-balloon,free-page-hint=off
+  qemu  hints-on   qemu-system-x86_64 -accel kvm|tcg (kvm iff ACCEL is kvm) -object iothread,id=bal0
                    -device virtio-balloon,free-page-hint=on,iothread=bal0 on the
                    same guest ELF (QEMU refuses the hint without an iothread).
                    QEMU's balloon on the pc machine is virtio-pci; the test
@@ -41,7 +41,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
 import benchlib  # noqa: E402
-from benchlib import (add_vmm_args, med, mem_available, mem_bytes,  # noqa: E402
+from benchlib import (accel_note, add_accel_arg, add_vmm_args, qemu_accel_for, med, mem_available, mem_bytes,  # noqa: E402
                       ratio, wait_migration)
 
 # max-bandwidth for "unlimited": 1 TB/s, far above what a unix socket carries.
@@ -85,13 +85,13 @@ def vmm_args(vmm, hint, a, incoming=None):
     app = f"workload=churn size={a.churn}"
     dev = ["-device", "virtio-balloon,free-page-hint=" + ("on" if hint else "off")]
     if vmm == "qemu":
-        args = [a.qemu, "-accel", "tcg", "-m", a.mem, "-kernel", a.guest, "-append", app]
+        args = [a.qemu, "-accel", a.qemu_accel, "-m", a.mem, "-kernel", a.guest, "-append", app]
         if hint:
             # QEMU refuses free-page-hint=on without an iothread to run it.
             args += ["-object", "iothread,id=bal0"]
             dev[-1] += ",iothread=bal0"
     else:
-        args = [a.kvmig, "-accel", "thread", "-m", a.mem, "-append", app]
+        args = [a.kvmig, "-accel", a.accel, "-m", a.mem, "-append", app]
     args += dev
     if incoming:
         args += ["-incoming", incoming]
@@ -111,7 +111,8 @@ def wait_memory(a):
 
 
 def one_run(vmm, hint, a):
-    row = {"bench": "balloon", "vmm": vmm, "hints": "on" if hint else "off",
+    row = {"bench": "balloon", "vmm": vmm,
+           "accel": a.qemu_accel if vmm == "qemu" else a.accel, "hints": "on" if hint else "off",
            "mem": a.mem, "churn": a.churn}
     if not wait_memory(a):
         row["skipped"] = (f"MemAvailable {mem_available() / (1 << 30):.1f} GiB < "
@@ -183,7 +184,10 @@ def main():
     ap.add_argument("--mem-wait", type=float, default=180,
                     help="s to wait for enough MemAvailable before a run")
     ap.add_argument("--timeout", type=float, default=900, help="s for one migration")
+    add_accel_arg(ap)
     a = ap.parse_args()
+    a.qemu_accel = qemu_accel_for(a.accel)
+    print(accel_note(a.accel, a.qemu_accel), flush=True)
     a.kvmig = a.kvmig or os.path.join(a.build, "kvmig")
     a.guest = a.guest or os.path.join(a.build, "guest", "kvmig-guest.elf")
     with_qemu = not a.no_qemu and shutil.which(a.qemu)

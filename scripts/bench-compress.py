@@ -8,8 +8,8 @@ usage: scripts/bench-compress.py [--build DIR] [--mem 4G] [--runs 1]
 
 The guest is the project's ELF with `-append 'workload=fill size=512M
 ratio=3'` (512 MiB of data that zlib level 1 compresses about 3:1, the rest
-of RAM never touched), booted by kvmig (-accel thread) and by
-qemu-system-x86_64 (-accel tcg, -kernel); the migration starts once the
+of RAM never touched), booted by kvmig (--accel, thread by default) and by
+qemu-system-x86_64 (-kernel; -accel kvm iff --accel is kvm, else tcg); the migration starts once the
 guest printed `F` on its serial port.  Both destinations start with
 `-incoming defer`, get the same capabilities and parameters as their
 source, then `migrate-incoming` (QEMU requires that order for multifd).
@@ -51,7 +51,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
 import benchlib  # noqa: E402
-from benchlib import (add_vmm_args, med, mem_available, mem_bytes,  # noqa: E402
+from benchlib import (accel_note, add_accel_arg, add_vmm_args, qemu_accel_for, med, mem_available, mem_bytes,  # noqa: E402
                       ratio)
 
 ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd", "multifd-lz4"]
@@ -94,10 +94,10 @@ class Side(benchlib.Side):
 def vmm_args(vmm, a):
     append = f"workload=fill size={a.fill} ratio={a.ratio}"
     if vmm == "qemu":
-        return [a.qemu, "-accel", "tcg", "-m", a.mem, "-kernel", a.guest, "-append", append,
+        return [a.qemu, "-accel", a.qemu_accel, "-m", a.mem, "-kernel", a.guest, "-append", append,
                 "-nodefaults"]
     binary = a.kvmig_b if vmm == "kvmig-b" else a.kvmig
-    return [binary, "-accel", "thread", "-m", a.mem, "-append", append]
+    return [binary, "-accel", a.accel, "-m", a.mem, "-append", append]
 
 
 def row_settings(row):
@@ -158,6 +158,7 @@ def one_run(vmm, row, bw, a):
             time.sleep(0.01)
         return {
             "bench": "compress", "vmm": vmm, "row": row,
+            "accel": a.qemu_accel if vmm == "qemu" else a.accel,
             "bandwidth": "unlimited" if bw == UNLIMITED else bw, "mem": a.mem,
             "total_ms": info["total-time"], "downtime_ms": info["downtime"],
             "bytes": info["ram"]["transferred"],
@@ -192,7 +193,11 @@ def main():
     ap.add_argument("--fill-timeout", type=float, default=300)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--kvmig-b", help="a second kvmig binary, run interleaved with kvmig")
+    add_accel_arg(ap)
     a = ap.parse_args()
+    a.qemu_accel = qemu_accel_for(a.accel)
+    if not a.json:
+        print(accel_note(a.accel, a.qemu_accel), flush=True)
     a.kvmig = a.kvmig or os.path.join(a.build, "kvmig")
     a.guest = a.guest or os.path.join(a.build, "guest", "kvmig-guest.elf")
     rows = a.only.split(",") if a.only else ROWS

@@ -10,7 +10,8 @@ usage: scripts/bench-downtime.py [--build DIR] [--mem 8G] [--runs 3] [--no-qemu]
 
 Each round runs, in this order: kvmig, kvmig with x-early-dirty-log-stop,
 kvmig with x-switchover-at-threshold (QEMU's switchover rule, no settling),
-qemu-system-x86_64 -accel tcg on the same guest ELF and workload, so they
+qemu-system-x86_64 on the same guest ELF and workload (-accel kvm when
+--accel is kvm and /dev/kvm opens, else tcg, labelled), so they
 are interleaved (A B C D A B C D ...) on a shared, noisy machine.  With
 --ready X the migration starts once the source's serial shows X (e.g. `C`
 when churn is done, `F` when fill is), else --settle seconds after start.  Both
@@ -32,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
 from qmp import QMP  # noqa: E402
-from benchlib import (add_vmm_args, med, mem_available, mem_bytes,  # noqa: E402
+from benchlib import (accel_note, add_vmm_args, qemu_accel_for, med, mem_available, mem_bytes,  # noqa: E402
                       ratio, wait_migration)
 
 
@@ -71,7 +72,7 @@ def vmm_args(vmm, a, d, name, incoming=None):
     serial = f"file:{os.path.join(d, name + '.serial')}"
     app = "workload=" + a.workload
     if vmm == "qemu":
-        args = [a.qemu, "-accel", "tcg", "-m", a.mem, "-display", "none",
+        args = [a.qemu, "-accel", a.qemu_accel, "-m", a.mem, "-display", "none",
                 "-kernel", a.guest, "-append", app, "-serial", serial,
                 "-qmp", f"unix:{qmp},server=on,wait=off"]
     else:
@@ -103,6 +104,7 @@ def one_run(vmm, variant, a):
         phases = info.get("x-downtime-phases")
         row = {
             "bench": "downtime", "vmm": vmm, "variant": variant, "mem": a.mem,
+            "accel": a.qemu_accel if vmm == "qemu" else a.accel,
             "workload": a.workload,
             "total_ms": info["total-time"], "downtime_ms": info["downtime"],
             "downtime_precise_ms": round(sum(phases.values()), 3) if phases else None,
@@ -156,6 +158,7 @@ def main():
     ap.add_argument("--ready", default="", help="serial character to wait for")
     ap.add_argument("--accel", default="thread", help="kvmig's -accel")
     a = ap.parse_args()
+    a.qemu_accel = qemu_accel_for(a.accel)
     a.kvmig = a.kvmig or os.path.join(a.build, "kvmig")
     a.guest = a.guest or os.path.join(a.build, "guest", "kvmig-guest.elf")
     with_qemu = not a.no_qemu and shutil.which(a.qemu)
@@ -192,7 +195,8 @@ def main():
     q = summary.get(("qemu", "default"))
 
     print()
-    print(f"{a.mem} guest, workload={a.workload}, over a unix socket, {a.runs} runs, medians")
+    print(f"{a.mem} guest, workload={a.workload}, over a unix socket, {a.runs} runs, medians; "
+          f"kvmig -accel {a.accel}" + (f", QEMU -accel {a.qemu_accel}" if q else ""))
     print(f"{'vmm':<6} {'variant':<26} {'total ms':>9} {'downtime ms':>12} "
           f"{'(precise)':>10} {'bytes':>11} {'in downtime':>12} {'dst RSS MiB':>12}")
     for (vmm, variant), s in summary.items():
@@ -201,6 +205,7 @@ def main():
               f"{fmt(s['downtime_bytes']):>12} {fmt(s['dst_rss_mib']):>12}")
     if q:
         print()
+        print(accel_note(a.accel, a.qemu_accel))
         print("QEMU / kvmig (higher is better for kvmig)")
         for (vmm, variant), s in summary.items():
             if vmm == "qemu":

@@ -12,7 +12,7 @@ usage: scripts/bench-xbzrle.py [--build DIR] [--mem 1G] [--cache 512M]
 
 --paused stops the guest before migrating: the migration is then the bulk
 pass alone (every page sent once), which is what the bulk pass's cost
-under xbzrle is measured with.  --qemu runs qemu-system-x86_64 -accel tcg
+under xbzrle is measured with.  --qemu runs qemu-system-x86_64 (-accel kvm iff --accel kvm, else tcg)
 instead (same guest ELF, same parameters).  --sample S: a migration still
 running after S seconds is reported as it stands and cancelled.
 
@@ -33,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
 from framework import VM, check_pagewalk_invariant  # noqa: E402
+from benchlib import accel_note, add_accel_arg, qemu_accel_for  # noqa: E402
 
 
 def size_bytes(s):
@@ -41,16 +42,17 @@ def size_bytes(s):
 
 
 class QemuVM(VM):
-    """The framework's VM, started as qemu-system-x86_64 -accel tcg."""
+    """The framework's VM, started as qemu-system-x86_64 -accel ACCEL."""
 
-    def __init__(self, qemu, guest, tmpdir, name, mem, append, incoming=None):
+    def __init__(self, qemu, guest, tmpdir, name, mem, append, incoming=None,
+                 accel="tcg"):
         self.name = name
         self.dir = tmpdir
         self.qmp_path = os.path.join(tmpdir, f"{name}.qmp")
         self.serial = os.path.join(tmpdir, f"{name}.log")
         self.errlog = os.path.join(tmpdir, f"{name}.err")
         self.mem = mem
-        args = [qemu, "-accel", "tcg", "-m", mem, "-display", "none", "-kernel", guest,
+        args = [qemu, "-accel", accel, "-m", mem, "-display", "none", "-kernel", guest,
                 "-append", append, "-serial", f"file:{self.serial}",
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         if incoming:
@@ -63,8 +65,8 @@ class QemuVM(VM):
 def start(a, d, name, incoming=None):
     if a.qemu:
         return QemuVM(a.qemu_bin, a.guest, d, name, a.mem, "workload=pagewalk",
-                      incoming).connect()
-    return VM(a.kvmig, d, name, accel="thread", mem=a.mem, incoming=incoming).connect()
+                      incoming, a.qemu_accel).connect()
+    return VM(a.kvmig, d, name, accel=a.accel, mem=a.mem, incoming=incoming).connect()
 
 
 def one_run(a, xbzrle):
@@ -109,6 +111,7 @@ def one_run(a, xbzrle):
         ram = info["ram"]
         row = {
             "vmm": "qemu" if a.qemu else "kvmig", "xbzrle": xbzrle, "mem": a.mem,
+            "accel": a.qemu_accel if a.qemu else a.accel,
             "cache": a.cache, "paused": a.paused,
             "max_bandwidth": a.bandwidth if a.bandwidth is not None else "default",
             "status": st if not sampled else f"{st} after {a.sample} s, cancelled",
@@ -162,7 +165,10 @@ def main():
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--sample", type=float, default=0,
                     help="s after which an unfinished migration is sampled and cancelled")
+    add_accel_arg(ap)
     a = ap.parse_args()
+    a.qemu_accel = qemu_accel_for(a.accel)
+    print("# " + accel_note(a.accel, a.qemu_accel).lstrip("# "), file=sys.stderr)
     a.kvmig = os.path.join(a.build, "kvmig")
     a.guest = os.path.join(a.build, "guest", "kvmig-guest.elf")
     for _ in range(a.runs):

@@ -26,6 +26,37 @@ def add_vmm_args(ap):
     ap.add_argument("--qemu", default="qemu-system-x86_64")
 
 
+def kvm_opens():
+    """True if /dev/kvm can be opened read-write here."""
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+        return True
+    except OSError:
+        return False
+
+
+def qemu_accel_for(kvmig_accel):
+    """QEMU's -accel beside a kvmig run on @kvmig_accel: kvm where kvmig runs
+    kvm and /dev/kvm opens (the only setting that compares two migrations of
+    one guest), else tcg, which benchmarks label as a fallback."""
+    return "kvm" if kvmig_accel.split(",")[0] == "kvm" and kvm_opens() else "tcg"
+
+
+def accel_note(kvmig_accel, qemu_accel):
+    """One line that says what a kvmig/QEMU ratio of this run compares."""
+    if qemu_accel == "kvm" and kvmig_accel.split(",")[0] == "kvm":
+        return "# kvmig -accel kvm vs QEMU -accel kvm: the same guest on the same accelerator"
+    return (f"# kvmig -accel {kvmig_accel} vs QEMU -accel {qemu_accel}: two different "
+            "guests' speeds, not a comparison of migrations (no win over QEMU is shown)")
+
+
+def add_accel_arg(ap):
+    """--accel for the scripts that had kvmig on thread only."""
+    ap.add_argument("--accel", default="thread",
+                    help="kvmig's -accel (kvm, thread, thread,dirty=soft); QEMU runs "
+                         "-accel kvm when this is kvm and /dev/kvm opens, else tcg")
+
+
 def mem_bytes(size):
     """A -m style size: K/M/G/T suffixes are binary, no suffix means MiB."""
     units = {"K": 10, "M": 20, "G": 30, "T": 40}

@@ -10,7 +10,8 @@ usage:
   scripts/guestperf.py --compare DIR1 DIR2 [--output DIR]
 
 Starts a source and a destination (kvmig, or with --qemu qemu-system-x86_64
--accel tcg booting the same guest ELF with -kernel), lets the guest warm up,
+-accel kvm with --accel kvm where /dev/kvm opens, else tcg, booting the
+same guest ELF with -kernel), lets the guest warm up,
 sets the capabilities (on both sides) and parameters (on the source),
 migrates over TCP on 127.0.0.1, samples query-migrate every 100 ms and the
 guest's own progress -- the stress workload's `S<ms-per-GiB>` lines on both
@@ -88,7 +89,7 @@ class Side(benchlib.Side):
 def vmm_args(a):
     append = a.workload if a.workload.startswith("workload=") else f"workload={a.workload}"
     if a.qemu:
-        return [a.qemu_binary, "-accel", "tcg", "-m", a.mem, "-smp", str(a.smp),
+        return [a.qemu_binary, "-accel", a.qemu_accel, "-m", a.mem, "-smp", str(a.smp),
                 "-kernel", a.guest_elf, "-append", append, "-nodefaults"]
     return [a.kvmig, "-accel", a.accel, "-m", a.mem, "-smp", str(a.smp), "-append", append]
 
@@ -264,7 +265,7 @@ def summarize(a, guest, migration, last, timed_out):
     return {
         "vmm": "qemu" if a.qemu else "kvmig",
         "version": vmm_version(a),
-        "accel": "tcg" if a.qemu else a.accel,
+        "accel": a.qemu_accel if a.qemu else a.accel,
         "mem": a.mem, "smp": a.smp, "workload": a.workload,
         "caps": a.cap, "params": dict(parse_param(p) for p in a.param),
         "status": last.get("status"),
@@ -457,7 +458,8 @@ def main():
     ap.add_argument("--cap", action="append", default=[], metavar="NAME")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--qemu", action="store_true",
-                    help="run qemu-system-x86_64 -accel tcg with the guest ELF instead")
+                    help="run qemu-system-x86_64 with the guest ELF instead (-accel kvm "
+                         "with --accel kvm where /dev/kvm opens, else tcg)")
     ap.add_argument("--output", help="result directory")
     ap.add_argument("--compare", nargs=2, metavar=("DIR1", "DIR2"))
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds before migrating")
@@ -475,6 +477,9 @@ def main():
     if not a.output:
         ap.error("--output DIR is required")
     a.kvmig = a.kvmig or os.path.join(a.build, "kvmig")
+    a.qemu_accel = benchlib.qemu_accel_for(a.accel)
+    if a.qemu:
+        print(benchlib.accel_note(a.accel, a.qemu_accel), file=sys.stderr)
     a.guest_elf = a.guest_elf or os.path.join(a.build, "guest", "kvmig-guest.elf")
     if a.qemu:
         if not shutil.which(a.qemu_binary):
