@@ -312,9 +312,23 @@ VcpuExit kvm_vcpu_exec(Vcpu *cpu)
              */
             return VCPU_EXIT_HALT;
         case KVM_EXIT_SHUTDOWN:
-            return VCPU_EXIT_SHUTDOWN;
+            /* a triple fault: on a PC, a reset */
+            g_printerr("kvm: vCPU %d: triple fault at RIP 0x%" G_GINT64_MODIFIER
+                       "x\n", cpu->index, kvm_vcpu_rip(v));
+            return VCPU_EXIT_RESET;
         case KVM_EXIT_SYSTEM_EVENT:
-            return VCPU_EXIT_SHUTDOWN;
+            switch (run->system_event.type) {
+            case KVM_SYSTEM_EVENT_SHUTDOWN:
+                return VCPU_EXIT_SHUTDOWN;
+            case KVM_SYSTEM_EVENT_RESET:
+                return VCPU_EXIT_RESET;
+            case KVM_SYSTEM_EVENT_CRASH:
+                return VCPU_EXIT_PANIC;
+            default:
+                g_printerr("kvm: vCPU %d: unhandled system event %u\n", cpu->index,
+                           run->system_event.type);
+                return VCPU_EXIT_ERROR;
+            }
         case KVM_EXIT_FAIL_ENTRY:
             g_printerr("kvm: vCPU %d: entry failed, hardware entry failure "
                        "reason 0x%" G_GINT64_MODIFIER "x on host CPU %u, RIP 0x%"

@@ -42,6 +42,51 @@ static void cpu_throttle_sleep_locked(Vcpu *cpu)
     }
 }
 
+static void pause_all_locked(Machine *m);
+
+/*
+ * The guest ended itself (power-off, a reset kvmig cannot do, a panic):
+ * SHUTDOWN with QEMU's reason, then quit with @status.  Called with
+ * run_lock held; drops it around the event.
+ */
+static void guest_shutdown_locked(Vcpu *cpu, const char *reason, int status)
+{
+    Machine *m = cpu->machine;
+    JsonObject *data = json_object_new();
+
+    if (status) {
+        g_printerr("kvmig: vCPU %d: guest %s; kvmig has no reset, shutting down\n",
+                   cpu->index, reason);
+    }
+    json_object_set_boolean_member(data, "guest", true);
+    json_object_set_string_member(data, "reason", reason);
+    g_mutex_unlock(&m->run_lock);
+    machine_emit_event(m, "SHUTDOWN", data);
+    machine_request_quit(m, status);
+    g_mutex_lock(&m->run_lock);
+}
+
+/*
+ * A vCPU the accelerator cannot go on running (emulation failure,
+ * internal error): as QEMU, the whole VM stops in run state
+ * internal-error with a STOP event, and the process stays up for the
+ * monitors (`cont` is refused).  The accelerator printed the one line
+ * that says why.  Called with run_lock held.
+ */
+static void internal_error_stop_locked(Vcpu *cpu)
+{
+    Machine *m = cpu->machine;
+
+    if (m->runstate != RUN_STATE_RUNNING) {
+        return;     /* already stopping for something else */
+    }
+    m->runstate = RUN_STATE_INTERNAL_ERROR;
+    pause_all_locked(m);
+    g_mutex_unlock(&m->run_lock);
+    machine_emit_event(m, "STOP", NULL);
+    g_mutex_lock(&m->run_lock);
+}
+
 static gpointer vcpu_thread_fn(gpointer opaque)
 {
     Vcpu *cpu = opaque;
@@ -81,15 +126,20 @@ static gpointer vcpu_thread_fn(gpointer opaque)
             break;
         case VCPU_EXIT_SHUTDOWN:
             cpu->halted = true;
-            g_mutex_unlock(&m->run_lock);
-            machine_request_quit(m, 0);
-            g_mutex_lock(&m->run_lock);
+            guest_shutdown_locked(cpu, "guest-shutdown", 0);
+            break;
+        case VCPU_EXIT_RESET:
+            cpu->halted = true;
+            guest_shutdown_locked(cpu, "guest-reset", 1);
+            break;
+        case VCPU_EXIT_PANIC:
+            cpu->halted = true;
+            guest_shutdown_locked(cpu, "guest-panic", 1);
             break;
         case VCPU_EXIT_ERROR:
+            /* halted counts as stopped: pause_all_locked waits for the others */
             cpu->halted = true;
-            if (m->runstate == RUN_STATE_RUNNING) {
-                m->runstate = RUN_STATE_INTERNAL_ERROR;
-            }
+            internal_error_stop_locked(cpu);
             break;
         }
     }

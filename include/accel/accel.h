@@ -18,8 +18,12 @@
 typedef enum VcpuExit {
     VCPU_EXIT_KICKED,       /* returned because of a kick/exit_request: loop again */
     VCPU_EXIT_HALT,         /* idle; the generic loop waits for a kick */
-    VCPU_EXIT_SHUTDOWN,     /* guest asked to power off / triple fault */
-    VCPU_EXIT_ERROR,        /* fatal: run state internal-error */
+    VCPU_EXIT_SHUTDOWN,     /* guest asked to power off: SHUTDOWN, exit 0 */
+    VCPU_EXIT_RESET,        /* triple fault or reset request: kvmig has no
+                             * reset, so SHUTDOWN "guest-reset", exit 1 */
+    VCPU_EXIT_PANIC,        /* guest crash report: SHUTDOWN "guest-panic", exit 1 */
+    VCPU_EXIT_ERROR,        /* emulation failure / internal error: the VM
+                             * stops in run state internal-error (STOP) */
 } VcpuExit;
 
 struct AccelOps {

@@ -12,9 +12,17 @@ from qmp import QMP
 
 SKIP = 77
 
+# What kvmig prints on stderr when a guest can no longer run (accel/kvm-vcpu.c,
+# system/cpus.c): a wait on such a guest fails at once, not by timeout.
+GUEST_DEAD = ("internal error", "triple fault", "entry failed", "KVM_RUN failed",
+              "unhandled exit reason", "unhandled system event")
+
 
 def kvm_skip_reason():
-    """None if /dev/kvm opens, else why the KVM cases skip."""
+    """None if the KVM cases run here, else why they skip: /dev/kvm does not
+    open, or the build says -Dkvm_tests=disabled (KVMIG_KVM_TESTS)."""
+    if os.environ.get("KVMIG_KVM_TESTS") == "disabled":
+        return "KVM cases disabled (-Dkvm_tests=disabled)"
     try:
         fd = os.open("/dev/kvm", os.O_RDWR)
     except OSError as e:
@@ -67,6 +75,15 @@ class VM:
         with open(self.errlog, "rb") as f:
             return f.read().decode(errors="replace")
 
+    def check_alive(self):
+        """Raise at once if the process exited or its guest can no longer run."""
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}: "
+                                 f"{self.stderr()}")
+        err = self.stderr()
+        if any(s in err for s in GUEST_DEAD):
+            raise AssertionError(f"{self.name}: the guest stopped: {err.strip()}")
+
     def serial_text(self):
         try:
             with open(self.serial, "rb") as f:
@@ -77,8 +94,7 @@ class VM:
     def wait_serial_count(self, ch, n, timeout=60):
         deadline = time.monotonic() + timeout
         while self.serial_text().count(ch) < n:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited: {self.stderr()}")
+            self.check_alive()
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.name}: fewer than {n} {ch!r} on serial")
             time.sleep(0.05)
@@ -116,6 +132,7 @@ def wait_migration(vm, states=("completed", "failed", "cancelled"), timeout=120)
         info = query(vm)
         if info.get("status") in states:
             return info
+        vm.check_alive()
         if time.monotonic() > deadline:
             raise AssertionError(f"{vm.name}: migration still {info}")
         time.sleep(0.05)
@@ -209,12 +226,23 @@ def run_cases(cases, selected):
         sys.exit(1)
 
 
+def kvm_gate():
+    """Exit 77 (skip) with the reason where the KVM cases cannot run; under
+    -Dkvm_tests=enabled (KVMIG_KVM_TESTS=enabled) exit 1 instead."""
+    reason = kvm_skip_reason()
+    if not reason:
+        return
+    print(f"SKIP: {reason}")
+    if os.environ.get("KVMIG_KVM_TESTS") == "enabled":
+        print("FAIL: -Dkvm_tests=enabled and KVM is not usable here")
+        sys.exit(1)
+    sys.exit(SKIP)
+
+
 def main(accel, cases, selected):
-    """A test file's entry point: skip KVM cases where /dev/kvm is unusable,
-    then run the selected cases (all if none)."""
+    """A test file's entry point: skip KVM cases where /dev/kvm is unusable
+    (fail instead under -Dkvm_tests=enabled, KVMIG_KVM_TESTS=enabled), then
+    run the selected cases (all if none)."""
     if accel == "kvm":
-        reason = kvm_skip_reason()
-        if reason:
-            print(f"SKIP: {reason}")
-            sys.exit(SKIP)
+        kvm_gate()
     run_cases(cases, selected)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from framework import VM, TestDir, check_pagewalk_invariant, kvm_skip_reason, run_cases, SKIP
+from framework import VM, TestDir, check_pagewalk_invariant, kvm_gate, kvm_skip_reason, run_cases, SKIP
 
 KVMIG = sys.argv[1]
 ACCEL = sys.argv[2] if len(sys.argv) > 2 else "thread"
@@ -444,10 +444,7 @@ def case_hmp_unix():
 
 def main():
     if ACCEL == "kvm":
-        reason = kvm_skip_reason()
-        if reason:
-            print(f"SKIP: {reason}")
-            sys.exit(SKIP)
+        kvm_gate()
     run_cases([
         ("protocol", case_protocol),
         ("run-control", case_run_control),

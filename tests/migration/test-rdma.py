@@ -27,7 +27,7 @@ import sys
 import time
 
 from framework import (SKIP, VM, TestDir, check_pagewalk_invariant, converge,
-                       free_tcp_port, kvm_skip_reason, query, run_cases, set_params,
+                       free_tcp_port, kvm_gate, kvm_skip_reason, query, run_cases, set_params,
                        wait_migration)
 from qmp import QMPError
 
@@ -300,10 +300,7 @@ SETUP = RdmaSetup()
 if __name__ == "__main__":
     selected = sys.argv[3:] or [n for n, _ in NO_DEVICE_CASES + LIVE_CASES]
     if ACCEL == "kvm":
-        reason = kvm_skip_reason()
-        if reason:
-            print(f"SKIP: {reason}")
-            sys.exit(SKIP)
+        kvm_gate()
     want_live = [c for c in LIVE_CASES if c[0] in selected]
     want_none = [c for c in NO_DEVICE_CASES if c[0] in selected]
     cases = []

@@ -1,21 +1,136 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Boot the test guest under an accelerator and watch its workloads run.
+"""Boot the test guest under an accelerator and watch its workloads run;
+under KVM, also guests that crash, and how kvmig reports them.
 
 usage: test-boot.py KVMIG ACCEL
 Exit status 77 (meson's "skip") with the reason when the accelerator is not
-usable here (no /dev/kvm).
+usable here (no /dev/kvm); with KVMIG_KVM_TESTS=enabled (meson -Dkvm_tests=
+enabled) that is a failure instead.
 """
 import os
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                "migration"))
+from qmp import QMP  # noqa: E402
+
 SKIP = 77
+GUEST_PADDR = 0x100000
+
+
+def multiboot_elf(code, data=b""):
+    """A 32-bit Multiboot ELF: @code at GUEST_PADDR + 0x10 (the entry),
+    @data at GUEST_PADDR + 0x80."""
+    seg = bytearray(0x100)
+    seg[0:12] = struct.pack("<III", 0x1BADB002, 0, (-0x1BADB002) & 0xffffffff)
+    seg[0x10:0x10 + len(code)] = code
+    seg[0x80:0x80 + len(data)] = data
+    ehdr = struct.pack("<4sBBB9xHHIIIIIHHHHHH", b"\x7fELF", 1, 1, 1, 2, 3, 1,
+                       GUEST_PADDR + 0x10, 52, 0, 0, 52, 32, 1, 0, 0, 0)
+    phdr = struct.pack("<IIIIIIII", 1, 0x1000, GUEST_PADDR, GUEST_PADDR, 0x100, 0x100, 5,
+                       0x1000)
+    elf = bytearray(0x1000)
+    elf[0:len(ehdr)] = ehdr
+    elf[52:52 + len(phdr)] = phdr
+    return bytes(elf) + bytes(seg)
+
+
+# Code fetched from guest-physical memory with no RAM behind it: KVM cannot
+# emulate that (emulation failure, KVM_EXIT_INTERNAL_ERROR).
+INTERNAL_ERROR_CODE = b"\xb8\x00\x00\x00\xe0" + b"\xff\xe0"     # mov eax, 0xe0000000; jmp eax
+# An empty IDT, then #UD: #GP, #DF, triple fault (KVM_EXIT_SHUTDOWN).
+TRIPLE_FAULT_CODE = (b"\x0f\x01\x1d" + struct.pack("<I", GUEST_PADDR + 0x80) +  # lidt [idt]
+                     b"\x0f\x0b")                                             # ud2
+
+
+def crash_case(kvmig, name, code, data, check):
+    """Boot a crashing guest with a QMP monitor and hand it to @check, which
+    must see the crash at once (every wait here is a bound, not a pace)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        elf = os.path.join(tmp, "crash.elf")
+        with open(elf, "wb") as f:
+            f.write(multiboot_elf(code, data))
+        qmp_path = os.path.join(tmp, "qmp.sock")
+        errlog = os.path.join(tmp, "err.log")
+        with open(errlog, "wb") as err:
+            proc = subprocess.Popen([kvmig, "-accel", "kvm", "-m", "64M", "-kernel", elf,
+                                     "-S", "-serial", "none", "-display", "none", "-qmp",
+                                     f"unix:{qmp_path},server=on,wait=off"],
+                                    stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 30
+            while not os.path.exists(qmp_path):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"{name}: no QMP socket ({proc.poll()})")
+                time.sleep(0.02)
+            qmp = QMP(qmp_path)
+            qmp.command("cont")
+            check(proc, qmp, lambda: open(errlog, encoding="utf-8", errors="replace").read())
+            print(f"ok: kvm {name}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+
+def wait_for(what, pred, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen in {timeout} s")
+        time.sleep(0.02)
+
+
+def check_internal_error(proc, qmp, stderr):
+    """QEMU's behaviour: the VM stops in internal-error with a STOP event,
+    the process stays up for the monitors, and cont is refused."""
+    wait_for("run state internal-error",
+             lambda: qmp.command("query-status")["status"] == "internal-error", proc)
+    if proc.poll() is not None:
+        raise AssertionError(f"kvmig exited ({proc.returncode}) on an internal error")
+    if not any(e.get("event") == "STOP" for e in qmp.events):
+        raise AssertionError(f"no STOP event: {qmp.events}")
+    lines = [ln for ln in stderr().splitlines() if "internal error" in ln]
+    if len(lines) != 1:
+        raise AssertionError(f"want one 'internal error' line on stderr: {stderr()!r}")
+    try:
+        qmp.command("cont")
+    except Exception as e:      # QMPError: what QEMU says
+        if "Resetting the Virtual Machine is required" not in str(e):
+            raise
+    else:
+        raise AssertionError("cont was accepted in internal-error")
+
+
+def check_triple_fault(proc, qmp, stderr):
+    """A triple fault resets a PC; kvmig has no reset: SHUTDOWN with reason
+    guest-reset and exit status 1 (as a crash), at once."""
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"kvmig still running after a triple fault: {stderr()!r}")
+    if proc.returncode != 1:
+        raise AssertionError(f"exit status {proc.returncode} after a triple fault")
+    try:
+        while True:     # the events sent before the socket closed
+            qmp.events.append(qmp._read())
+    except (EOFError, OSError):
+        pass
+    shut = [e for e in qmp.events if e.get("event") == "SHUTDOWN"]
+    if not shut or shut[0].get("data", {}).get("reason") != "guest-reset":
+        raise AssertionError(f"no SHUTDOWN guest-reset event: {qmp.events}")
+    if "triple fault" not in stderr():
+        raise AssertionError(f"stderr does not say triple fault: {stderr()!r}")
 
 
 def kvm_usable():
+    if os.environ.get("KVMIG_KVM_TESTS") == "disabled":
+        return "KVM cases disabled (-Dkvm_tests=disabled)"
     try:
         fd = os.open("/dev/kvm", os.O_RDWR)
     except OSError as e:
@@ -66,7 +181,12 @@ def main():
         reason = kvm_usable()
         if reason:
             print(f"SKIP: {reason}")
+            if os.environ.get("KVMIG_KVM_TESTS") == "enabled":
+                print("FAIL: -Dkvm_tests=enabled and KVM is not usable")
+                return 1
             return SKIP
+        crash_case(kvmig, "internal-error", INTERNAL_ERROR_CODE, b"", check_internal_error)
+        crash_case(kvmig, "triple-fault", TRIPLE_FAULT_CODE, bytes(6), check_triple_fault)
         # This machine class's KVM emulates guest code: small guest, long timeout.
         run_case(kvmig, "kvm", "128M", "workload=pagewalk",
                  lambda t: t.count("B") >= 2, 600)

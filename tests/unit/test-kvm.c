@@ -167,7 +167,16 @@ static void test_run_guest(void)
     Kicker k = { 0 };
     uint32_t stored = 0;
 
+    if (g_strcmp0(g_getenv("KVMIG_KVM_TESTS"), "disabled") == 0) {
+        g_test_skip("KVM cases disabled (-Dkvm_tests=disabled)");
+        return;
+    }
     if (!kvm_available()) {
+        /* -Dkvm_tests=enabled: a machine without KVM fails the KVM cases */
+        if (g_strcmp0(g_getenv("KVMIG_KVM_TESTS"), "enabled") == 0) {
+            g_test_fail_printf("/dev/kvm cannot be opened and -Dkvm_tests=enabled");
+            return;
+        }
         g_test_skip("/dev/kvm cannot be opened");
         return;
     }
