@@ -197,7 +197,12 @@ static void explain_write_failure(MigrationState *s, MigStream *f, GError **errp
 static uint64_t transferred(MigrationState *s, MigStream *f)
 {
     if (s->ram->mfs) {
+        uint64_t chan[MIG_STATS_MAX_CHANNELS], pages[MIG_STATS_MAX_CHANNELS];
+        unsigned n = multifd_send_channel_bytes(s->ram->mfs, chan, pages,
+                                                G_N_ELEMENTS(chan));
+
         stat_set(&s->stats, multifd_bytes, multifd_send_bytes(s->ram->mfs));
+        migration_stats_set_channel_bytes(&s->stats, chan, pages, n);
     }
     /* after an early teardown (x-early-dirty-log-stop), the final count */
     return mig_stream_transferred(f) + stat_get(&s->stats, multifd_bytes);
@@ -207,6 +212,8 @@ static uint64_t transferred(MigrationState *s, MigStream *f)
 static void multifd_teardown(MigrationState *s, bool abort)
 {
     MultiFDSend *ms = s->ram->mfs;
+    uint64_t chan[MIG_STATS_MAX_CHANNELS], pages[MIG_STATS_MAX_CHANNELS];
+    unsigned n;
 
     if (!ms) {
         return;
@@ -215,7 +222,8 @@ static void multifd_teardown(MigrationState *s, bool abort)
     s->mf_send = NULL;
     g_mutex_unlock(&s->lock);
     s->ram->mfs = NULL;
-    stat_set(&s->stats, multifd_bytes, multifd_send_free(ms, abort));
+    stat_set(&s->stats, multifd_bytes, multifd_send_free(ms, abort, chan, pages, &n));
+    migration_stats_set_channel_bytes(&s->stats, chan, pages, n);
 }
 
 static void update_bandwidth(MigrationState *s, MigStream *f, int64_t *win_start,
@@ -488,6 +496,13 @@ static gpointer migration_thread(gpointer opaque)
         cleaned_up = true;
     }
     phase_end(s, MIG_PHASE_DIRTY_LOG_STOP, &t_us);
+    /*
+     * The channels' last sync packets (32 bytes each) go out in the time the
+     * destination takes to read the main stream's end: wait for them so
+     * that transferred and x-multifd-channel-bytes are final here, not
+     * only after the deferred teardown.
+     */
+    multifd_send_drain(s->ram->mfs);
     stat_set(&s->stats, phases_known, 1);
     stat_set(&s->stats, downtime_bytes,
              transferred(s, f) - stat_get(&s->stats, precopy_bytes));
@@ -737,6 +752,8 @@ JsonObject *qmp_query_migrate(MigrationState *s)
         if (in == MIGRATION_STATUS_COMPLETED) {
             /* kvmig: this side's share of the downtime */
             migration_stats_fill_phases(obj, &s->in_stats, true);
+            /* kvmig: what each multifd channel brought (the source's ram has the same) */
+            migration_stats_fill_channel_bytes(obj, &s->in_stats);
         }
         return obj;
     }
