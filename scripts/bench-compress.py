@@ -159,7 +159,8 @@ def one_run(vmm, row, bw, a):
         return {
             "bench": "compress", "vmm": vmm, "row": row,
             "bandwidth": "unlimited" if bw == UNLIMITED else bw, "mem": a.mem,
-            "total_ms": info["total-time"], "downtime_ms": info["downtime"],
+            "total_ms": benchlib.check_completed(info, f"{vmm} {row}")["total-time"],
+            "downtime_ms": info["downtime"],
             "bytes": info["ram"]["transferred"],
             "src_cpu_s": round(src_cpu, 2), "dst_cpu_s": round(dst_cpu, 2),
             "compression": info.get("compression"),
