@@ -413,6 +413,16 @@ static gpointer migration_thread(gpointer opaque)
     s->out_ch = ch;
     g_mutex_unlock(&s->lock);
     f = mig_stream_new(ch);
+    if (migrate_cap(s->opts, MIGRATION_CAPABILITY_RETURN_PATH) && !bidirectional) {
+        /*
+         * return-path asks for one: QEMU fails where the channel has none
+         * (exec:, file:, an fd: that is not a socket), with this text.
+         * Without the capability kvmig still uses one wherever it can.
+         */
+        kvmig_error(&err, "Unable to open return-path for postcopy: %s is a one-way channel",
+                    ch->desc);
+        goto out;
+    }
     if (get_status(s) != MIGRATION_STATUS_SETUP) {
         goto out;   /* cancelled while connecting */
     }
@@ -640,6 +650,21 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
         /* the channels are extra connections to the same address */
         kvmig_error(errp, "multifd is not supported by current protocol: it needs a tcp: "
                     "or unix: URI");
+        mig_uri_clear(&a->uri);
+        g_free(a);
+        return false;
+    }
+    if (a->uri.kind == MIG_URI_RDMA &&
+        (migrate_cap(s->opts, MIGRATION_CAPABILITY_XBZRLE) ||
+         migrate_cap(s->opts, MIGRATION_CAPABILITY_COMPRESS))) {
+        /*
+         * The RDMA transport writes every page straight into the
+         * destination's RAM: there is no record to put a delta or a
+         * compressed page in.  Refused rather than silently switched off.
+         */
+        kvmig_error(errp, "%s is not supported by rdma: (pages go straight into the "
+                    "destination's RAM); turn it off",
+                    migrate_cap(s->opts, MIGRATION_CAPABILITY_XBZRLE) ? "xbzrle" : "compress");
         mig_uri_clear(&a->uri);
         g_free(a);
         return false;

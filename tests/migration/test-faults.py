@@ -477,6 +477,42 @@ def case_two_at_once(chain):
     chain.migrate_ok()
 
 
+def caps(src, **on):
+    src.qmp.command("migrate-set-capabilities", capabilities=[
+        {"capability": k.replace("_", "-"), "state": v} for k, v in on.items()])
+
+
+def case_capability_refusals(chain):
+    """Capabilities that cannot do what they say are refused, not ignored:
+    xbzrle or compress with rdma: (the pages go straight into the
+    destination's RAM) at migrate, in one line, before any connection;
+    return-path on a one-way channel (exec:) fails the migration with
+    QEMU's text.  Each time the source runs on."""
+    src = chain.src
+    for cap in ("xbzrle", "compress"):
+        caps(src, **{cap: True})
+        try:
+            try:
+                src.qmp.command("migrate", uri="rdma:127.0.0.1:1")
+                raise AssertionError(f"rdma: with {cap} was accepted")
+            except QMPError as e:
+                if f"{cap} is not supported by rdma:" not in e.desc or "\n" in e.desc:
+                    raise AssertionError(f"rdma: with {cap}: {e.desc}")
+                print(f"  rdma: with {cap}: {e.desc}")
+        finally:
+            caps(src, **{cap: False})
+    caps(src, return_path=True)
+    try:
+        set_params(src, max_bandwidth=FAST, downtime_limit=0)
+        src.qmp.command("migrate", uri="exec:cat > /dev/null")
+        info = expect_end(src, "failed", "return-path on exec:")
+        if not info["error-desc"].startswith("Unable to open return-path"):
+            raise AssertionError(f"return-path on exec:: {info['error-desc']}")
+    finally:
+        caps(src, return_path=False)
+    source_keeps_running(src)
+
+
 def refused(chain, why, needle, **kw):
     d, uri = dest(chain, **kw)
     set_params(chain.src, max_bandwidth=FAST, downtime_limit=0)
@@ -563,6 +599,7 @@ CASES = [
     ("file-full", case_file_full),
     ("two-at-once", case_two_at_once),
     ("mismatch", case_mismatch),
+    ("capability-refusals", case_capability_refusals),
     ("corrupt-streams", case_corrupt_streams),
     ("src-killed", case_src_killed),    # last: it ends the chain
 ]
