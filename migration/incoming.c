@@ -261,6 +261,13 @@ static gpointer incoming_thread(gpointer opaque)
         stat_set(&s->in_stats, phase_us[MIG_PHASE_DEST_LOAD], load_us);
         stat_set(&s->in_stats, phase_us[MIG_PHASE_DEST_RESUME], resume_us);
         stat_set(&s->in_stats, phases_known, 2);
+        if (mr) {
+            /* every channel byte came before the last MULTIFD_FLUSH, loaded now */
+            uint64_t chan[MIG_STATS_MAX_CHANNELS];
+            unsigned n = multifd_recv_channel_bytes(mr, chan, G_N_ELEMENTS(chan));
+
+            migration_stats_set_channel_bytes(&s->in_stats, chan, NULL, n);
+        }
         if (ch->bidirectional) {
             /* DONE: u8 resumed, then (kvmig) be32 load µs, be32 resume µs */
             uint8_t done[MIG_RP_DONE_LEN] = {

@@ -197,7 +197,12 @@ static void explain_write_failure(MigrationState *s, MigStream *f, GError **errp
 static uint64_t transferred(MigrationState *s, MigStream *f)
 {
     if (s->ram->mfs) {
+        uint64_t chan[MIG_STATS_MAX_CHANNELS], pages[MIG_STATS_MAX_CHANNELS];
+        unsigned n = multifd_send_channel_bytes(s->ram->mfs, chan, pages,
+                                                G_N_ELEMENTS(chan));
+
         stat_set(&s->stats, multifd_bytes, multifd_send_bytes(s->ram->mfs));
+        migration_stats_set_channel_bytes(&s->stats, chan, pages, n);
     }
     /* after an early teardown (x-early-dirty-log-stop), the final count */
     return mig_stream_transferred(f) + stat_get(&s->stats, multifd_bytes);
@@ -207,6 +212,8 @@ static uint64_t transferred(MigrationState *s, MigStream *f)
 static void multifd_teardown(MigrationState *s, bool abort)
 {
     MultiFDSend *ms = s->ram->mfs;
+    uint64_t chan[MIG_STATS_MAX_CHANNELS], pages[MIG_STATS_MAX_CHANNELS];
+    unsigned n;
 
     if (!ms) {
         return;
@@ -215,7 +222,8 @@ static void multifd_teardown(MigrationState *s, bool abort)
     s->mf_send = NULL;
     g_mutex_unlock(&s->lock);
     s->ram->mfs = NULL;
-    stat_set(&s->stats, multifd_bytes, multifd_send_free(ms, abort));
+    stat_set(&s->stats, multifd_bytes, multifd_send_free(ms, abort, chan, pages, &n));
+    migration_stats_set_channel_bytes(&s->stats, chan, pages, n);
 }
 
 static void update_bandwidth(MigrationState *s, MigStream *f, int64_t *win_start,
@@ -405,6 +413,16 @@ static gpointer migration_thread(gpointer opaque)
     s->out_ch = ch;
     g_mutex_unlock(&s->lock);
     f = mig_stream_new(ch);
+    if (migrate_cap(s->opts, MIGRATION_CAPABILITY_RETURN_PATH) && !bidirectional) {
+        /*
+         * return-path asks for one: QEMU fails where the channel has none
+         * (exec:, file:, an fd: that is not a socket), with this text.
+         * Without the capability kvmig still uses one wherever it can.
+         */
+        kvmig_error(&err, "Unable to open return-path for postcopy: %s is a one-way channel",
+                    ch->desc);
+        goto out;
+    }
     if (get_status(s) != MIGRATION_STATUS_SETUP) {
         goto out;   /* cancelled while connecting */
     }
@@ -488,6 +506,13 @@ static gpointer migration_thread(gpointer opaque)
         cleaned_up = true;
     }
     phase_end(s, MIG_PHASE_DIRTY_LOG_STOP, &t_us);
+    /*
+     * The channels' last sync packets (32 bytes each) go out in the time the
+     * destination takes to read the main stream's end: wait for them so
+     * that transferred and x-multifd-channel-bytes are final here, not
+     * only after the deferred teardown.
+     */
+    multifd_send_drain(s->ram->mfs);
     stat_set(&s->stats, phases_known, 1);
     stat_set(&s->stats, downtime_bytes,
              transferred(s, f) - stat_get(&s->stats, precopy_bytes));
@@ -629,6 +654,21 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
         g_free(a);
         return false;
     }
+    if (a->uri.kind == MIG_URI_RDMA &&
+        (migrate_cap(s->opts, MIGRATION_CAPABILITY_XBZRLE) ||
+         migrate_cap(s->opts, MIGRATION_CAPABILITY_COMPRESS))) {
+        /*
+         * The RDMA transport writes every page straight into the
+         * destination's RAM: there is no record to put a delta or a
+         * compressed page in.  Refused rather than silently switched off.
+         */
+        kvmig_error(errp, "%s is not supported by rdma: (pages go straight into the "
+                    "destination's RAM); turn it off",
+                    migrate_cap(s->opts, MIGRATION_CAPABILITY_XBZRLE) ? "xbzrle" : "compress");
+        mig_uri_clear(&a->uri);
+        g_free(a);
+        return false;
+    }
     if (a->uri.kind == MIG_URI_FD) {
         gpointer key, value;
         if (!g_hash_table_lookup_extended(s->m->named_fds, a->uri.fdname, &key, &value)) {
@@ -737,6 +777,8 @@ JsonObject *qmp_query_migrate(MigrationState *s)
         if (in == MIGRATION_STATUS_COMPLETED) {
             /* kvmig: this side's share of the downtime */
             migration_stats_fill_phases(obj, &s->in_stats, true);
+            /* kvmig: what each multifd channel brought (the source's ram has the same) */
+            migration_stats_fill_channel_bytes(obj, &s->in_stats);
         }
         return obj;
     }

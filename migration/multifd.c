@@ -36,6 +36,8 @@ typedef struct SendSlot {
     unsigned id;
     MigChannel *ch;
     MultiFDCodec *codec;        /* NULL for none */
+    uint64_t bytes;             /* atomic: packet bytes written on this channel */
+    uint64_t pages;             /* atomic: pages in them */
     /* the job, filled by the migration thread */
     bool sync;
     uint64_t packet_num;
@@ -126,6 +128,8 @@ static bool send_job(WorkerPool *pool, unsigned idx, void *opaque, GError **errp
                     g_strerror(-ret));
         return false;
     }
+    __atomic_fetch_add(&sl->bytes, total, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&sl->pages, h.page_count, __ATOMIC_RELAXED);
     __atomic_fetch_add(&sl->ms->bytes, total, __ATOMIC_RELAXED);
     return true;
 }
@@ -185,7 +189,7 @@ MultiFDSend *multifd_send_new(MigrationState *s, const MigUri *u, GError **errp)
     return ms;
 
 fail:
-    multifd_send_free(ms, true);
+    multifd_send_free(ms, true, NULL, NULL, NULL);
     return NULL;
 }
 
@@ -293,6 +297,25 @@ uint64_t multifd_send_bytes(MultiFDSend *ms)
     return ms ? __atomic_load_n(&ms->bytes, __ATOMIC_RELAXED) : 0;
 }
 
+void multifd_send_drain(MultiFDSend *ms)
+{
+    if (ms && ms->pool) {
+        worker_pool_sync(ms->pool, NULL);
+    }
+}
+
+unsigned multifd_send_channel_bytes(MultiFDSend *ms, uint64_t *out, uint64_t *pages,
+                                    unsigned max)
+{
+    unsigned n = ms ? MIN(ms->n, max) : 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        out[i] = __atomic_load_n(&ms->slots[i].bytes, __ATOMIC_RELAXED);
+        pages[i] = __atomic_load_n(&ms->slots[i].pages, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
 void multifd_send_shutdown(MultiFDSend *ms)
 {
     if (!ms) {
@@ -305,10 +328,14 @@ void multifd_send_shutdown(MultiFDSend *ms)
     }
 }
 
-uint64_t multifd_send_free(MultiFDSend *ms, bool abort)
+uint64_t multifd_send_free(MultiFDSend *ms, bool abort, uint64_t *chan_bytes,
+                           uint64_t *chan_pages, unsigned *nchan)
 {
     uint64_t bytes;
 
+    if (nchan) {
+        *nchan = 0;
+    }
     if (!ms) {
         return 0;
     }
@@ -323,6 +350,11 @@ uint64_t multifd_send_free(MultiFDSend *ms, bool abort)
         }
     }
     worker_pool_free(ms->pool);
+    if (nchan) {
+        /* the workers are joined: these are the final counts */
+        *nchan = multifd_send_channel_bytes(ms, chan_bytes, chan_pages,
+                                            MULTIFD_MAX_CHANNELS);
+    }
     for (unsigned i = 0; i < ms->n; i++) {
         SendSlot *sl = &ms->slots[i];
 
@@ -348,6 +380,7 @@ typedef struct RecvSlot {
     MigChannel *ch;
     MultiFDCodec *codec;
     uint64_t last_packet;
+    uint64_t bytes;             /* atomic: packet bytes read on this channel */
     bool seen;
     uint64_t offsets[MULTIFD_MAX_PAGES];
     uint8_t offbuf[MULTIFD_MAX_PAGES * 8];
@@ -374,6 +407,7 @@ static bool recv_read(RecvSlot *sl, void *buf, size_t len, GError **errp)
                     ret == -EPIPE ? "connection closed" : g_strerror(-ret));
         return false;
     }
+    __atomic_fetch_add(&sl->bytes, len, __ATOMIC_RELAXED);
     return true;
 }
 
@@ -525,6 +559,16 @@ bool multifd_recv_sync(MultiFDRecv *mr, GError **errp)
 uint64_t multifd_recv_pages(MultiFDRecv *mr)
 {
     return mr ? __atomic_load_n(&mr->pages, __ATOMIC_RELAXED) : 0;
+}
+
+unsigned multifd_recv_channel_bytes(MultiFDRecv *mr, uint64_t *out, unsigned max)
+{
+    unsigned n = mr ? MIN(mr->n, max) : 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        out[i] = __atomic_load_n(&mr->slots[i].bytes, __ATOMIC_RELAXED);
+    }
+    return n;
 }
 
 void multifd_recv_shutdown(MultiFDRecv *mr)

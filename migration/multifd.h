@@ -149,16 +149,32 @@ void multifd_send_page(MultiFDSend *ms, struct MigStream *f, struct RAMBlock *rb
  * MULTIFD_FLUSH on @f, and a flush of @f.  Errors go to @f's sticky error.
  */
 void multifd_send_sync(MultiFDSend *ms, struct MigStream *f);
+/*
+ * The migration thread, after the last multifd_send_sync: wait until every
+ * channel has written its last packet (errors stay for multifd_send_free),
+ * so that the counts are final and equal what the destination reads.
+ */
+void multifd_send_drain(MultiFDSend *ms);
 /* Bytes written on all channels so far (any thread). */
 uint64_t multifd_send_bytes(MultiFDSend *ms);
+/*
+ * Bytes written on each channel so far (any thread), packets only (not the
+ * init): @out[i] for channel i, and the pages in them @pages[i], at most
+ * @max channels.  Returns how many.
+ */
+unsigned multifd_send_channel_bytes(MultiFDSend *ms, uint64_t *out, uint64_t *pages,
+                                    unsigned max);
 /* Any thread: make blocked channel writes fail (cancel). NULL-safe. */
 void multifd_send_shutdown(MultiFDSend *ms);
 /*
  * Join the workers, close the channels.  NULL-safe.  @abort: shut the
  * channels down first (failure, cancel) instead of letting queued packets
- * go out.  Returns the bytes written on all channels.
+ * go out.  Returns the bytes written on all channels; with @nchan, also
+ * each channel's final counts into @chan_bytes and @chan_pages
+ * (MULTIFD_MAX_CHANNELS entries each) and their number into *@nchan.
  */
-uint64_t multifd_send_free(MultiFDSend *ms, bool abort);
+uint64_t multifd_send_free(MultiFDSend *ms, bool abort, uint64_t *chan_bytes,
+                           uint64_t *chan_pages, unsigned *nchan);
 
 /*
  * Destination: the channels accepted (index = id, @n of them), the
@@ -171,6 +187,11 @@ void multifd_recv_start(MultiFDRecv *mr);
 /* At MULTIFD_FLUSH: wait for every channel's sync packet, then restart them. */
 bool multifd_recv_sync(MultiFDRecv *mr, GError **errp);
 uint64_t multifd_recv_pages(MultiFDRecv *mr);
+/*
+ * Packet bytes read on each channel so far (as multifd_send_channel_bytes:
+ * once the last MULTIFD_FLUSH is loaded they equal the source's).
+ */
+unsigned multifd_recv_channel_bytes(MultiFDRecv *mr, uint64_t *out, unsigned max);
 void multifd_recv_shutdown(MultiFDRecv *mr);
 void multifd_recv_free(MultiFDRecv *mr);
 

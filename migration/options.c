@@ -23,7 +23,6 @@ static const char *const capability_names[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_RETURN_PATH] = "return-path",
     [MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER] = "pause-before-switchover",
     [MIGRATION_CAPABILITY_MULTIFD] = "multifd",
-    [MIGRATION_CAPABILITY_LATE_BLOCK_ACTIVATE] = "late-block-activate",
     [MIGRATION_CAPABILITY_X_EARLY_DIRTY_LOG_STOP] = "x-early-dirty-log-stop",
     [MIGRATION_CAPABILITY_X_SWITCHOVER_AT_THRESHOLD] = "x-switchover-at-threshold",
 };

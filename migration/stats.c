@@ -47,6 +47,40 @@ int64_t mig_now_ms(void)
     return g_get_monotonic_time() / 1000;
 }
 
+void migration_stats_set_channel_bytes(MigrationStats *st, const uint64_t *bytes,
+                                       const uint64_t *pages, unsigned n)
+{
+    n = MIN(n, MIG_STATS_MAX_CHANNELS);
+    for (unsigned i = 0; i < n; i++) {
+        stat_set(st, multifd_channel_bytes[i], bytes[i]);
+        stat_set(st, multifd_channel_pages[i], pages ? pages[i] : 0);
+    }
+    stat_set(st, multifd_channels, n);
+}
+
+void migration_stats_fill_channel_bytes(JsonObject *obj, const MigrationStats *st)
+{
+    uint64_t n = stat_get(st, multifd_channels), pages = 0;
+    JsonArray *a, *p;
+
+    if (!n) {
+        return;
+    }
+    a = json_array_new();
+    p = json_array_new();
+    for (uint64_t i = 0; i < n; i++) {
+        json_array_add_int_element(a, stat_get(st, multifd_channel_bytes[i]));
+        json_array_add_int_element(p, stat_get(st, multifd_channel_pages[i]));
+        pages += stat_get(st, multifd_channel_pages[i]);
+    }
+    json_object_set_array_member(obj, "x-multifd-channel-bytes", a);
+    if (pages) {
+        json_object_set_array_member(obj, "x-multifd-channel-pages", p);
+    } else {
+        json_array_unref(p);
+    }
+}
+
 static void fill_ram(JsonObject *obj, const MigrationStats *st)
 {
     JsonObject *ram = json_object_new();
@@ -72,6 +106,7 @@ static void fill_ram(JsonObject *obj, const MigrationStats *st)
     json_object_set_int_member(ram, "postcopy-bytes", 0);
     json_object_set_int_member(ram, "x-free-page-hint-pages",
                                stat_get(st, free_page_hint_pages));
+    migration_stats_fill_channel_bytes(ram, st);
     json_object_set_object_member(obj, "ram", ram);
 }
 

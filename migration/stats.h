@@ -39,6 +39,9 @@ typedef enum MigPhase {
 /* The phase's key in x-downtime-phases ("vcpu-stop", ...). */
 const char *mig_phase_name(MigPhase p);
 
+/* multifd-channels' upper bound (MULTIFD_MAX_CHANNELS). */
+#define MIG_STATS_MAX_CHANNELS 255
+
 typedef struct MigrationStats {
     /* times, ms (monotonic clock for durations) */
     int64_t start_ms;           /* migrate command */
@@ -65,6 +68,14 @@ typedef struct MigrationStats {
     uint64_t precopy_bytes;     /* sent while the guest ran */
     uint64_t downtime_bytes;    /* sent while it was stopped */
     uint64_t free_page_hint_pages;  /* dirty pages dropped as guest-free (balloon) */
+    /*
+     * multifd, per channel (x-multifd-channel-bytes): packet bytes written
+     * (source) or read (destination); multifd_channels of them, 0: none.
+     * The source also counts the pages in them (x-multifd-channel-pages).
+     */
+    uint64_t multifd_channels;
+    uint64_t multifd_channel_bytes[MIG_STATS_MAX_CHANNELS];
+    uint64_t multifd_channel_pages[MIG_STATS_MAX_CHANNELS];
 
     /* xbzrle (QEMU's xbzrle-cache); written by ram-xbzrle.c */
     uint64_t xbzrle;            /* 1: the capability was on at setup */
@@ -120,5 +131,14 @@ void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
  * the phases its side knows (the destination: DEST_LOAD, DEST_RESUME).
  */
 void migration_stats_fill_phases(JsonObject *obj, const MigrationStats *st, bool destination);
+
+/* Store @n channels' bytes and pages (NULL: none) into @st (the writer thread). */
+void migration_stats_set_channel_bytes(MigrationStats *st, const uint64_t *bytes,
+                                       const uint64_t *pages, unsigned n);
+/*
+ * x-multifd-channel-bytes (and, if counted, x-multifd-channel-pages) of
+ * @st into @obj, if there were channels.
+ */
+void migration_stats_fill_channel_bytes(JsonObject *obj, const MigrationStats *st);
 
 #endif

@@ -209,6 +209,17 @@ static void print_ram(GString *out, JsonObject *ram)
     g_string_append_printf(out, "page size: %" PRIu64 " kbytes\n", u64(ram, "page-size") >> 10);
     g_string_append_printf(out, "multifd bytes: %" PRIu64 " kbytes\n",
                            u64(ram, "multifd-bytes") >> 10);
+    if (json_object_has_member(ram, "x-multifd-channel-bytes")) {
+        /* kvmig extension: what each multifd channel carried */
+        JsonArray *a = json_object_get_array_member(ram, "x-multifd-channel-bytes");
+
+        g_string_append(out, "multifd channel bytes:");
+        for (guint i = 0; a && i < json_array_get_length(a); i++) {
+            g_string_append_printf(out, " %" PRIu64,
+                                   (uint64_t)json_array_get_int_element(a, i) >> 10);
+        }
+        g_string_append(out, " kbytes\n");
+    }
     g_string_append_printf(out, "pages-per-second: %" PRIu64 "\n", u64(ram, "pages-per-second"));
     if (u64(ram, "dirty-pages-rate")) {
         g_string_append_printf(out, "dirty pages rate: %" PRIu64 " pages\n",

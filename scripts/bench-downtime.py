@@ -33,8 +33,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
 from qmp import QMP  # noqa: E402
+<<<<<<< HEAD
 from benchlib import (accel_note, add_vmm_args, qemu_accel_for, med, mem_available, mem_bytes,  # noqa: E402
                       ratio, wait_migration)
+=======
+from benchlib import (add_vmm_args, med, mem_available, mem_bytes,  # noqa: E402
+                      ratio, wait_migration, with_retries, BadRun)
+>>>>>>> wip-18
 
 
 def rss_mib(pid):
@@ -114,6 +119,8 @@ def one_run(vmm, variant, a):
             "dst_rss_mib": round(rss_mib(dst.p.pid), 1),
             "dst_status": dst.qmp.command("query-status")["status"],
         }
+        if row["dst_status"] != "running":
+            raise BadRun(f"{vmm} {variant}: the destination is {row['dst_status']}")
         if phases:
             row["phases"] = phases
         return row
@@ -178,7 +185,8 @@ def main():
     rows = {v: [] for v in variants}
     for run in range(a.runs):
         for vmm, variant in variants:
-            row = one_run(vmm, variant, a)
+            # a run that reports no time is retried, never a median input
+            row = with_retries(lambda: one_run(vmm, variant, a), f"{vmm} {variant}")
             row["run"] = run + 1
             rows[(vmm, variant)].append(row)
             print(json.dumps(row), flush=True)

@@ -17,6 +17,31 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
 from qmp import QMP  # noqa: E402
 
 
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+def need_debian_python(*modules):
+    """Make sure @modules import, re-running this script under Debian's
+    interpreter if they do not: scripts/setup.sh installs them as Debian
+    packages (python3-matplotlib, ...), which only /usr/bin/python3 sees,
+    and the python3 first on PATH may be another (pyenv, a venv).  Exits
+    with one line if they are missing there too."""
+    missing = []
+    for m in modules:
+        try:
+            __import__(m)
+        except ImportError:
+            missing.append(m)
+    if not missing:
+        return
+    if os.environ.get("KVMIG_REEXEC") != DEBIAN_PYTHON and os.access(DEBIAN_PYTHON, os.X_OK):
+        os.environ["KVMIG_REEXEC"] = DEBIAN_PYTHON
+        os.execv(DEBIAN_PYTHON, [DEBIAN_PYTHON, os.path.abspath(sys.argv[0])] + sys.argv[1:])
+    raise SystemExit(f"{os.path.basename(sys.argv[0])}: {', '.join(missing)} missing under "
+                     f"{sys.executable} (scripts/setup.sh installs Debian's python3-"
+                     f"{missing[0]} for {DEBIAN_PYTHON})")
+
+
 def add_vmm_args(ap):
     """The options every bench-*.py takes first: --build, --kvmig, --guest
     (both default to paths under --build) and --qemu."""
@@ -87,10 +112,34 @@ def ratio(a, b):
 FINAL = ("completed", "failed", "cancelled")
 
 
+class BadRun(RuntimeError):
+    """A run whose figures cannot be a median input (see check_completed)."""
+
+
+def check_completed(info, who):
+    """Return @info, a source's query-migrate answer, if it is a completed
+    migration's: status completed, total-time above 0, a downtime, bytes
+    transferred.  Else raise BadRun naming @who and what is missing: a run
+    read before it completed, or one that reports no time, is an error or
+    a retry for the caller, never a median input."""
+    status = info.get("status")
+    if status != "completed":
+        raise BadRun(f"{who}: read while {status!r}, not completed")
+    total = info.get("total-time")
+    if not isinstance(total, int) or total <= 0:
+        raise BadRun(f"{who}: completed with total-time {total!r}")
+    if not isinstance(info.get("downtime"), int) or info["downtime"] < 0:
+        raise BadRun(f"{who}: completed without a downtime: {info.get('downtime')!r}")
+    if info.get("ram", {}).get("transferred", 0) <= 0:
+        raise BadRun(f"{who}: completed with nothing transferred: {info.get('ram')}")
+    return info
+
+
 def wait_migration(qmp, who, timeout, poll):
     """Poll query-migrate on @qmp every @poll s until the migration ends;
-    return the last answer if it completed, raise (naming @who) if it
-    failed, was cancelled or is still running after @timeout s."""
+    return the last answer if it completed (check_completed), raise (naming
+    @who) if it failed, was cancelled, is still running after @timeout s,
+    or completed without its figures (BadRun)."""
     deadline = time.monotonic() + timeout
     while True:
         info = qmp.command("query-migrate")
@@ -101,7 +150,20 @@ def wait_migration(qmp, who, timeout, poll):
         time.sleep(poll)
     if info["status"] != "completed":
         raise RuntimeError(f"{who}: migration {info['status']}: {info.get('error-desc')}")
-    return info
+    return check_completed(info, who)
+
+
+def with_retries(fn, who, tries=3):
+    """fn() until it returns without BadRun, at most @tries times; each bad
+    run is said on stderr; the last one's BadRun propagates."""
+    for i in range(tries):
+        try:
+            return fn()
+        except BadRun as e:
+            print(f"# {who}: bad run ({e}), {'retrying' if i + 1 < tries else 'giving up'}",
+                  file=sys.stderr, flush=True)
+            if i + 1 == tries:
+                raise
 
 
 class Side:

@@ -472,6 +472,8 @@ def main():
     ap.add_argument("--guest-elf")
     ap.add_argument("--qemu-binary", default="qemu-system-x86_64")
     a = ap.parse_args()
+    # before any run: the plots at its end need matplotlib
+    benchlib.need_debian_python("matplotlib")
     if a.compare:
         return compare(a.compare, a.output or ".")
     if not a.output:

@@ -31,7 +31,11 @@ typedef enum MigrationCapability {
     MIGRATION_CAPABILITY_RETURN_PATH,
     MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER,
     MIGRATION_CAPABILITY_MULTIFD,
-    MIGRATION_CAPABILITY_LATE_BLOCK_ACTIVATE,
+    /*
+     * Not here: QEMU's late-block-activate (kvmig has no block devices to
+     * activate late), refused as QEMU refuses a capability it does not
+     * have: "Parameter 'capability' does not accept value ...".
+     */
     /* kvmig: stop dirty logging before (not after) the final handshake */
     MIGRATION_CAPABILITY_X_EARLY_DIRTY_LOG_STOP,
     /* kvmig: switch over as soon as the rest fits downtime-limit, as QEMU (migration.c) */

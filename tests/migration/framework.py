@@ -209,21 +209,50 @@ class TestDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def check_selected(names, selected):
+    """Exit 1 naming every @selected case that is not one of @names: a typo
+    in meson.build must not run zero cases and pass."""
+    unknown = [s for s in selected if s not in names]
+    if unknown:
+        print(f"unknown case{'s' if len(unknown) > 1 else ''}: {' '.join(unknown)} "
+              f"(known: {' '.join(names)})", flush=True)
+        sys.exit(1)
+
+
+class Skip(Exception):
+    """Raised by a case that cannot run here; its argument says why."""
+
+
 def run_cases(cases, selected):
-    failed = []
+    """Run the @selected cases (all if empty) and exit with meson's meaning:
+    1 if any failed or a selected name matches no case, 77 (skip) if any
+    was skipped and none failed, else return.  A program whose cases were
+    partly skipped exits 77 too: meson counts a program, and a case that
+    could not run must never count as a pass.  Give a case that may skip
+    its own meson test, so that the others still count."""
+    check_selected([name for name, _ in cases], selected)
+    failed, skipped, passed = [], [], []
     for name, fn in cases:
         if selected and name not in selected:
             continue
         t0 = time.monotonic()
         try:
             fn()
+            passed.append(name)
             print(f"ok {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+        except Skip as e:
+            skipped.append(name)
+            print(f"SKIP {name}: {e}", flush=True)
         except Exception as e:     # report every case, then fail
             failed.append(name)
             print(f"FAIL {name}: {e}", flush=True)
     if failed:
         print(f"{len(failed)} failed: {' '.join(failed)}")
         sys.exit(1)
+    if skipped:
+        print(f"{len(skipped)} skipped ({' '.join(skipped)}), {len(passed)} passed: "
+              f"exit {SKIP} (skip)", flush=True)
+        sys.exit(SKIP)
 
 
 def kvm_gate():

@@ -176,6 +176,67 @@ def case_file():
             check_one_line_error(analyze(bad), f"byte {off} set to 0x{val:02x}", want)
 
 
+# What QEMU's scripts/analyze-migration.py reads (its 7.2 and current
+# versions): section types, RAM record kinds and vmdesc field types.
+QEMU_SECTION_KINDS = {"START", "PART", "END", "FULL"}
+QEMU_RAM_KINDS = {"mem-size", "zero", "raw", "multifd-flush", "eos"}
+QEMU_FIELD_TYPES = {"bool", "int8", "int16", "int32", "int32 equal", "int32 le", "int64",
+                    "uint8", "uint16", "uint32", "uint32 equal", "uint64", "int64 equal",
+                    "uint8 equal", "uint16 equal", "float64", "timer", "buffer",
+                    "unused_buffer", "bitmap", "struct", "capability", "nullptr", "unknown"}
+
+
+def field_types(desc):
+    for f in desc.get("fields", []):
+        yield f.get("type")
+        if "struct" in f:
+            yield from field_types(f["struct"])
+    for s in desc.get("subsections", []):
+        yield from field_types(s)
+
+
+def case_qemu_records():
+    """The claim of README and stream-format.rst: a saved (file:) stream of a
+    precopy uses only what QEMU's analyze-migration.py reads -- its section
+    types, its RAM records (never-written memory as ZERO records, no
+    X_ZERO_RUN), no command records, vmdesc field types it knows -- while a
+    two-way channel would carry X_ZERO_RUN.  A guest that never wrote most
+    of its RAM (idle, running) makes the zero pages many."""
+    with TestDir() as d:
+        vm = VM(KVMIG, d, "src", accel=ACCEL, mem=MEM, append="workload=idle").connect()
+        try:
+            path = os.path.join(d, "idle.mig")
+            vm.qmp.command("migrate", uri=f"file:{path}")
+            info = wait_migration(vm, timeout=300)
+            if info["status"] != "completed":
+                raise AssertionError(f"migration {info['status']}: {info.get('error-desc')}")
+        finally:
+            vm.kill()
+        res = analyze("--json", path)
+        if res.returncode:
+            raise AssertionError(f"--json failed: {res.stderr}")
+        j = json.loads(res.stdout)
+        rec = j["ram"]["records"]
+        used = {k for k, r in rec.items() if r["records"]}
+        if used - QEMU_RAM_KINDS:
+            raise AssertionError(f"RAM records QEMU's tools do not read: "
+                                 f"{ {k: rec[k] for k in used - QEMU_RAM_KINDS} }")
+        if rec["zero"]["pages"] < (MEM_BYTES >> 12) // 4:
+            raise AssertionError(f"too few zero pages to show anything: {rec['zero']}")
+        kinds = {s["kind"] for s in j["sections"]}
+        if kinds - QEMU_SECTION_KINDS or j.get("commands"):
+            raise AssertionError(f"sections {kinds}, commands {j.get('commands')}")
+        vmdesc = json.loads(j["vmdesc"]["json"]) if isinstance(j["vmdesc"]["json"], str) \
+            else j["vmdesc"]["json"]
+        types = {t for dev in vmdesc["devices"] for t in field_types(dev)}
+        if types - QEMU_FIELD_TYPES:
+            raise AssertionError(f"vmdesc field types QEMU's tools do not know: "
+                                 f"{types - QEMU_FIELD_TYPES}")
+        print(f"  {os.path.getsize(path)} bytes: records {sorted(used)}, "
+              f"{rec['zero']['pages']} zero pages as ZERO records, sections "
+              f"{sorted(kinds)}, field types {sorted(types)}")
+
+
 def case_exec():
     with TestDir() as d:
         path, info, mem = save_paused(d, lambda p: f"exec:cat > {p}")
@@ -185,6 +246,7 @@ def case_exec():
 CASES = [
     ("file", case_file),
     ("exec", case_exec),
+    ("qemu-records", case_qemu_records),
 ]
 
 if __name__ == "__main__":

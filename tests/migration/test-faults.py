@@ -10,7 +10,8 @@ becomes the source of the next fault.  Faults: the destination killed in
 setup, mid-bulk-pass, mid-iteration and during device state; migrate_cancel
 in setup, active, pre-switchover and device; the network cut under a TCP
 proxy (the source notices through TCP_USER_TIMEOUT / keepalive); file: on a
-full tmpfs; a second migrate while one runs; destinations with another RAM
+full tmpfs (a skip where no tmpfs can be mounted: meson.build runs it as
+its own test, so that the skip counts as one); a second migrate while one runs; destinations with another RAM
 size or device set; last, the source killed mid-migration (the destination
 exits 1 with one line and never runs the guest).  corrupt-streams: a few
 corruptions of a real stream given to a real destination (exit 1, one
@@ -27,7 +28,7 @@ import sys
 import threading
 import time
 
-from framework import (SKIP, VM, TestDir, check_pagewalk_invariant, converge,
+from framework import (SKIP, VM, Skip, TestDir, check_pagewalk_invariant, converge,
                        free_tcp_port, kvm_skip_reason, query, run_cases, set_params,
                        wait_migration)
 from qmp import QMPError
@@ -443,8 +444,7 @@ def case_file_full(chain):
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8M", "tmpfs", mnt],
                        capture_output=True, text=True)
     if r.returncode:
-        print(f"  SKIP file-full: cannot mount a tmpfs: {r.stderr.strip()}")
-        return
+        raise Skip(f"cannot mount a tmpfs: {r.stderr.strip() or f'mount exited {r.returncode}'}")
     try:
         set_params(chain.src, max_bandwidth=FAST, downtime_limit=0)
         chain.src.qmp.command("migrate", uri=f"file:{mnt}/stream")
@@ -475,6 +475,42 @@ def case_two_at_once(chain):
     expect_end(chain.src, "cancelled", "first migration cancelled")
     dest_exit(d, "cancelled")
     chain.migrate_ok()
+
+
+def caps(src, **on):
+    src.qmp.command("migrate-set-capabilities", capabilities=[
+        {"capability": k.replace("_", "-"), "state": v} for k, v in on.items()])
+
+
+def case_capability_refusals(chain):
+    """Capabilities that cannot do what they say are refused, not ignored:
+    xbzrle or compress with rdma: (the pages go straight into the
+    destination's RAM) at migrate, in one line, before any connection;
+    return-path on a one-way channel (exec:) fails the migration with
+    QEMU's text.  Each time the source runs on."""
+    src = chain.src
+    for cap in ("xbzrle", "compress"):
+        caps(src, **{cap: True})
+        try:
+            try:
+                src.qmp.command("migrate", uri="rdma:127.0.0.1:1")
+                raise AssertionError(f"rdma: with {cap} was accepted")
+            except QMPError as e:
+                if f"{cap} is not supported by rdma:" not in e.desc or "\n" in e.desc:
+                    raise AssertionError(f"rdma: with {cap}: {e.desc}")
+                print(f"  rdma: with {cap}: {e.desc}")
+        finally:
+            caps(src, **{cap: False})
+    caps(src, return_path=True)
+    try:
+        set_params(src, max_bandwidth=FAST, downtime_limit=0)
+        src.qmp.command("migrate", uri="exec:cat > /dev/null")
+        info = expect_end(src, "failed", "return-path on exec:")
+        if not info["error-desc"].startswith("Unable to open return-path"):
+            raise AssertionError(f"return-path on exec:: {info['error-desc']}")
+    finally:
+        caps(src, return_path=False)
+    source_keeps_running(src)
 
 
 def refused(chain, why, needle, **kw):
@@ -563,6 +599,7 @@ CASES = [
     ("file-full", case_file_full),
     ("two-at-once", case_two_at_once),
     ("mismatch", case_mismatch),
+    ("capability-refusals", case_capability_refusals),
     ("corrupt-streams", case_corrupt_streams),
     ("src-killed", case_src_killed),    # last: it ends the chain
 ]

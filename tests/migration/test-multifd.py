@@ -4,8 +4,10 @@
 with each multifd-compression method (none, zlib, zstd, lz4).  Every case
 starts the destination as libvirt does (unix:, one case tcp:): -incoming defer, capabilities and
 parameters, then migrate-incoming.  A paused guest arrives byte for byte; a
-running pagewalk guest keeps its invariant; the channels' bytes show in
-query-migrate and info migrate; exec: and file: refuse multifd at migrate
+running pagewalk guest keeps its invariant; every channel carries pages, and
+each channel's bytes (x-multifd-channel-bytes in query-migrate, also in info
+migrate) are exactly what the destination read on it and add up to
+multifd-bytes; exec: and file: refuse multifd at migrate
 time; a destination without the capability refuses a multifd source; a
 cancel or a dead destination leaves the source running.
 
@@ -60,17 +62,36 @@ def start_pair(d, method, dst_multifd=True, defer=True, uri=None):
     return src, dst
 
 
-def check_counters(src, info):
+def check_counters(src, info, dst, channels=3):
+    """multifd-bytes counted, every one of @channels carried pages, and each
+    channel's byte count at the source is exactly what @dst read on it."""
     ram = info["ram"]
-    if ram["multifd-bytes"] <= 0 or ram["transferred"] < ram["multifd-bytes"]:
+    if ram["multifd-bytes"] <= 0 or ram["transferred"] <= ram["multifd-bytes"]:
         raise AssertionError(f"multifd bytes not counted: {ram}")
     if ram["normal"] <= 0:
         raise AssertionError(f"no normal pages: {ram}")
-    if "multifd bytes: " not in hmp(src, "info migrate"):
-        raise AssertionError("info migrate has no multifd bytes")
+    per = ram.get("x-multifd-channel-bytes")
+    if per is None or len(per) != channels:
+        raise AssertionError(f"x-multifd-channel-bytes {per}, want {channels} channels")
+    pages = ram.get("x-multifd-channel-pages")
+    if pages is None or len(pages) != channels or min(pages) <= 0:
+        raise AssertionError(f"a channel carried no page: x-multifd-channel-pages {pages}")
+    if sum(per) != ram["multifd-bytes"]:
+        raise AssertionError(f"channels' bytes {per} add up to {sum(per)}, "
+                             f"multifd-bytes is {ram['multifd-bytes']}")
+    wait_dst_completed(dst)
+    got = query(dst).get("x-multifd-channel-bytes")
+    if got != per:
+        raise AssertionError(f"the source counts {per} bytes per channel, "
+                             f"the destination read {got}")
+    text = hmp(src, "info migrate")
+    want = "multifd channel bytes: " + " ".join(str(b >> 10) for b in per) + " kbytes"
+    if "multifd bytes: " not in text or want not in text:
+        raise AssertionError(f"info migrate has no {want!r}: {text}")
     print(f"  transferred {ram['transferred'] >> 10} KiB, multifd {ram['multifd-bytes'] >> 10}"
-          f" KiB, normal {ram['normal']}, duplicate {ram['duplicate']}, "
-          f"syncs {ram['dirty-sync-count']}, downtime {info.get('downtime')} ms", flush=True)
+          f" KiB ({' + '.join(str(b >> 10) for b in per)}), normal {ram['normal']}, "
+          f"duplicate {ram['duplicate']}, syncs {ram['dirty-sync-count']}, "
+          f"downtime {info.get('downtime')} ms", flush=True)
 
 
 def wait_dst_completed(dst):
@@ -92,7 +113,7 @@ def paused_exact(method, defer=True, tcp=False):
             info = wait_migration(src)
             if info["status"] != "completed":
                 raise AssertionError(f"migration {info['status']}: {info.get('error-desc')}")
-            check_counters(src, info)
+            check_counters(src, info, dst)
             want = src.pmemsave(MEM_BYTES, os.path.join(d, "src.mem"))
             wait_dst_completed(dst)
             if dst.status() != "paused":
@@ -118,7 +139,7 @@ def running(method):
                 raise AssertionError(f"migration {info['status']}: {info.get('error-desc')}")
             if info["ram"]["dirty-sync-count"] < 2:
                 raise AssertionError(f"one pass only: {info['ram']}")
-            check_counters(src, info)
+            check_counters(src, info, dst)
             wait_dst_completed(dst)
             n = dst.serial_text().count("B")
             dst.wait_serial_count("B", n + 1, timeout=120)
@@ -259,7 +280,9 @@ def case_source_not_enabled():
 
 def case_early_teardown():
     """x-early-dirty-log-stop: the channels are torn down inside the downtime;
-    their bytes still count (downtime-bytes stays below transferred)."""
+    their bytes still count: every channel's final count (taken at the
+    teardown) equals what the destination read on it, they add up to
+    multifd-bytes."""
     with TestDir() as d:
         src, dst = start_pair(d, "zlib")
         try:
@@ -272,11 +295,7 @@ def case_early_teardown():
             info = converge(src)
             if info["status"] != "completed":
                 raise AssertionError(f"migration {info['status']}: {info.get('error-desc')}")
-            check_counters(src, info)
-            ram = info["ram"]
-            if not 0 <= ram["downtime-bytes"] <= ram["transferred"]:
-                raise AssertionError(f"downtime-bytes {ram['downtime-bytes']} of "
-                                     f"{ram['transferred']}")
+            check_counters(src, info, dst)
             wait_dst_completed(dst)
             dst.qmp.command("stop")
             check_pagewalk_invariant(dst.pmemsave(MEM_BYTES, os.path.join(d, "dst.mem")))

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from framework import (SKIP, VM, TestDir, check_pagewalk_invariant, converge,
+from framework import (SKIP, VM, check_selected, TestDir, check_pagewalk_invariant, converge,
                        free_tcp_port, kvm_gate, kvm_skip_reason, query, run_cases, set_params,
                        wait_migration)
 from qmp import QMPError
@@ -298,6 +298,7 @@ LIVE_CASES = [
 SETUP = RdmaSetup()
 
 if __name__ == "__main__":
+    check_selected([n for n, _ in NO_DEVICE_CASES + LIVE_CASES], sys.argv[3:])
     selected = sys.argv[3:] or [n for n, _ in NO_DEVICE_CASES + LIVE_CASES]
     if ACCEL == "kvm":
         kvm_gate()
@@ -323,6 +324,6 @@ if __name__ == "__main__":
                 print(f"SKIP live cases: {SETUP.reason}")
         if not cases:
             sys.exit(SKIP)
-        run_cases(cases, selected)
+        run_cases(cases, [])     # @cases holds the selected ones that can run
     finally:
         SETUP.cleanup()

@@ -533,7 +533,7 @@ static void test_caps_params(Fixture *f, gconstpointer data)
            "\"info migrate_capabilities\"}}",
            "{\"return\": \"xbzrle: on\\r\\nrdma-pin-all: off\\r\\nauto-converge: off\\r\\n"
            "compress: off\\r\\nevents: on\\r\\npostcopy-ram: off\\r\\nreturn-path: off\\r\\n"
-           "pause-before-switchover: off\\r\\nmultifd: off\\r\\nlate-block-activate: off"
+           "pause-before-switchover: off\\r\\nmultifd: off"
            "\\r\\nx-early-dirty-log-stop: off\\r\\nx-switchover-at-threshold: off\\r\\n\"}");
 
     expect(f, "{\"execute\":\"migrate-set-parameters\", \"arguments\": {\"max-bandwidth\": "
