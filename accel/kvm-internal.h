@@ -97,13 +97,6 @@ typedef struct KvmVcpu {
     /* set once by vcpu_thread_init; thread_ready is read atomically */
     pthread_t thread;
     int thread_ready;
-    /*
-     * An application processor that never started: vcpu_exec reports it
-     * halted without entering the guest.  Written by load_guest /
-     * set_state with the vCPU stopped, read by the vCPU thread in exec
-     * (the generic run_lock handshake orders the two).
-     */
-    bool parked;
 } KvmVcpu;
 
 static inline KvmState *kvm_state(Machine *m)
@@ -144,7 +137,5 @@ bool kvm_install_kick_handler(GError **errp);
  * mode, paging off, EAX=0x2BADB002, EBX=mbi, EIP=entry.
  */
 bool kvm_vcpu_set_multiboot(Vcpu *cpu, const MultibootBoot *boot, GError **errp);
-/* Mark an application processor as never started (or started). */
-void kvm_vcpu_set_parked(Vcpu *cpu, bool parked);
 
 #endif

@@ -148,8 +148,6 @@ bool kvm_vcpu_init(Vcpu *cpu, GError **errp)
     if (!kvm_vcpu_set_cpuid(cpu, s, v, errp)) {
         goto fail;
     }
-    /* Until load_guest or a migration says otherwise, only vCPU 0 runs. */
-    v->parked = cpu->index != 0;
     cpu->accel = v;
     return true;
 
@@ -192,11 +190,6 @@ void kvm_vcpu_destroy(Vcpu *cpu)
     }
     kvm_vcpu_free(v);
     cpu->accel = NULL;
-}
-
-void kvm_vcpu_set_parked(Vcpu *cpu, bool parked)
-{
-    kvm_vcpu(cpu)->parked = parked;
 }
 
 static uint64_t kvm_vcpu_rip(KvmVcpu *v)
@@ -271,9 +264,6 @@ VcpuExit kvm_vcpu_exec(Vcpu *cpu)
     KvmVcpu *v = kvm_vcpu(cpu);
     struct kvm_run *run = v->run;
 
-    if (v->parked) {
-        return VCPU_EXIT_HALT;  /* an AP that was never started */
-    }
     for (;;) {
         if (__atomic_load_n(&cpu->exit_request, __ATOMIC_SEQ_CST)) {
             /* Complete any pending I/O, then leave through -EINTR below. */
@@ -407,7 +397,6 @@ bool kvm_vcpu_set_multiboot(Vcpu *cpu, const MultibootBoot *boot,
                           cpu->index);
         return false;
     }
-    v->parked = false;
     return true;
 }
 
@@ -476,8 +465,7 @@ bool kvm_vcpu_get_state(Vcpu *cpu, KvmVcpuState *st, GError **errp)
         st->flags |= KVM_VCPU_STATE_DEBUGREGS;
     }
     /* Without an in-kernel LAPIC, KVM's mp_state is always RUNNABLE. */
-    st->mp_state.mp_state = v->parked ? KVM_MP_STATE_UNINITIALIZED
-                                      : KVM_MP_STATE_RUNNABLE;
+    st->mp_state.mp_state = KVM_MP_STATE_RUNNABLE;
 
     msrs = kvm_msrs_new(v->nmsrs);
     for (unsigned i = 0; i < v->nmsrs; i++) {
@@ -536,6 +524,11 @@ bool kvm_vcpu_set_state(Vcpu *cpu, const KvmVcpuState *st, GError **errp)
     KvmState *s = kvm_state(cpu->machine);
     KvmVcpu *v = kvm_vcpu(cpu);
 
+    if (st->mp_state.mp_state != KVM_MP_STATE_RUNNABLE) {
+        kvmig_error(errp, "vCPU %d arrives in mp_state %u; kvmig runs only runnable "
+                    "vCPUs (no in-kernel LAPIC)", cpu->index, st->mp_state.mp_state);
+        return false;
+    }
     if (st->nmsrs > KVM_VCPU_STATE_MAX_MSRS) {
         kvmig_error(errp, "vCPU %d state has %u MSRs, at most %d allowed",
                     cpu->index, st->nmsrs, KVM_VCPU_STATE_MAX_MSRS);
@@ -598,6 +591,5 @@ bool kvm_vcpu_set_state(Vcpu *cpu, const KvmVcpuState *st, GError **errp)
         dr.flags = 0;
         KVM_SET_OR_FAIL(KVM_SET_DEBUGREGS, &dr, "KVM_SET_DEBUGREGS");
     }
-    v->parked = st->mp_state.mp_state == KVM_MP_STATE_UNINITIALIZED;
     return true;
 }

@@ -9,9 +9,10 @@
  * KVM_EXIT_HLT, so a halted vCPU sits in the generic loop (where pause and
  * migration find it) rather than asleep in the kernel; and there is no
  * LAPIC/IOAPIC/PIC state to migrate.  The price: application processors
- * cannot be started with INIT/SIPI.  kvmig keeps them parked in userspace
- * (see KvmVcpu.parked); SMP guests will need KVM_CREATE_IRQCHIP and the
- * LAPIC state in the migration stream.
+ * cannot be started with INIT/SIPI, so -smp above 1 is refused under KVM
+ * (init) rather than leaving vCPUs silently parked.  SMP guests will need
+ * KVM_CREATE_IRQCHIP and the LAPIC state in the migration stream; the
+ * thread accelerator runs SMP guests today.
  *
  * Threads: init, map_ram, load_guest and destroy run on the main thread
  * before/after the vCPU threads; log_start/log_sync/log_stop run on the
@@ -180,6 +181,12 @@ static bool kvm_init(Machine *m, GError **errp)
     if (!max_vcpus) {
         max_vcpus = 4;  /* the API doc's value when the cap is missing */
     }
+    if (m->smp > 1) {
+        kvmig_error(errp, "-smp %d: under -accel kvm kvmig runs one vCPU (without an "
+                    "in-kernel irqchip it cannot start application processors); "
+                    "use -accel thread for SMP guests", m->smp);
+        goto fail;
+    }
     if (m->smp > max_vcpus) {
         kvmig_error(errp, "KVM supports at most %d vCPUs, %d requested",
                     max_vcpus, m->smp);
@@ -338,16 +345,7 @@ static bool kvm_load_guest(Machine *m, GError **errp)
     if (!multiboot_load(m, path, m->append ? m->append : "", &boot, errp)) {
         return false;
     }
-    if (!kvm_vcpu_set_multiboot(m->vcpus[0], &boot, errp)) {
-        return false;
-    }
-    /* Uniprocessor boot: the others never run guest code. */
-    for (int i = 1; i < m->smp; i++) {
-        if (m->vcpus[i]) {
-            kvm_vcpu_set_parked(m->vcpus[i], true);
-        }
-    }
-    return true;
+    return kvm_vcpu_set_multiboot(m->vcpus[0], &boot, errp);
 }
 
 /* ---- dirty logging (migration thread) ---- */

@@ -50,11 +50,7 @@ typedef struct KvmVcpuState {
     uint32_t xsave[KVM_VCPU_XSAVE_MAX / 4];     /* struct kvm_xsave.region (+extra) */
     struct kvm_fpu fpu;         /* only without KVM_VCPU_STATE_XSAVE */
     struct kvm_xcrs xcrs;
-    /*
-     * KVM_MP_STATE_RUNNABLE, or KVM_MP_STATE_UNINITIALIZED for an
-     * application processor that never started (kvmig has no in-kernel
-     * LAPIC, so this is kvmig's own bookkeeping; see accel/kvm-vcpu.c).
-     */
+    /* KVM_MP_STATE_RUNNABLE: kvmig has no in-kernel LAPIC (accel/kvm.c) */
     struct kvm_mp_state mp_state;
     uint32_t reserved;          /* zero; keeps events 8-byte aligned */
     struct kvm_vcpu_events events;

@@ -185,6 +185,13 @@ def main():
                 print("FAIL: -Dkvm_tests=enabled and KVM is not usable")
                 return 1
             return SKIP
+        # No vCPU is silently parked: SMP is refused under KVM, in one line.
+        r = subprocess.run([kvmig, "-accel", "kvm", "-smp", "2", "-m", "64M", "-display",
+                            "none"], capture_output=True, text=True, timeout=60)
+        if r.returncode != 1 or len(r.stderr.strip().splitlines()) != 1 or \
+                "-smp 2" not in r.stderr:
+            raise AssertionError(f"-smp 2 under kvm: status {r.returncode}, {r.stderr!r}")
+        print("ok: kvm -smp 2 refused")
         crash_case(kvmig, "internal-error", INTERNAL_ERROR_CODE, b"", check_internal_error)
         crash_case(kvmig, "triple-fault", TRIPLE_FAULT_CODE, bytes(6), check_triple_fault)
         # This machine class's KVM emulates guest code: small guest, long timeout.
