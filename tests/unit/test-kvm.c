@@ -151,6 +151,8 @@ static gpointer kicker(gpointer opaque)
     return NULL;
 }
 
+static bool kvm_cases_skip(void);
+
 static void test_run_guest(void)
 {
     GError *err = NULL;
@@ -167,17 +169,7 @@ static void test_run_guest(void)
     Kicker k = { 0 };
     uint32_t stored = 0;
 
-    if (g_strcmp0(g_getenv("KVMIG_KVM_TESTS"), "disabled") == 0) {
-        g_test_skip("KVM cases disabled (-Dkvm_tests=disabled)");
-        return;
-    }
-    if (!kvm_available()) {
-        /* -Dkvm_tests=enabled: a machine without KVM fails the KVM cases */
-        if (g_strcmp0(g_getenv("KVMIG_KVM_TESTS"), "enabled") == 0) {
-            g_test_fail_printf("/dev/kvm cannot be opened and -Dkvm_tests=enabled");
-            return;
-        }
-        g_test_skip("/dev/kvm cannot be opened");
+    if (kvm_cases_skip()) {
         return;
     }
     dir = g_dir_make_tmp("kvmig-kvm-XXXXXX", &err);
@@ -294,11 +286,117 @@ static void test_run_guest(void)
     g_rmdir(dir);
 }
 
+static bool kvm_cases_skip(void)
+{
+    if (g_strcmp0(g_getenv("KVMIG_KVM_TESTS"), "disabled") == 0) {
+        g_test_skip("KVM cases disabled (-Dkvm_tests=disabled)");
+        return true;
+    }
+    if (!kvm_available()) {
+        if (g_strcmp0(g_getenv("KVMIG_KVM_TESTS"), "enabled") == 0) {
+            g_test_fail_printf("/dev/kvm cannot be opened and -Dkvm_tests=enabled");
+        } else {
+            g_test_skip("/dev/kvm cannot be opened");
+        }
+        return true;
+    }
+    return false;
+}
+
+static struct kvm_cpuid_entry2 *model_entry(KvmCpuModel *cm, uint32_t fn)
+{
+    for (uint32_t i = 0; i < cm->nent; i++) {
+        if (cm->entries[i].function == fn) {
+            return &cm->entries[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The CPU model a source sends, and what a destination does with it: its
+ * own model is adopted as is; another vendor, a feature bit this host's
+ * KVM lacks, or a malformed model is refused in one line.  Every MSR
+ * chosen for the vCPU survives a get/set round trip.
+ */
+static void test_cpu_model(void)
+{
+    GError *err = NULL;
+    g_autofree KvmCpuModel *cm = g_new0(KvmCpuModel, 1);
+    g_autofree KvmCpuModel *bad = g_new0(KvmCpuModel, 1);
+    g_autofree KvmVcpuState *st = g_new0(KvmVcpuState, 1);
+    struct kvm_cpuid_entry2 *e;
+    Machine *m;
+    Vcpu *cpu;
+
+    if (kvm_cases_skip()) {
+        return;
+    }
+    m = machine_new(16 << 20, 1, &err);
+    g_assert_no_error(err);
+    g_assert_true(kvm_accel_ops.init(m, &err));
+    g_assert_no_error(err);
+    cpu = g_new0(Vcpu, 1);
+    cpu->machine = m;
+    g_assert_true(kvm_accel_ops.vcpu_init(cpu, &err));
+    g_assert_no_error(err);
+    m->vcpus[0] = cpu;
+
+    g_assert_true(kvm_cpu_model_get(m, cm, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(cm->nent, >, 0);
+    g_assert_cmpuint(cm->entries_len, ==, cm->nent * sizeof(struct kvm_cpuid_entry2));
+    g_assert_true(kvm_cpu_model_adopt(m, cm, &err));
+    g_assert_no_error(err);
+
+    /* every chosen MSR writes back (IA32_XSS did not, on a nested host) */
+    g_assert_true(kvm_vcpu_get_state(cpu, st, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(st->nmsrs, >=, 8);
+    g_assert_true(kvm_vcpu_set_state(cpu, st, &err));
+    g_assert_no_error(err);
+
+    memcpy(bad, cm, sizeof(*cm));
+    e = model_entry(bad, 0);
+    g_assert_nonnull(e);
+    e->ebx ^= 0x20202020;           /* another vendor string */
+    g_assert_false(kvm_cpu_model_adopt(m, bad, &err));
+    g_assert_nonnull(strstr(err->message, "vendor"));
+    g_assert_null(strchr(err->message, '\n'));
+    g_clear_error(&err);
+
+    memcpy(bad, cm, sizeof(*cm));
+    e = model_entry(bad, 7);
+    g_assert_nonnull(e);
+    g_assert_cmphex(~e->ebx, !=, 0);
+    e->ebx |= 1u << __builtin_ctz(~e->ebx);     /* a 7.0.EBX bit KVM does not offer */
+    g_assert_false(kvm_cpu_model_adopt(m, bad, &err));
+    g_assert_nonnull(strstr(err->message, "CPUID 7.0.EBX bit"));
+    g_clear_error(&err);
+
+    memcpy(bad, cm, sizeof(*cm));
+    bad->entries_len += 1;          /* not nent entries */
+    g_assert_false(kvm_cpu_model_adopt(m, bad, &err));
+    g_assert_nonnull(strstr(err->message, "malformed"));
+    g_clear_error(&err);
+
+    /* the refusals left the VM as it was: its own model still adopts */
+    g_assert_true(kvm_cpu_model_adopt(m, cm, &err));
+    g_assert_no_error(err);
+
+    kvm_accel_ops.vcpu_destroy(cpu);
+    m->vcpus[0] = NULL;
+    g_free(cpu);
+    kvm_accel_ops.destroy(m);
+    machine_free(m);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/kvm/ops-table", test_ops_table);
     g_test_add_func("/kvm/init-fails-cleanly", test_init_fails_cleanly);
     g_test_add_func("/kvm/run-guest", test_run_guest);
+    g_test_add_func("/kvm/cpu-model", test_cpu_model);
     return g_test_run();
 }
