@@ -428,7 +428,7 @@ static bool add(MigObjects *r, const char *type, const char *id, GHashTable *pro
 {
     MigObject *o;
 
-    if (!type) {
+    if (!type || !type[0]) {
         kvmig_error(errp, "Parameter 'qom-type' is missing");
         return false;
     }
@@ -469,12 +469,10 @@ static bool add(MigObjects *r, const char *type, const char *id, GHashTable *pro
     return true;
 }
 
-bool mig_objects_add_opts(MigObjects *r, const char *opts, GError **errp)
+JsonObject *mig_objects_opts_to_qmp(const char *opts, GError **errp)
 {
-    g_autoptr(GHashTable) props = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                        g_free);
+    g_autoptr(JsonObject) args = json_object_new();
     g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(g_free);
-    g_autofree char *type = NULL, *id = NULL;
     GString *cur = g_string_new(NULL);
 
     /* split at single commas; ",," stands for a comma */
@@ -497,29 +495,31 @@ bool mig_objects_add_opts(MigObjects *r, const char *opts, GError **errp)
     for (guint i = 0; i < items->len; i++) {
         const char *item = g_ptr_array_index(items, i);
         const char *eq = strchr(item, '=');
-        g_autofree char *key = eq ? g_strndup(item, eq - item) : g_strdup(item);
+        g_autofree char *key = eq ? g_strndup(item, eq - item) : NULL;
 
         if (i == 0 && !eq) {
-            type = g_strdup(item);
+            /* TYPE first, as QEMU's -object takes it */
+            json_object_set_string_member(args, "qom-type", item);
             continue;
         }
         if (!eq || !key[0]) {
-            kvmig_error(errp, "Invalid -object parameter '%s': expected key=value", item);
-            return false;
+            kvmig_error(errp, "Invalid parameter '%s': expected key=value", item);
+            return NULL;
         }
-        if (!strcmp(key, "qom-type") && !type) {
-            type = g_strdup(eq + 1);
-        } else if (!strcmp(key, "id") && !id) {
-            id = g_strdup(eq + 1);
-        } else if (!g_hash_table_insert(props, g_steal_pointer(&key), g_strdup(eq + 1))) {
-            kvmig_error(errp, "Parameter '%.*s' appears twice", (int)(eq - item), item);
-            return false;
+        if (json_object_has_member(args, key)) {
+            kvmig_error(errp, "Parameter '%s' appears twice", key);
+            return NULL;
         }
+        json_object_set_string_member(args, key, eq + 1);
     }
-    if (type && !type[0]) {
-        g_clear_pointer(&type, g_free);
-    }
-    return add(r, type, id, props, errp);
+    return g_steal_pointer(&args);
+}
+
+bool mig_objects_add_opts(MigObjects *r, const char *opts, GError **errp)
+{
+    g_autoptr(JsonObject) args = mig_objects_opts_to_qmp(opts, errp);
+
+    return args && mig_objects_add_qmp(r, args, errp);
 }
 
 /* One JSON value as the text -object would have given for it. */

@@ -36,6 +36,12 @@ void mig_objects_free(MigObjects *r);
  * are loaded from their directory now: a missing or bad file fails here.
  */
 bool mig_objects_add_opts(MigObjects *r, const char *opts, GError **errp);
+/*
+ * The QMP arguments that -object @opts stands for (every value a string;
+ * "rules.0.match" stays a flat key, which object-add accepts too).  HMP's
+ * object_add goes through it.
+ */
+JsonObject *mig_objects_opts_to_qmp(const char *opts, GError **errp);
 /* QMP object-add: {"qom-type": TYPE, "id": ID, property: value, ...}. */
 bool mig_objects_add_qmp(MigObjects *r, JsonObject *args, GError **errp);
 /* object-del: forget @id (a migration using it keeps its reference). */
