@@ -42,8 +42,8 @@
 #include "migration/rdma.h"
 #include "util/error.h"
 
-/* How long a failed multifd set-up waits for the destination's reason. */
-#define MIG_EXPLAIN_WAIT_MS 2000
+/* How long a failed migration waits for the destination's reason. */
+#define MIG_EXPLAIN_WAIT_MS 1000
 
 /* How often the bandwidth estimate is refreshed. */
 #define MIG_BANDWIDTH_WINDOW_MS 100
@@ -193,27 +193,20 @@ static bool wait_for_destination(MigStream *f, uint16_t expect, uint32_t dst_us[
 }
 
 /*
- * A destination that refuses the stream says why on the return path and
- * closes: our next write fails with EPIPE/ECONNRESET.  Its message is the
- * better error.  The socket is dead then, so the read cannot block long.
+ * A destination that refuses the stream (a bad stream, TLS authz, a
+ * plaintext source) says why on the return path and closes: our next write
+ * fails (EPIPE/ECONNRESET on the main channel, or on a multifd channel, or
+ * the multifd channels cannot connect).  Its message is the better error.
+ * A destination that is still well has nothing to say: it is not waited
+ * for longer than MIG_EXPLAIN_WAIT_MS.
  */
-static void explain_write_failure(MigrationState *s, MigStream *f, bool multifd_failed,
-                                  GError **errp)
+static void explain_write_failure(MigrationState *s, MigStream *f, GError **errp)
 {
     g_autoptr(GError) rp_err = NULL;
-    int e = f ? mig_stream_error(f) : 0;
 
-    if (!f || !mig_stream_channel(f)->bidirectional ||
-        get_status(s) == MIGRATION_STATUS_CANCELLING) {
-        return;
-    }
-    /*
-     * multifd's channels could not be set up: a destination that refused
-     * the main channel (TLS authz, a plaintext source) has said why on it
-     * and closed; one that is only slow is not waited for long.
-     */
-    if (multifd_failed ? !mig_channel_poll_in(mig_stream_channel(f), MIG_EXPLAIN_WAIT_MS)
-                       : e != -EPIPE && e != -ECONNRESET) {
+    if (!f || !mig_stream_channel(f)->bidirectional || !errp || !*errp ||
+        get_status(s) == MIGRATION_STATUS_CANCELLING ||
+        !mig_channel_poll_in(mig_stream_channel(f), MIG_EXPLAIN_WAIT_MS)) {
         return;
     }
     if (!wait_for_destination(f, MIG_RP_MSG_DONE, NULL, &rp_err) &&
@@ -422,7 +415,6 @@ static gpointer migration_thread(gpointer opaque)
     MigChannel *ch;
     RunState prev = RUN_STATE_RUNNING;
     bool stopped = false, bidirectional, ok = false, cleaned_up = false;
-    bool multifd_failed = false;
     int64_t down_start_us = 0, t_us = 0;
     uint32_t dst_us[2] = { 0, 0 };
     int ret;
@@ -450,7 +442,6 @@ static gpointer migration_thread(gpointer opaque)
         }
         ms = multifd_send_new(s, &a->uri, &a->tls, &err);
         if (!ms) {
-            multifd_failed = true;
             goto out;
         }
         g_mutex_lock(&s->lock);
@@ -588,7 +579,7 @@ out:
         if (!err && f && mig_stream_error(f)) {
             kvmig_error(&err, "%s", mig_stream_error_msg(f));
         }
-        explain_write_failure(s, f, multifd_failed, &err);
+        explain_write_failure(s, f, &err);
         if (get_status(s) == MIGRATION_STATUS_CANCELLING) {
             g_clear_error(&err);
         }

@@ -446,6 +446,8 @@ MigChannel *mig_tls_channel_new(MigChannel *sock, const MigTlsParams *p, GError 
     while ((ret = gnutls_handshake(tc->sess)) < 0) {
         if (ret != GNUTLS_E_AGAIN && ret != GNUTLS_E_INTERRUPTED) {
             handshake_error(tc, ret, p->hostname, errp);
+            /* tell the peer why (bad certificate, ...), so it can say so too */
+            gnutls_alert_send_appropriate(tc->sess, ret);
             goto fail;
         }
         if (!wait_io(tc, gnutls_record_get_direction(tc->sess) ? POLLOUT : POLLIN, deadline,
