@@ -58,37 +58,7 @@ ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd", "mult
 QEMU_ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd"]
 UNLIMITED = 100 * 1000 * 1000 * 1000
 FINAL = ("completed", "failed", "cancelled")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def parse_bandwidth(s):
-    if s == "unlimited":
-        return UNLIMITED
-    mult = {"K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9}
-    u = s[-1].upper()
-    return int(float(s[:-1]) * mult[u]) if u in mult else int(s)
-
-
-def cpu_seconds(pid):
-    """utime + stime of the process, seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is the state (field 3): utime and stime are fields 14 and 15
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-class Side(benchlib.Side):
-    """One VMM process with a QMP socket and a serial log."""
-
-    def serial_has(self, ch):
-        try:
-            with open(self.serial, "rb") as f:
-                return ch.encode() in f.read()
-        except FileNotFoundError:
-            return False
-
-    def cpu(self):
-        return cpu_seconds(self.proc.pid)
+Side = benchlib.Side
 
 
 def vmm_args(vmm, a):

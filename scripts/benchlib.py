@@ -73,6 +73,17 @@ def wait_migration(qmp, who, timeout, poll):
     return info
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of process @pid (all its threads), seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3): utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 class Side:
     """One VMM process with a QMP socket, a serial log and a stderr log in @d.
 
@@ -108,6 +119,18 @@ class Side:
     def stderr(self):
         with open(self.errlog, "rb") as f:
             return f.read().decode(errors="replace").strip()
+
+    def serial_has(self, ch):
+        """Has the guest printed @ch on its serial port?"""
+        try:
+            with open(self.serial, "rb") as f:
+                return ch.encode() in f.read()
+        except FileNotFoundError:
+            return False
+
+    def cpu(self):
+        """CPU seconds the process used so far."""
+        return cpu_seconds(self.proc.pid)
 
     def kill(self):
         try:

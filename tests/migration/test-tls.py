@@ -229,7 +229,8 @@ def running_tls(multifd):
             ram = info["ram"]
             print(f"  {info.get('x-tls-session')}: transferred {ram['transferred'] >> 10} KiB, "
                   f"multifd {ram['multifd-bytes'] >> 10} KiB, xbzrle pages "
-                  f"{info['xbzrle-cache']['pages']}, syncs {ram['dirty-sync-count']}", flush=True)
+                  f"{info.get('xbzrle-cache', {}).get('pages', 0)}, "
+                  f"syncs {ram['dirty-sync-count']}", flush=True)
             session = info.get("x-tls-session", "")
             if "TLS1.3" not in session or "AES" not in session or "GCM" not in session:
                 raise AssertionError(f"session {session!r} is not TLS 1.3 with AES-GCM")
