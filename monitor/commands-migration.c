@@ -191,9 +191,13 @@ JsonNode *monitor_cmd_object_add(MonitorCmdCtx *ctx, JsonObject *args, GError **
     g_autoptr(JsonObject) empty = json_object_new();
     MigrationState *s = migration_state(ctx, errp);
 
-    if (ctx->hub->restricted) {
-        /* it reads files named by the client */
-        kvmig_error(errp, "object-add is disabled in this monitor");
+    JsonNode *type = args ? json_object_get_member(args, "qom-type") : NULL;
+
+    if (ctx->hub->restricted && type && JSON_NODE_HOLDS_VALUE(type) &&
+        json_node_get_value_type(type) == G_TYPE_STRING &&
+        g_str_has_prefix(json_node_get_string(type), "tls-creds")) {
+        /* credentials read files named by the client */
+        kvmig_error(errp, "object-add of credentials is disabled in this monitor");
         return NULL;
     }
     if (!s || !mig_objects_add_qmp(migration_objects(s), args ? args : empty, errp)) {
