@@ -157,6 +157,7 @@ def main():
     if not a.no_qemu:
         vmms.append("qemu")
         if not a.qemu_accel:
+            a.qemu_accel = "kvm"
             a.qemu_accel = "kvm" if qemu_boots_under_kvm(a) else "tcg"
             if a.qemu_accel == "tcg" and not a.json:
                 print("QEMU: the guest does not fill its RAM under -accel kvm; QEMU rows run "

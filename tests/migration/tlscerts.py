@@ -57,3 +57,16 @@ def make_creds(d, name, ca, role, cn, dns=("localhost",), trust=None):
     shutil.copy((trust or ca)[0], os.path.join(out, "ca-cert.pem"))
     os.unlink(tmpl)
     return out
+
+
+if __name__ == "__main__":
+    # python3 tests/migration/tlscerts.py DIR HOSTNAME: DIR/server and
+    # DIR/client for tls-creds-x509, the server's certificate naming HOSTNAME
+    import sys
+    if len(sys.argv) != 3 or certtool_missing():
+        sys.exit(f"usage: {sys.argv[0]} DIR HOSTNAME (needs certtool: {certtool_missing()})")
+    out, host = sys.argv[1], sys.argv[2]
+    os.makedirs(out, exist_ok=True)
+    ca = make_ca(out)
+    print(make_creds(out, "server", ca, "server", host, dns=(host,)))
+    print(make_creds(out, "client", ca, "client", "kvmig-source"))
