@@ -57,7 +57,6 @@ from benchlib import (add_vmm_args, med, mem_available, mem_bytes,  # noqa: E402
 ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd", "multifd-lz4"]
 QEMU_ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd"]
 UNLIMITED = 100 * 1000 * 1000 * 1000
-FINAL = ("completed", "failed", "cancelled")
 Side = benchlib.Side
 
 
@@ -104,28 +103,8 @@ def one_run(vmm, row, bw, a):
         src.qmp.command("migrate-set-parameters", **{"max-bandwidth": bw})
         dst.qmp.command("migrate-incoming", uri=uri)
         time.sleep(0.2)     # the destination listens
-        cpu0 = (src.cpu(), dst.cpu())
-        src.qmp.command("migrate", uri=uri)
-        deadline = time.monotonic() + a.timeout
-        info = {}
-        src_cpu = dst_cpu = None
-        while True:
-            if src_cpu is None:
-                info = src.qmp.command("query-migrate")
-                if info.get("status") in FINAL:
-                    src_cpu = src.cpu() - cpu0[0]
-                    if info["status"] != "completed":
-                        raise RuntimeError(f"{vmm} {row}: migration {info['status']}: "
-                                           f"{info.get('error-desc')}")
-            if dst_cpu is None and dst.qmp.command("query-status")["status"] == "running":
-                dst_cpu = dst.cpu() - cpu0[1]
-            if src_cpu is not None and dst_cpu is not None:
-                break
-            if dst.proc.poll() is not None:
-                raise RuntimeError(f"{vmm} {row}: destination exited: {dst.stderr()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{vmm} {row}: migration still {info.get('status')}")
-            time.sleep(0.01)
+        info, src_cpu, dst_cpu = benchlib.migrate_measured(src, dst, uri, f"{vmm} {row}",
+                                                           a.timeout)
         return {
             "bench": "compress", "vmm": vmm, "row": row,
             "bandwidth": "unlimited" if bw == UNLIMITED else bw, "mem": a.mem,

@@ -38,7 +38,6 @@ import tlscerts  # noqa: E402
 from benchlib import add_vmm_args, med, ratio  # noqa: E402
 
 UNLIMITED = 100 * 1000 * 1000 * 1000
-FINAL = ("completed", "failed", "cancelled")
 HOSTNAME = "dst.example"
 
 
@@ -80,25 +79,8 @@ def one_run(vmm, tls, a, creds):
         src.qmp.command("migrate-set-parameters", **{"max-bandwidth": UNLIMITED})
         dst.qmp.command("migrate-incoming", uri=uri)
         time.sleep(0.2)     # the destination listens
-        cpu0 = (src.cpu(), dst.cpu())
-        src.qmp.command("migrate", uri=uri)
-        deadline = time.monotonic() + a.timeout
-        info, src_cpu, dst_cpu = {}, None, None
-        while src_cpu is None or dst_cpu is None:
-            if src_cpu is None:
-                info = src.qmp.command("query-migrate")
-                if info.get("status") in FINAL:
-                    src_cpu = src.cpu() - cpu0[0]
-                    if info["status"] != "completed":
-                        raise RuntimeError(f"{vmm} tls={tls}: migration {info['status']}: "
-                                           f"{info.get('error-desc')}")
-            if dst_cpu is None and dst.qmp.command("query-status")["status"] == "running":
-                dst_cpu = dst.cpu() - cpu0[1]
-            if dst.proc.poll() is not None:
-                raise RuntimeError(f"{vmm} tls={tls}: destination exited: {dst.stderr()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{vmm} tls={tls}: migration still {info.get('status')}")
-            time.sleep(0.01)
+        info, src_cpu, dst_cpu = benchlib.migrate_measured(src, dst, uri,
+                                                           f"{vmm} tls={tls}", a.timeout)
         total = info["total-time"]
         sent = info["ram"]["transferred"]
         return {
