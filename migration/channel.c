@@ -5,6 +5,7 @@
  * by unit tests and fuzzers.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -70,6 +71,22 @@ void mig_channel_shutdown(MigChannel *c)
 int mig_channel_close(MigChannel *c)
 {
     return c ? c->ops->close(c) : 0;
+}
+
+const char *mig_channel_strerror(MigChannel *c, int err)
+{
+    if (err == -ECANCELED) {
+        return "cancelled";
+    }
+    if (c && c->ops->strerror) {
+        return c->ops->strerror(c, err);
+    }
+    return g_strerror(-err);
+}
+
+bool mig_channel_poll_in(MigChannel *c, int timeout_ms)
+{
+    return c->ops->poll_in ? c->ops->poll_in(c, timeout_ms) : true;
 }
 
 bool mig_channel_has_write_page(MigChannel *c)
@@ -201,11 +218,23 @@ static int fd_close(MigChannel *c)
     return ret;
 }
 
+static bool fd_poll_in(MigChannel *c, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = ((FdChannel *)c)->rfd, .events = POLLIN };
+    int n;
+
+    do {
+        n = poll(&pfd, 1, timeout_ms);
+    } while (n < 0 && errno == EINTR);
+    return n != 0;
+}
+
 static const MigChannelOps fd_ops_rw = {
     .read = fd_read, .writev = fd_writev, .shutdown = fd_shutdown, .close = fd_close,
+    .poll_in = fd_poll_in,
 };
 static const MigChannelOps fd_ops_ro = {
-    .read = fd_read, .shutdown = fd_shutdown, .close = fd_close,
+    .read = fd_read, .shutdown = fd_shutdown, .close = fd_close, .poll_in = fd_poll_in,
 };
 static const MigChannelOps fd_ops_wo = {
     .writev = fd_writev, .shutdown = fd_shutdown, .close = fd_close,
@@ -224,6 +253,16 @@ MigChannel *mig_channel_new_fd(int rfd, int wfd, bool is_socket, pid_t child,
     fc->base.bidirectional = rfd >= 0 && wfd >= 0;
     fc->base.ops = rfd >= 0 && wfd >= 0 ? &fd_ops_rw : rfd >= 0 ? &fd_ops_ro : &fd_ops_wo;
     return &fc->base;
+}
+
+int mig_channel_socket_fd(MigChannel *c)
+{
+    FdChannel *fc = (FdChannel *)c;
+
+    if (c->ops != &fd_ops_rw || !fc->is_socket) {
+        return -1;
+    }
+    return fc->rfd;
 }
 
 /* ---- memory channel ---- */

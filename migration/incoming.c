@@ -16,6 +16,7 @@
 #include "migration/migration-int.h"
 #include "migration/multifd.h"
 #include "migration/rdma.h"
+#include "migration/savevm.h"
 #include "util/cutils.h"
 #include "util/error.h"
 
@@ -66,6 +67,53 @@ static void incoming_failed(MigrationState *s, MigChannel *ch, const char *msg)
 /* multifd: how long the rest of the channels may take once one has arrived */
 #define MULTIFD_ACCEPT_TIMEOUT_MS 10000
 
+/* A TLS record of type handshake, version 3.x: what a ClientHello starts with. */
+static bool is_tls_record(uint32_t magic)
+{
+    return magic >> 16 == 0x1603;
+}
+
+/*
+ * With tls-creds set: refuse a plaintext peer, else handshake, read the
+ * channel's first bytes (*@magic) and check tls-authz.  Returns the TLS
+ * channel, or NULL with @errp set; *@refused gets a channel the source can
+ * be told why on (its plaintext main channel, or its TLS main channel
+ * that authz denied), else the channel is closed.
+ */
+static MigChannel *accept_tls(MigrationState *s, MigChannel *ch, const MigTlsSide *tls,
+                              uint32_t *magic, MigChannel **refused, GError **errp)
+{
+    *refused = NULL;
+    if (*magic == QEMU_VM_FILE_MAGIC || *magic == MULTIFD_MAGIC) {
+        kvmig_error(errp, "this destination requires TLS (tls-creds is set) but the source "
+                    "sent a plaintext %s", *magic == MULTIFD_MAGIC ? "multifd channel"
+                                                                    : "migration stream");
+        if (*magic == QEMU_VM_FILE_MAGIC) {
+            *refused = ch;
+        } else {
+            mig_channel_close(ch);
+        }
+        return NULL;
+    }
+    ch = migration_tls_wrap(s, ch, tls, true, errp);
+    if (!ch) {
+        return NULL;
+    }
+    if (!migration_tls_peek(s, ch, magic, errp)) {
+        mig_channel_close(ch);
+        return NULL;
+    }
+    if (!mig_tls_channel_authorize(ch, tls->authz, errp)) {
+        if (*magic != MULTIFD_MAGIC) {
+            *refused = ch;
+        } else {
+            mig_channel_close(ch);
+        }
+        return NULL;
+    }
+    return ch;
+}
+
 /*
  * tcp:/unix: accept the main channel and, with the multifd capability,
  * multifd-channels channels, in any order (multifd.h tells them apart).
@@ -81,6 +129,7 @@ static bool accept_channels(IncomingArgs *a, MigChannel **main_ch, MultiFDRecv *
     MultiFDCompression method = MULTIFD_COMPRESSION_NONE;
     MigChannel *chans[MULTIFD_MAX_CHANNELS] = { NULL };
     MultiFDInit first = { 0 };
+    MigTlsSide tls = { 0 };
     bool ok = false;
 
     *main_ch = NULL;
@@ -116,6 +165,28 @@ static bool accept_channels(IncomingArgs *a, MigChannel **main_ch, MultiFDRecv *
             if (multifd) {
                 listen(a->listen_fd, n + 1);    /* room for every channel at once */
             }
+            if (!migration_tls_prepare(s, true, &a->uri, &tls, errp)) {
+                mig_channel_close(ch);
+                goto out;
+            }
+        }
+        if (tls.creds) {
+            MigChannel *refused;
+
+            ch = accept_tls(s, ch, &tls, &magic, &refused, errp);
+            if (!ch) {
+                if (refused && !*main_ch) {
+                    *main_ch = refused;     /* the source hears why on it */
+                } else if (refused) {
+                    mig_channel_close(refused);
+                }
+                goto out;
+            }
+        } else if (is_tls_record(magic)) {
+            kvmig_error(errp, "the source started a TLS handshake, but tls-creds is not set "
+                        "on this destination");
+            mig_channel_close(ch);
+            goto out;
         }
         if (magic != MULTIFD_MAGIC) {
             /* the main stream (loadvm_state checks its header) */
@@ -135,7 +206,8 @@ static bool accept_channels(IncomingArgs *a, MigChannel **main_ch, MultiFDRecv *
         }
         ret = mig_channel_read_all(ch, buf, sizeof(buf));
         if (ret < 0) {
-            kvmig_error(errp, "reading a multifd channel's init: %s", g_strerror(-ret));
+            kvmig_error(errp, "reading a multifd channel's init: %s",
+                        mig_channel_strerror(ch, ret));
             mig_channel_close(ch);
             goto out;
         }
@@ -176,6 +248,7 @@ out:
             mig_channel_close(chans[i]);
         }
     }
+    migration_tls_clear(&tls);
     return ok;
 }
 
@@ -207,6 +280,13 @@ static gpointer incoming_thread(gpointer opaque)
         g_mutex_lock(&s->lock);
         s->mf_recv = mr;
         g_mutex_unlock(&s->lock);
+    }
+    if (ch == a->ch && !migration_tls_transport_check(s, &a->uri, &err)) {
+        /* tls-creds was set after -incoming exec:/fd:/file:/rdma: */
+        incoming_failed(s, NULL, err->message);
+        set_in_channel(s, NULL, -1);
+        mig_channel_close(ch);
+        goto out;
     }
     if (a->uri.kind == MIG_URI_RDMA && !mig_rdma_accept(ch, &err)) {
         incoming_failed(s, NULL, err->message);
@@ -324,6 +404,11 @@ static bool incoming_open(MigrationState *s, const char *uri, GError **errp)
     a->s = s;
     a->listen_fd = -1;
     if (!mig_uri_parse(uri, &a->uri, errp)) {
+        g_free(a);
+        return false;
+    }
+    if (!migration_tls_transport_check(s, &a->uri, errp)) {
+        mig_uri_clear(&a->uri);
         g_free(a);
         return false;
     }

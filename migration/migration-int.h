@@ -22,6 +22,7 @@
 #include "migration/savevm.h"
 #include "migration/state.h"
 #include "migration/stats.h"
+#include "migration/tls.h"
 #include "system/runstate.h"
 
 /* ---- URIs and transports (uri.c, socket.c, exec.c, fd.c, file.c) ---- */
@@ -77,6 +78,35 @@ MigChannel *mig_fd_open(int fd, const char *name, bool outgoing, GError **errp);
 MigChannel *mig_file_open(const char *path, uint64_t offset, bool outgoing,
                           GError **errp);
 
+/* ---- TLS (tls-setup.c) ---- */
+
+/* What one end of a migration uses for TLS; all NULL: plaintext. */
+typedef struct MigTlsSide {
+    MigTlsCreds *creds;         /* a reference */
+    char *hostname;             /* client: the destination's expected name */
+    MigAuthz *authz;            /* server: tls-authz, or NULL */
+} MigTlsSide;
+
+/* With tls-creds set, may @u carry the stream?  (tcp: and unix: only) */
+bool migration_tls_transport_check(MigrationState *s, const MigUri *u, GError **errp);
+/*
+ * Resolve the parameters as they are now into @t (zeroed when tls-creds is
+ * ""): the credentials for this end, the hostname (tls-hostname, else a
+ * tcp: URI's host), the authz object.  One-line errors as QEMU's.
+ */
+bool migration_tls_prepare(MigrationState *s, bool server, const MigUri *u, MigTlsSide *t,
+                           GError **errp);
+void migration_tls_clear(MigTlsSide *t);
+/*
+ * @ch itself when @t is plaintext; else the TLS channel over it after a
+ * handshake that a cancel (source) or quit (destination) ends.  On failure
+ * @ch is closed and NULL returned.
+ */
+MigChannel *migration_tls_wrap(MigrationState *s, MigChannel *ch, const MigTlsSide *t,
+                               bool server, GError **errp);
+/* Destination: the first 4 bytes of a TLS channel as a be32, kept for the loader. */
+bool migration_tls_peek(MigrationState *s, MigChannel *ch, uint32_t *magic, GError **errp);
+
 /* ---- return path (destination -> source, bidirectional channels) ---- */
 
 #define MIG_RP_MSG_DONE  0x80   /* payload: u8 resumed [be32 load µs, be32 resume µs] */
@@ -93,6 +123,7 @@ struct MigrationState {
     SaveVMRegistry *reg;
     RAMState *ram;
     void *machine_sections;     /* machine-state.c's private data */
+    MigObjects *objects;        /* -object / object-add: TLS credentials, authz (own lock) */
 
     /* changed only through migrate_set_state() */
     int status;                 /* outgoing */
@@ -115,6 +146,7 @@ struct MigrationState {
     struct MultiFDSend *mf_send;    /* outgoing multifd channels while in use */
     struct MultiFDRecv *mf_recv;    /* incoming multifd channels while in use */
     bool continue_switchover;
+    char *tls_session;          /* outgoing: the main channel's TLS session, or NULL */
 
     /* outgoing thread; read by the globalstate section at switchover */
     RunState switchover_runstate;

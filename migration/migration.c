@@ -42,6 +42,9 @@
 #include "migration/rdma.h"
 #include "util/error.h"
 
+/* How long a failed migration waits for the destination's reason. */
+#define MIG_EXPLAIN_WAIT_MS 1000
+
 /* How often the bandwidth estimate is refreshed. */
 #define MIG_BANDWIDTH_WINDOW_MS 100
 
@@ -49,6 +52,7 @@ typedef struct OutgoingArgs {
     MigrationState *s;
     MigUri uri;
     int fd;                     /* fd: already taken from named_fds, else -1 */
+    MigTlsSide tls;             /* resolved at migrate time; multifd uses it too */
 } OutgoingArgs;
 
 void migration_set_error(MigrationState *s, const char *msg)
@@ -97,8 +101,23 @@ static MigChannel *open_outgoing(OutgoingArgs *a, GError **errp)
 {
     switch (a->uri.kind) {
     case MIG_URI_TCP:
-    case MIG_URI_UNIX:
-        return mig_socket_connect(&a->uri, &a->s->status, errp);
+    case MIG_URI_UNIX: {
+        MigChannel *ch = mig_socket_connect(&a->uri, &a->s->status, errp);
+        char *desc;
+
+        if (!ch || !a->tls.creds) {
+            return ch;
+        }
+        ch = migration_tls_wrap(a->s, ch, &a->tls, false, errp);
+        desc = mig_tls_channel_describe(ch);
+        if (desc) {
+            g_mutex_lock(&a->s->lock);
+            g_free(a->s->tls_session);
+            a->s->tls_session = desc;
+            g_mutex_unlock(&a->s->lock);
+        }
+        return ch;
+    }
     case MIG_URI_EXEC:
         return mig_exec_open(a->uri.cmd, true, errp);
     case MIG_URI_FD: {
@@ -134,7 +153,7 @@ static bool wait_for_destination(MigStream *f, uint16_t expect, uint32_t dst_us[
     if (ret < 0) {
         kvmig_error(errp, "waiting for the destination on %s: %s", c->desc,
                     ret == -EPIPE ? "connection closed before it confirmed" :
-                    ret == -ECANCELED ? "cancelled" : g_strerror(-ret));
+                    mig_channel_strerror(c, ret));
         return false;
     }
     type = hdr[0] << 8 | hdr[1];
@@ -146,7 +165,8 @@ static bool wait_for_destination(MigStream *f, uint16_t expect, uint32_t dst_us[
     payload = g_malloc0(len + 1);
     ret = mig_channel_read_all(c, payload, len);
     if (ret < 0) {
-        kvmig_error(errp, "reading the destination's message: %s", g_strerror(-ret));
+        kvmig_error(errp, "reading the destination's message: %s",
+                    mig_channel_strerror(c, ret));
         return false;
     }
     if (type == MIG_RP_MSG_PONG && expect == MIG_RP_MSG_PONG) {
@@ -173,17 +193,20 @@ static bool wait_for_destination(MigStream *f, uint16_t expect, uint32_t dst_us[
 }
 
 /*
- * A destination that refuses the stream says why on the return path and
- * closes: our next write fails with EPIPE/ECONNRESET.  Its message is the
- * better error.  The socket is dead then, so the read cannot block long.
+ * A destination that refuses the stream (a bad stream, TLS authz, a
+ * plaintext source) says why on the return path and closes: our next write
+ * fails (EPIPE/ECONNRESET on the main channel, or on a multifd channel, or
+ * the multifd channels cannot connect).  Its message is the better error.
+ * A destination that is still well has nothing to say: it is not waited
+ * for longer than MIG_EXPLAIN_WAIT_MS.
  */
 static void explain_write_failure(MigrationState *s, MigStream *f, GError **errp)
 {
     g_autoptr(GError) rp_err = NULL;
-    int e = f ? mig_stream_error(f) : 0;
 
-    if (!f || !mig_stream_channel(f)->bidirectional || (e != -EPIPE && e != -ECONNRESET) ||
-        get_status(s) == MIGRATION_STATUS_CANCELLING) {
+    if (!f || !mig_stream_channel(f)->bidirectional || !errp || !*errp ||
+        get_status(s) == MIGRATION_STATUS_CANCELLING ||
+        !mig_channel_poll_in(mig_stream_channel(f), MIG_EXPLAIN_WAIT_MS)) {
         return;
     }
     if (!wait_for_destination(f, MIG_RP_MSG_DONE, NULL, &rp_err) &&
@@ -435,7 +458,7 @@ static gpointer migration_thread(gpointer opaque)
         if (mig_stream_flush(f)) {
             goto out;
         }
-        ms = multifd_send_new(s, &a->uri, &err);
+        ms = multifd_send_new(s, &a->uri, &a->tls, &err);
         if (!ms) {
             goto out;
         }
@@ -615,6 +638,7 @@ out:
         stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
         set_final_failure(s);
     }
+    migration_tls_clear(&a->tls);
     mig_uri_clear(&a->uri);
     g_free(a);
     return NULL;
@@ -669,11 +693,18 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
         g_free(a);
         return false;
     }
+    /* TLS: credentials, hostname and transport are checked now, in the reply */
+    if (!migration_tls_prepare(s, false, &a->uri, &a->tls, errp)) {
+        mig_uri_clear(&a->uri);
+        g_free(a);
+        return false;
+    }
     if (a->uri.kind == MIG_URI_FD) {
         gpointer key, value;
         if (!g_hash_table_lookup_extended(s->m->named_fds, a->uri.fdname, &key, &value)) {
             kvmig_error(errp, "File descriptor named '%s' has not been found",
                         a->uri.fdname);
+            migration_tls_clear(&a->tls);
             mig_uri_clear(&a->uri);
             g_free(a);
             return false;
@@ -689,6 +720,7 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
     }
     g_mutex_lock(&s->lock);
     g_clear_pointer(&s->error_desc, g_free);
+    g_clear_pointer(&s->tls_session, g_free);
     s->continue_switchover = false;
     g_mutex_unlock(&s->lock);
     memset(&s->stats, 0, sizeof(s->stats));
@@ -698,6 +730,7 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
         if (a->fd >= 0) {
             close(a->fd);
         }
+        migration_tls_clear(&a->tls);
         mig_uri_clear(&a->uri);
         g_free(a);
         return false;
@@ -709,6 +742,7 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
         if (!mig_rdma_precheck(&a->uri, s->m, &rdma_err)) {
             migration_set_error(s, rdma_err->message);
             set_final_failure(s);
+            migration_tls_clear(&a->tls);
             mig_uri_clear(&a->uri);
             g_free(a);
             g_propagate_error(errp, rdma_err);
@@ -787,6 +821,12 @@ JsonObject *qmp_query_migrate(MigrationState *s)
     }
     json_object_set_string_member(obj, "status", migration_status_name(out));
     migration_stats_fill(obj, &s->stats, out);
+    g_mutex_lock(&s->lock);
+    if (s->tls_session) {
+        /* kvmig: the main channel's TLS version, key exchange and cipher */
+        json_object_set_string_member(obj, "x-tls-session", s->tls_session);
+    }
+    g_mutex_unlock(&s->lock);
     if ((out == MIGRATION_STATUS_FAILED || out == MIGRATION_STATUS_CANCELLED) && err) {
         json_object_set_string_member(obj, "error-desc", err);
     }
@@ -817,6 +857,7 @@ MigrationState *migration_new(Machine *m, MigrationOptions *opts, GError **errp)
     g_mutex_init(&s->lock);
     g_cond_init(&s->cond);
     s->in_listen_fd = -1;
+    s->objects = mig_objects_new();
     s->ram = ram_register(s->reg, m, &s->stats, errp);
     if (s->ram) {
         s->ram->opts = opts;    /* xbzrle reads its capability and cache size */
@@ -843,6 +884,13 @@ void migration_free(MigrationState *s)
     machine_sections_free(s);
     g_mutex_clear(&s->lock);
     g_cond_clear(&s->cond);
+    mig_objects_free(s->objects);
+    g_free(s->tls_session);
     g_free(s->error_desc);
     g_free(s);
+}
+
+MigObjects *migration_objects(MigrationState *s)
+{
+    return s->objects;
 }

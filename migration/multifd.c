@@ -125,7 +125,7 @@ static bool send_job(WorkerPool *pool, unsigned idx, void *opaque, GError **errp
     ret = mig_channel_writev(sl->ch, iov, iovcnt);
     if (ret < 0) {
         kvmig_error(errp, "multifd channel %u (%s): %s", sl->id, sl->ch->desc,
-                    g_strerror(-ret));
+                    mig_channel_strerror(sl->ch, ret));
         return false;
     }
     __atomic_fetch_add(&sl->bytes, total, __ATOMIC_RELAXED);
@@ -134,7 +134,8 @@ static bool send_job(WorkerPool *pool, unsigned idx, void *opaque, GError **errp
     return true;
 }
 
-MultiFDSend *multifd_send_new(MigrationState *s, const MigUri *u, GError **errp)
+MultiFDSend *multifd_send_new(MigrationState *s, const MigUri *u, const MigTlsSide *tls,
+                              GError **errp)
 {
     MultiFDSend *ms = g_new0(MultiFDSend, 1);
     g_autofree void **slotp = NULL;
@@ -177,11 +178,17 @@ MultiFDSend *multifd_send_new(MigrationState *s, const MigUri *u, GError **errp)
                            "destination?): ", i);
             goto fail;
         }
+        /* each channel its own session: encryption runs on its worker's thread */
+        sl->ch = migration_tls_wrap(s, sl->ch, tls, false, errp);
+        if (!sl->ch) {
+            g_prefix_error(errp, "multifd channel %u: ", i);
+            goto fail;
+        }
         init.id = i;
         multifd_init_encode(&init, buf);
         ret = mig_channel_write_all(sl->ch, buf, sizeof(buf));
         if (ret < 0) {
-            kvmig_error(errp, "multifd channel %u: %s", i, g_strerror(-ret));
+            kvmig_error(errp, "multifd channel %u: %s", i, mig_channel_strerror(sl->ch, ret));
             goto fail;
         }
     }
@@ -404,7 +411,7 @@ static bool recv_read(RecvSlot *sl, void *buf, size_t len, GError **errp)
 
     if (ret < 0) {
         kvmig_error(errp, "multifd channel %u (%s): %s", sl->id, sl->ch->desc,
-                    ret == -EPIPE ? "connection closed" : g_strerror(-ret));
+                    ret == -EPIPE ? "connection closed" : mig_channel_strerror(sl->ch, ret));
         return false;
     }
     __atomic_fetch_add(&sl->bytes, len, __ATOMIC_RELAXED);

@@ -131,16 +131,18 @@ struct MigrationState;
 struct MigStream;
 struct MigChannel;
 struct MigUri;
+struct MigTlsSide;
 struct RAMBlock;
 typedef struct MultiFDSend MultiFDSend;
 typedef struct MultiFDRecv MultiFDRecv;
 
 /*
- * Source: after the main channel is up, connect the channels (send their
- * init) and start their workers.  NULL with @errp on failure.
+ * Source: after the main channel is up, connect the channels (each with a
+ * TLS handshake when @tls has credentials; then their init) and start
+ * their workers.  NULL with @errp on failure.
  */
 MultiFDSend *multifd_send_new(struct MigrationState *s, const struct MigUri *u,
-                              GError **errp);
+                              const struct MigTlsSide *tls, GError **errp);
 /* Queue one page (already clear in the bitmap) of @rb at @offset. */
 void multifd_send_page(MultiFDSend *ms, struct MigStream *f, struct RAMBlock *rb,
                        uint64_t offset);

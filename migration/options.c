@@ -40,6 +40,7 @@ typedef enum ParamType {
     PARAM_U64,      /* integer (QEMU's uint64 and size) */
     PARAM_BOOL,
     PARAM_COMPRESSION,
+    PARAM_STR,      /* QEMU's StrOrNull: a string, or null for "" */
 } ParamType;
 
 /* How HMP's migrate_set_parameter reads the text of a value. */
@@ -49,6 +50,7 @@ typedef enum ParamHmp {
     HMP_SIZE_MIB,   /* size with suffix, MiB by default (max-bandwidth) */
     HMP_BOOL,
     HMP_ENUM,
+    HMP_STR,        /* the text as it is */
 } ParamHmp;
 
 typedef struct ParamDesc {
@@ -70,6 +72,9 @@ static const ParamDesc params_desc[] = {
     P("cpu-throttle-initial", PARAM_U8, HMP_NUMBER, cpu_throttle_initial),
     P("cpu-throttle-increment", PARAM_U8, HMP_NUMBER, cpu_throttle_increment),
     P("cpu-throttle-tailslow", PARAM_BOOL, HMP_BOOL, cpu_throttle_tailslow),
+    P("tls-creds", PARAM_STR, HMP_STR, tls_creds),
+    P("tls-hostname", PARAM_STR, HMP_STR, tls_hostname),
+    P("tls-authz", PARAM_STR, HMP_STR, tls_authz),
     P("max-bandwidth", PARAM_U64, HMP_SIZE_MIB, max_bandwidth),
     P("downtime-limit", PARAM_U64, HMP_SIZE, downtime_limit),
     P("multifd-channels", PARAM_U8, HMP_NUMBER, multifd_channels),
@@ -169,6 +174,16 @@ GETTER(int, migrate_multifd_channels, multifd_channels)
 GETTER(MultiFDCompression, migrate_multifd_compression, multifd_compression)
 GETTER(int, migrate_multifd_zlib_level, multifd_zlib_level)
 GETTER(int, migrate_multifd_zstd_level, multifd_zstd_level)
+
+bool migrate_tls(MigrationOptions *o)
+{
+    bool on;
+
+    g_mutex_lock(&o->lock);
+    on = o->params.tls_creds[0] != 0;
+    g_mutex_unlock(&o->lock);
+    return on;
+}
 
 const char *migrate_capability_name(MigrationCapability cap)
 {
@@ -367,8 +382,16 @@ static uint64_t param_get(const MigrationParameters *p, const ParamDesc *d)
         return *(const bool *)base;
     case PARAM_COMPRESSION:
         return *(const MultiFDCompression *)base;
+    case PARAM_STR:
+        break;      /* param_str() */
     }
     g_assert_not_reached();
+}
+
+static const char *param_str(const MigrationParameters *p, const ParamDesc *d)
+{
+    g_assert(d->type == PARAM_STR);
+    return (const char *)p + d->offset;
 }
 
 static void param_set(MigrationParameters *p, const ParamDesc *d, uint64_t v)
@@ -388,6 +411,10 @@ static void param_set(MigrationParameters *p, const ParamDesc *d, uint64_t v)
     case PARAM_COMPRESSION:
         *(MultiFDCompression *)base = v;
         return;
+    case PARAM_STR:
+        /* v: a string of fewer than MIGRATE_TLS_STR_MAX bytes (param_from_json) */
+        g_strlcpy(base, (const char *)(uintptr_t)v, MIGRATE_TLS_STR_MAX);
+        return;
     }
     g_assert_not_reached();
 }
@@ -400,7 +427,7 @@ JsonNode *mig_opts_query_parameters(MigrationOptions *o)
     mig_opts_snapshot(o, NULL, &p);
     for (size_t i = 0; i < G_N_ELEMENTS(params_desc); i++) {
         const ParamDesc *d = &params_desc[i];
-        uint64_t v = param_get(&p, d);
+        uint64_t v = d->type == PARAM_STR ? 0 : param_get(&p, d);
 
         switch (d->type) {
         case PARAM_U8:
@@ -413,6 +440,9 @@ JsonNode *mig_opts_query_parameters(MigrationOptions *o)
             break;
         case PARAM_COMPRESSION:
             json_object_set_string_member(obj, d->name, compression_names[v]);
+            break;
+        case PARAM_STR:
+            json_object_set_string_member(obj, d->name, param_str(&p, d));
             break;
         }
     }
@@ -485,6 +515,23 @@ static bool param_from_json(const ParamDesc *d, JsonNode *n, uint64_t *out, GErr
         kvmig_error(errp, "Parameter '%s' does not accept value '%s'", d->name, s);
         return false;
     }
+    case PARAM_STR:
+        /* the string stays in @n, which outlives the call: pass its address */
+        if (JSON_NODE_HOLDS_NULL(n)) {
+            *out = (uintptr_t)"";
+            return true;
+        }
+        if (!is_value_type(n, G_TYPE_STRING)) {
+            kvmig_error(errp, "Invalid parameter type for '%s', expected: StrOrNull", d->name);
+            return false;
+        }
+        if (strlen(json_node_get_string(n)) >= MIGRATE_TLS_STR_MAX) {
+            kvmig_error(errp, "Parameter '%s' expects a string of at most %d bytes", d->name,
+                        MIGRATE_TLS_STR_MAX - 1);
+            return false;
+        }
+        *out = (uintptr_t)json_node_get_string(n);
+        return true;
     }
     g_assert_not_reached();
 }
@@ -717,6 +764,7 @@ JsonNode *migrate_parameter_from_string(const char *name, const char *value,
         kvmig_error(errp, "Parameter '%s' expects 'on' or 'off'", name);
         break;
     case HMP_ENUM:
+    case HMP_STR:
         return json_node_init_string(n, value);
     }
     json_node_free(n);

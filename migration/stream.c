@@ -215,7 +215,7 @@ int mig_stream_flush(MigStream *f)
     f->writev_calls++;
     if (ret < 0) {
         mig_stream_set_error(f, ret, "write to %s failed: %s", f->ch->desc,
-                             ret == -ECANCELED ? "cancelled" : g_strerror(-ret));
+                             mig_channel_strerror(f->ch, ret));
     }
     mig_stream_rate_account(f, g_get_monotonic_time() * 1000, bytes);
     f->iovcnt = 0;
@@ -326,7 +326,7 @@ static void read_failed(MigStream *f, ssize_t n)
                              f->transferred);
     } else {
         mig_stream_set_error(f, n, "read from %s failed: %s", f->ch->desc,
-                             n == -ECANCELED ? "cancelled" : g_strerror(-n));
+                             mig_channel_strerror(f->ch, n));
     }
 }
 

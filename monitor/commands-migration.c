@@ -8,6 +8,7 @@
 
 #include "hw/virtio/virtio-balloon.h"
 #include "migration/migration.h"
+#include "migration/tls.h"
 #include "monitor-internal.h"
 
 /* qapi MigrationStatus, in QEMU's order */
@@ -183,4 +184,35 @@ JsonNode *monitor_cmd_query_balloon(MonitorCmdCtx *ctx, JsonObject *args, GError
         ? ctx->hub->balloon_ops->actual(ctx->hub->balloon_opaque)
         : virtio_balloon_actual(ctx->hub->m->balloon)));
     return monitor_node_object(o);
+}
+
+JsonNode *monitor_cmd_object_add(MonitorCmdCtx *ctx, JsonObject *args, GError **errp)
+{
+    g_autoptr(JsonObject) empty = json_object_new();
+    MigrationState *s = migration_state(ctx, errp);
+
+    JsonNode *type = args ? json_object_get_member(args, "qom-type") : NULL;
+
+    if (ctx->hub->restricted && type && JSON_NODE_HOLDS_VALUE(type) &&
+        json_node_get_value_type(type) == G_TYPE_STRING &&
+        g_str_has_prefix(json_node_get_string(type), "tls-creds")) {
+        /* credentials read files named by the client */
+        kvmig_error(errp, "object-add of credentials is disabled in this monitor");
+        return NULL;
+    }
+    if (!s || !mig_objects_add_qmp(migration_objects(s), args ? args : empty, errp)) {
+        return NULL;
+    }
+    return monitor_empty_return();
+}
+
+JsonNode *monitor_cmd_object_del(MonitorCmdCtx *ctx, JsonObject *args, GError **errp)
+{
+    MigrationState *s = migration_state(ctx, errp);
+
+    if (!s || !mig_objects_del(migration_objects(s), json_object_get_string_member(args, "id"),
+                               errp)) {
+        return NULL;
+    }
+    return monitor_empty_return();
 }

@@ -14,6 +14,7 @@
 
 #include "config-host.h"
 #include "monitor-internal.h"
+#include "migration/tls.h"
 #include "system/memory.h"
 
 /* ---- argument validation ---- */
@@ -462,6 +463,11 @@ static JsonObject *hmp_adapt_migrate_continue(MonitorCmdCtx *ctx, JsonObject *h,
     return NULL;
 }
 
+static JsonObject *hmp_adapt_object_add(MonitorCmdCtx *ctx, JsonObject *h, GError **errp)
+{
+    return mig_objects_opts_to_qmp(json_object_get_string_member(h, "object"), errp);
+}
+
 /* ---- the table ---- */
 
 #define NO_ARGS ((const MonitorArg[]){ { NULL } })
@@ -505,6 +511,10 @@ static const MonitorArg args_migrate_continue[] = {
     { "state", MARG_ENUM, false, monitor_migration_status_names },
     { NULL }
 };
+static const MonitorArg args_id[] = {
+    { "id", MARG_STR },
+    { NULL }
+};
 static const MonitorArg args_balloon[] = {
     { "value", MARG_INT },
     { NULL }
@@ -544,6 +554,14 @@ static const HmpArg hargs_pmemsave[] = {
     { "val", HARG_INT },
     { "size", HARG_INT },
     { "filename", HARG_STR },
+    { NULL }
+};
+static const HmpArg hargs_object[] = {
+    { "object", HARG_STR },
+    { NULL }
+};
+static const HmpArg hargs_id[] = {
+    { "id", HARG_STR },
     { NULL }
 };
 static const HmpArg hargs_fdname[] = {
@@ -650,6 +668,16 @@ const MonitorCmd monitor_cmds[] = {
         .name = "query-balloon", .args = NO_ARGS, .fn = monitor_cmd_query_balloon,
         .help = "show the guest's RAM size as the balloon sees it",
         .hmp_name = "info balloon", .hmp_params = "", .hmp_print = hmp_print_balloon,
+    }, {
+        /* args NULL: the properties depend on qom-type (migration/tls-objects.c) */
+        .name = "object-add", .fn = monitor_cmd_object_add,
+        .help = "create an object: tls-creds-x509, tls-creds-psk, authz-list, authz-simple",
+        .hmp_name = "object_add", .hmp_params = "[qom-type=]type,id=str[,prop=value][,...]",
+        .hmp_args = hargs_object, .hmp_adapt = hmp_adapt_object_add,
+    }, {
+        .name = "object-del", .args = args_id, .fn = monitor_cmd_object_del,
+        .help = "destroy the object 'id' (a migration using it keeps it until it ends)",
+        .hmp_name = "object_del", .hmp_params = "id", .hmp_args = hargs_id,
     },
 };
 

@@ -163,6 +163,9 @@ JsonNode *monitor_cmd_migrate_cancel(MonitorCmdCtx *ctx, JsonObject *args, GErro
 JsonNode *monitor_cmd_query_migrate(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
 JsonNode *monitor_cmd_migrate_continue(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
 JsonNode *monitor_cmd_balloon(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
+/* object-add / object-del: the objects migration TLS uses (migration/tls.h) */
+JsonNode *monitor_cmd_object_add(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
+JsonNode *monitor_cmd_object_del(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
 JsonNode *monitor_cmd_query_balloon(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
 /* The status of the outgoing/incoming migration ("none" without one). */
 char *monitor_migration_status(MonitorCmdCtx *ctx);

@@ -57,38 +57,7 @@ from benchlib import (accel_note, add_accel_arg, add_vmm_args, qemu_accel_for, m
 ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd", "multifd-lz4"]
 QEMU_ROWS = ["raw", "compress", "multifd-none", "multifd-zlib", "multifd-zstd"]
 UNLIMITED = 100 * 1000 * 1000 * 1000
-FINAL = ("completed", "failed", "cancelled")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def parse_bandwidth(s):
-    if s == "unlimited":
-        return UNLIMITED
-    mult = {"K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9}
-    u = s[-1].upper()
-    return int(float(s[:-1]) * mult[u]) if u in mult else int(s)
-
-
-def cpu_seconds(pid):
-    """utime + stime of the process, seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is the state (field 3): utime and stime are fields 14 and 15
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-class Side(benchlib.Side):
-    """One VMM process with a QMP socket and a serial log."""
-
-    def serial_has(self, ch):
-        try:
-            with open(self.serial, "rb") as f:
-                return ch.encode() in f.read()
-        except FileNotFoundError:
-            return False
-
-    def cpu(self):
-        return cpu_seconds(self.proc.pid)
+Side = benchlib.Side
 
 
 def vmm_args(vmm, a):
@@ -134,28 +103,8 @@ def one_run(vmm, row, bw, a):
         src.qmp.command("migrate-set-parameters", **{"max-bandwidth": bw})
         dst.qmp.command("migrate-incoming", uri=uri)
         time.sleep(0.2)     # the destination listens
-        cpu0 = (src.cpu(), dst.cpu())
-        src.qmp.command("migrate", uri=uri)
-        deadline = time.monotonic() + a.timeout
-        info = {}
-        src_cpu = dst_cpu = None
-        while True:
-            if src_cpu is None:
-                info = src.qmp.command("query-migrate")
-                if info.get("status") in FINAL:
-                    src_cpu = src.cpu() - cpu0[0]
-                    if info["status"] != "completed":
-                        raise RuntimeError(f"{vmm} {row}: migration {info['status']}: "
-                                           f"{info.get('error-desc')}")
-            if dst_cpu is None and dst.qmp.command("query-status")["status"] == "running":
-                dst_cpu = dst.cpu() - cpu0[1]
-            if src_cpu is not None and dst_cpu is not None:
-                break
-            if dst.proc.poll() is not None:
-                raise RuntimeError(f"{vmm} {row}: destination exited: {dst.stderr()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{vmm} {row}: migration still {info.get('status')}")
-            time.sleep(0.01)
+        info, src_cpu, dst_cpu = benchlib.migrate_measured(src, dst, uri, f"{vmm} {row}",
+                                                           a.timeout)
         return {
             "bench": "compress", "vmm": vmm, "row": row,
             "accel": a.qemu_accel if vmm == "qemu" else a.accel,

@@ -166,6 +166,17 @@ def with_retries(fn, who, tries=3):
                 raise
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of process @pid (all its threads), seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3): utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 class Side:
     """One VMM process with a QMP socket, a serial log and a stderr log in @d.
 
@@ -202,6 +213,18 @@ class Side:
         with open(self.errlog, "rb") as f:
             return f.read().decode(errors="replace").strip()
 
+    def serial_has(self, ch):
+        """Has the guest printed @ch on its serial port?"""
+        try:
+            with open(self.serial, "rb") as f:
+                return ch.encode() in f.read()
+        except FileNotFoundError:
+            return False
+
+    def cpu(self):
+        """CPU seconds the process used so far."""
+        return cpu_seconds(self.proc.pid)
+
     def kill(self):
         try:
             self.qmp.close()
@@ -211,3 +234,31 @@ class Side:
             self.proc.kill()
         self.proc.wait()
         self.err.close()
+
+
+def migrate_measured(src, dst, uri, who, timeout):
+    """migrate @src to @uri (the destination @dst listens already) and wait
+    until the source completed and the destination runs.  Returns the
+    source's last query-migrate and the CPU seconds each process used from
+    the migrate command to its end of it; raises naming @who on a failure,
+    an exited destination or @timeout s."""
+    cpu0 = (src.cpu(), dst.cpu())
+    src.qmp.command("migrate", uri=uri)
+    deadline = time.monotonic() + timeout
+    info, src_cpu, dst_cpu = {}, None, None
+    while src_cpu is None or dst_cpu is None:
+        if src_cpu is None:
+            info = src.qmp.command("query-migrate")
+            if info.get("status") in FINAL:
+                src_cpu = src.cpu() - cpu0[0]
+                if info["status"] != "completed":
+                    raise RuntimeError(f"{who}: migration {info['status']}: "
+                                       f"{info.get('error-desc')}")
+        if dst_cpu is None and dst.qmp.command("query-status")["status"] == "running":
+            dst_cpu = dst.cpu() - cpu0[1]
+        if dst.proc.poll() is not None:
+            raise RuntimeError(f"{who}: destination exited: {dst.stderr()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{who}: migration still {info.get('status')}")
+        time.sleep(0.01)
+    return info, src_cpu, dst_cpu

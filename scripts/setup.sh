@@ -10,6 +10,7 @@ PACKAGES=(
     build-essential meson ninja-build pkg-config python3
     libglib2.0-dev libjson-glib-dev zlib1g-dev libzstd-dev liblz4-dev libdeflate-dev
     libibverbs-dev librdmacm-dev
+    libgnutls28-dev gnutls-bin
     clang lld libclang-rt-14-dev
     qemu-system-x86 socat python3-matplotlib binutils python3-docutils
 )

@@ -3,7 +3,8 @@
  * kvmig's main(): parse and validate the whole command line, then build
  * the machine in one explicit order and run the GLib main loop.
  *
- * Init order: options -> accelerator choice -> machine (RAM) -> accel init
+ * Init order: options -> accelerator choice -> machine (RAM) -> migration
+ * state and -object -> accel init
  * -> RAM mappings -> devices -> vCPUs -> monitors -> guest load or incoming
  * migration -> vCPU threads -> main loop.
  */
@@ -20,6 +21,7 @@
 #include "hw/timer/pit.h"
 #include "migration/migration.h"
 #include "migration/options.h"
+#include "migration/tls.h"
 #include "monitor/monitor.h"
 #include "system/machine.h"
 #include "system/options.h"
@@ -169,6 +171,14 @@ int main(int argc, char **argv)
     m->migration = migration_new(m, &mopts, &err);
     if (!m->migration) {
         goto fail;
+    }
+    /* -object: TLS credentials and authz load now, before anything runs */
+    for (unsigned i = 0; i < o.objects->len; i++) {
+        if (!mig_objects_add_opts(migration_objects(m->migration),
+                                  g_ptr_array_index(o.objects, i), &err)) {
+            g_prefix_error(&err, "-object %s: ", (const char *)g_ptr_array_index(o.objects, i));
+            goto fail;
+        }
     }
     if (!machine_setup(m, &o, &err)) {
         goto fail;

@@ -196,6 +196,12 @@ static bool opt_monitor(VmmOptions *o, const char *arg, GError **errp)
     return true;
 }
 
+static bool opt_object(VmmOptions *o, const char *arg, GError **errp)
+{
+    g_ptr_array_add(o->objects, g_strdup(arg));
+    return true;
+}
+
 static bool opt_serial(VmmOptions *o, const char *arg, GError **errp)
 {
     if (strcmp(arg, "stdio") && strcmp(arg, "none") &&
@@ -263,6 +269,8 @@ static const VmmOption options[] = {
     { "device", true, "virtio-balloon[,free-page-hint=on][,deflate-on-oom=on]", "add a device", opt_device },
     { "qmp", true, "unix:PATH,server=on,wait=off|stdio", "QMP monitor", opt_qmp },
     { "monitor", true, "stdio|unix:PATH,server=on,wait=off", "HMP monitor", opt_monitor },
+    { "object", true, "TYPE,id=ID[,PROP=VALUE...]",
+      "create an object: tls-creds-x509, tls-creds-psk, authz-list, authz-simple", opt_object },
     { "serial", true, "stdio|file:PATH|none", "the guest's 16550 UART", opt_serial },
     { "incoming", true, "URI|defer", "wait for an incoming migration", opt_incoming },
     { "S", false, NULL, "do not start vCPUs until 'cont'", opt_S },
@@ -294,6 +302,7 @@ static void vmm_options_init(VmmOptions *o)
     o->devices = g_ptr_array_new_with_free_func(g_free);
     o->qmp = g_ptr_array_new_with_free_func(g_free);
     o->monitors = g_ptr_array_new_with_free_func(g_free);
+    o->objects = g_ptr_array_new_with_free_func(g_free);
 }
 
 bool vmm_options_parse(int argc, char **argv, VmmOptions *o, GError **errp)
@@ -346,6 +355,9 @@ void vmm_options_free(VmmOptions *o)
     }
     if (o->monitors) {
         g_ptr_array_unref(o->monitors);
+    }
+    if (o->objects) {
+        g_ptr_array_unref(o->objects);
     }
     memset(o, 0, sizeof(*o));
 }

@@ -55,6 +55,18 @@ typedef struct MigChannelOps {
      */
     int (*write_page)(MigChannel *c, unsigned block, uint64_t offset, const void *host,
                       size_t len);
+    /*
+     * strerror: optional (NULL: g_strerror).  Any thread.  The text for an
+     * error @err (-errno) that read/writev of @c returned, when the channel
+     * knows better than errno (TLS: GnuTLS's reason behind -EBADMSG).
+     */
+    const char *(*strerror)(MigChannel *c, int err);
+    /*
+     * poll_in: optional (NULL: assume readable).  Owner's thread.  Wait at
+     * most @timeout_ms for bytes (or end of stream) to read; true if a read
+     * would not block.
+     */
+    bool (*poll_in)(MigChannel *c, int timeout_ms);
 } MigChannelOps;
 
 struct MigChannel {
@@ -77,6 +89,12 @@ int mig_channel_write_all(MigChannel *c, const void *buf, size_t len);
 int mig_channel_read_all(MigChannel *c, void *buf, size_t len);
 void mig_channel_shutdown(MigChannel *c);
 int mig_channel_close(MigChannel *c);
+/* Text for an error @err (negative errno) returned by @c's read or writev. */
+const char *mig_channel_strerror(MigChannel *c, int err);
+/* ops->poll_in, or true without one. */
+bool mig_channel_poll_in(MigChannel *c, int timeout_ms);
+/* The socket of a channel made by mig_channel_new_fd(is_socket), else -1. */
+int mig_channel_socket_fd(MigChannel *c);
 /* Does @c place pages out of band (ops->write_page)? */
 bool mig_channel_has_write_page(MigChannel *c);
 /* ops->write_page; -EOPNOTSUPP without it, -ECANCELED after shutdown. */

@@ -58,6 +58,12 @@ JsonObject *qmp_query_migrate(MigrationState *s);
 /* migrate-continue: leave the paused @state (e.g. "pre-switchover"). */
 bool qmp_migrate_continue(MigrationState *s, const char *state, GError **errp);
 
+/*
+ * The registry of -object / object-add objects (TLS credentials, authz)
+ * the migrations of @s use.  Main thread adds and deletes.
+ */
+struct MigObjects *migration_objects(MigrationState *s);
+
 /* Is an outgoing migration running (capabilities may not change)? */
 bool migration_is_active(MigrationState *s);
 

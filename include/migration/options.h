@@ -67,6 +67,9 @@ typedef enum MultiFDCompression {
 #define MIGRATE_DEFAULT_MULTIFD_ZLIB_LEVEL  1
 #define MIGRATE_DEFAULT_MULTIFD_ZSTD_LEVEL  1
 
+/* Longest tls-creds / tls-hostname / tls-authz value + 1 (a DNS name fits). */
+#define MIGRATE_TLS_STR_MAX 256
+
 /* Plain values; copy freely.  Field names are QEMU's with '_' for '-'. */
 typedef struct MigrationParameters {
     uint8_t compress_level;             /* 0..9 */
@@ -85,6 +88,10 @@ typedef struct MigrationParameters {
     uint8_t multifd_zlib_level;         /* 0..9 */
     uint8_t multifd_zstd_level;         /* 0..20 */
     uint64_t xbzrle_cache_size;         /* bytes, power of two >= page size */
+    /* TLS (QEMU's StrOrNull: "" or null = off); strings, so the struct copies */
+    char tls_creds[MIGRATE_TLS_STR_MAX];    /* id of a tls-creds-* object */
+    char tls_hostname[MIGRATE_TLS_STR_MAX]; /* name the destination's certificate has */
+    char tls_authz[MIGRATE_TLS_STR_MAX];    /* id of an authz-* object (destination) */
 } MigrationParameters;
 
 typedef struct MigrationOptions MigrationOptions;
@@ -127,6 +134,8 @@ bool migrate_cpu_throttle_tailslow(MigrationOptions *o);
 int migrate_max_cpu_throttle(MigrationOptions *o);
 int migrate_multifd_channels(MigrationOptions *o);
 MultiFDCompression migrate_multifd_compression(MigrationOptions *o);
+/* Is tls-creds set (TLS on)?  QEMU's migrate_tls(). */
+bool migrate_tls(MigrationOptions *o);
 int migrate_multifd_zlib_level(MigrationOptions *o);
 int migrate_multifd_zstd_level(MigrationOptions *o);
 

@@ -18,6 +18,7 @@ typedef struct VmmOptions {
     GPtrArray *devices;         /* -device specs, validated */
     GPtrArray *qmp;             /* -qmp specs */
     GPtrArray *monitors;        /* -monitor specs */
+    GPtrArray *objects;         /* -object specs (created by main, in order) */
     char *serial;               /* -serial; NULL: stdio unless a monitor uses stdio */
     char *incoming;             /* -incoming URI or "defer" */
     bool start_paused;          /* -S */

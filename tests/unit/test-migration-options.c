@@ -98,7 +98,10 @@ static void test_names(void)
     g_assert_false(migrate_capability_lookup("late-block-activate", &c));
     g_assert_cmpstr(multifd_compression_name(MULTIFD_COMPRESSION_LZ4), ==, "lz4");
     g_assert_true(migrate_parameter_exists("max-bandwidth"));
-    g_assert_false(migrate_parameter_exists("tls-creds"));
+    g_assert_true(migrate_parameter_exists("tls-creds"));
+    g_assert_true(migrate_parameter_exists("tls-hostname"));
+    g_assert_true(migrate_parameter_exists("tls-authz"));
+    g_assert_false(migrate_parameter_exists("tls_creds"));
     g_assert_true(migrate_status_is_running("active"));
     g_assert_true(migrate_status_is_running("pre-switchover"));
     g_assert_false(migrate_status_is_running("completed"));
@@ -209,6 +212,36 @@ static void test_types(void)
                        "Parameter 'multifd-compression' does not accept value 'lz4' "
                        "(kvmig was built without lz4)");
 #endif
+    mig_opts_destroy(&o);
+}
+
+/* tls-creds, tls-hostname, tls-authz: QEMU's StrOrNull, "" and null both mean off */
+static void test_tls_strings(void)
+{
+    MigrationOptions o;
+    MigrationParameters p;
+    g_autofree char *longname = g_strnfill(MIGRATE_TLS_STR_MAX, 'x');
+    g_autofree char *json = NULL;
+
+    mig_opts_init(&o);
+    g_assert_false(migrate_tls(&o));
+    expect_param_ok(&o, "{\"tls-creds\": \"tls0\", \"tls-hostname\": \"dst.example\"}");
+    g_assert_true(migrate_tls(&o));
+    mig_opts_snapshot(&o, NULL, &p);
+    g_assert_cmpstr(p.tls_creds, ==, "tls0");
+    g_assert_cmpstr(p.tls_hostname, ==, "dst.example");
+    g_assert_cmpstr(p.tls_authz, ==, "");
+    expect_param_ok(&o, "{\"tls-creds\": null}");
+    g_assert_false(migrate_tls(&o));
+    expect_param_ok(&o, "{\"tls-creds\": \"tls0\"}");
+    expect_param_ok(&o, "{\"tls-creds\": \"\"}");
+    g_assert_false(migrate_tls(&o));
+    expect_param_error(&o, "{\"tls-authz\": 1}",
+                       "Invalid parameter type for 'tls-authz', expected: StrOrNull");
+    json = g_strdup_printf("{\"tls-hostname\": \"%s\"}", longname);
+    expect_param_error(&o, json, "Parameter 'tls-hostname' expects a string of at most 255 bytes");
+    mig_opts_snapshot(&o, NULL, &p);
+    g_assert_cmpstr(p.tls_hostname, ==, "dst.example");     /* unchanged */
     mig_opts_destroy(&o);
 }
 
@@ -377,6 +410,7 @@ int main(int argc, char **argv)
     g_test_add_func("/migration-options/names", test_names);
     g_test_add_func("/migration-options/ranges", test_ranges);
     g_test_add_func("/migration-options/types", test_types);
+    g_test_add_func("/migration-options/tls-strings", test_tls_strings);
     g_test_add_func("/migration-options/all-or-nothing", test_all_or_nothing);
     g_test_add_func("/migration-options/notify", test_notify);
     g_test_add_func("/migration-options/capabilities", test_capabilities);

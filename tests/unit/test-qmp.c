@@ -552,6 +552,7 @@ static void test_caps_params(Fixture *f, gconstpointer data)
                     "\"compress-wait-thread\": true, \"decompress-threads\": 2, "
                     "\"throttle-trigger-threshold\": 50, \"cpu-throttle-initial\": 20, "
                     "\"cpu-throttle-increment\": 10, \"cpu-throttle-tailslow\": false, "
+                    "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", "
                     "\"max-bandwidth\": 1000000, \"downtime-limit\": 50, "
                     "\"multifd-channels\": 2, \"xbzrle-cache-size\": 67108864, "
                     "\"max-cpu-throttle\": 99, \"multifd-compression\": \"zlib\", "
@@ -665,11 +666,14 @@ static void test_hmp_migration_options(Fixture *f, gconstpointer data)
                     "cpu-throttle-increment: 10\r\n"
                     "cpu-throttle-tailslow: off\r\n"
                     "max-cpu-throttle: 99\r\n"
+                    "tls-creds: ''\r\n"
+                    "tls-hostname: ''\r\n"
                     "max-bandwidth: 104857600 bytes/second\r\n"
                     "downtime-limit: 500 ms\r\n"
                     "multifd-channels: 2\r\n"
                     "multifd-compression: none\r\n"
                     "xbzrle-cache-size: 1073741824 bytes\r\n"
+                    "tls-authz: ''\r\n"
                     "multifd-zlib-level: 1\r\n"
                     "multifd-zstd-level: 1\r\n");
 }
