@@ -15,6 +15,7 @@
 #include "migration/compress.h"
 #include "migration/migration-int.h"
 #include "migration/multifd.h"
+#include "migration/postcopy.h"
 #include "migration/rdma.h"
 #include "migration/savevm.h"
 #include "util/cutils.h"
@@ -252,6 +253,42 @@ out:
     return ok;
 }
 
+/*
+ * Postcopy, after the package: wait for the listen thread (every page
+ * placed, EOF), then DONE and completed.  If it fails, the guest has run
+ * here and some of its pages are only at the source: the migration is
+ * postcopy-paused, the guest keeps waiting for them (RAM stays registered)
+ * and kvmig does not quit -- QEMU's rule; without recovery it is lost.
+ */
+static void incoming_postcopy_end(MigrationState *s, PostcopyIncoming *pi, MultiFDRecv *mr,
+                                  MigStream *f)
+{
+    g_autoptr(GError) err = NULL;
+    bool ok = postcopy_incoming_finish(pi, &err);
+
+    g_mutex_lock(&s->lock);
+    s->mf_recv = NULL;
+    g_mutex_unlock(&s->lock);
+    s->ram->mfr = NULL;
+    if (ok) {
+        postcopy_incoming_done(pi, machine_is_running(s->m));
+        postcopy_incoming_free(pi);
+        migrate_set_state(s, &s->in_status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                          MIGRATION_STATUS_COMPLETED);
+    } else {
+        postcopy_incoming_pause(pi);
+        s->pc_in = pi;
+        migration_set_error(s, err->message);
+        migrate_set_state(s, &s->in_status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                          MIGRATION_STATUS_POSTCOPY_PAUSED);
+        g_printerr("kvmig: postcopy paused: %s\n", err->message);
+    }
+    ram_decompress_cleanup(s->ram);
+    multifd_recv_free(mr);
+    set_in_channel(s, NULL, -1);
+    mig_stream_close(f);
+}
+
 static gpointer incoming_thread(gpointer opaque)
 {
     IncomingArgs *a = opaque;
@@ -261,6 +298,7 @@ static gpointer incoming_thread(gpointer opaque)
     MigChannel *ch = a->ch;
     MultiFDRecv *mr = NULL;
     MigStream *f;
+    PostcopyIncoming *pi;
     bool ok;
 
     if (!ch) {
@@ -304,8 +342,19 @@ static gpointer incoming_thread(gpointer opaque)
      * after DONE (it is not needed to run the guest): resume first, read
      * it after.  A one-way stream (file:, exec:) already holds it.
      */
+    pi = postcopy_incoming_new(s, f);
     ok = loadvm_state_until_eof(s->reg, f, &err) &&
          (ch->bidirectional || loadvm_skip_vmdesc(f, &err));
+    if (ok && loadvm_handed_off(s->reg)) {
+        /* postcopy: the guest may run already; the listen thread reads on */
+        incoming_postcopy_end(s, pi, mr, f);
+        goto out;
+    }
+    if (!ok && postcopy_listening(pi)) {
+        /* the package failed before RUN: the guest never ran here */
+        g_prefix_error(&err, "postcopy: ");
+    }
+    postcopy_incoming_free(pi);
     /*
      * multifd: every page was placed at the last MULTIFD_FLUSH.  After a
      * good load the channels are torn down once the guest runs (below),
@@ -465,6 +514,19 @@ bool qmp_migrate_incoming(MigrationState *s, const char *uri, GError **errp)
         return false;
     }
     return incoming_open(s, uri, errp);
+}
+
+bool qmp_migrate_recover(MigrationState *s, const char *uri, GError **errp)
+{
+    MigrationStatus in = __atomic_load_n(&s->in_status, __ATOMIC_SEQ_CST);
+
+    if (in != MIGRATION_STATUS_POSTCOPY_PAUSED) {
+        kvmig_error(errp, "Migrate recover can only be run when postcopy is paused.");
+        return false;
+    }
+    kvmig_error(errp, "migrate-recover %s: postcopy recovery is not supported by kvmig; "
+                "the guest stays paused here", uri);
+    return false;
 }
 
 void migration_incoming_join(MigrationState *s)

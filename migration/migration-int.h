@@ -146,6 +146,10 @@ struct MigrationState {
     struct MultiFDSend *mf_send;    /* outgoing multifd channels while in use */
     struct MultiFDRecv *mf_recv;    /* incoming multifd channels while in use */
     bool continue_switchover;
+    /* atomic: migrate-start-postcopy asked to switch (cleared by qmp_migrate) */
+    bool start_postcopy;
+    /* incoming thread: postcopy's state while a load runs (kept if it paused) */
+    struct PostcopyIncoming *pc_in;
     char *tls_session;          /* outgoing: the main channel's TLS session, or NULL */
 
     /* outgoing thread; read by the globalstate section at switchover */

@@ -39,6 +39,7 @@
 
 #include "migration/migration-int.h"
 #include "migration/multifd.h"
+#include "migration/postcopy.h"
 #include "migration/rdma.h"
 #include "util/error.h"
 
@@ -328,7 +329,8 @@ static bool settle_done(MigSettle *st, uint64_t pending, uint64_t dirty_rate, ui
  * at the measured bandwidth (then settle, above).  Returns false on error
  * or cancel.
  */
-static bool iterate_until_converged(MigrationState *s, MigStream *f, GError **errp)
+static bool iterate_until_converged(MigrationState *s, MigStream *f, bool *postcopy,
+                                    GError **errp)
 {
     int64_t win_start = mig_now_ms();
     uint64_t win_bytes = transferred(s, f), win_pages = 0;
@@ -346,6 +348,9 @@ static bool iterate_until_converged(MigrationState *s, MigStream *f, GError **er
 
         if (get_status(s) != MIGRATION_STATUS_ACTIVE) {
             return false;
+        }
+        if (*postcopy && postcopy_src_wanted(s)) {
+            return true;        /* migrate-start-postcopy: switch now */
         }
         mig_stream_set_rate_limit(f, migrate_max_bandwidth(s->opts));
         limit_ms = migrate_downtime_limit(s->opts);
@@ -426,6 +431,8 @@ static gpointer migration_thread(gpointer opaque)
     int64_t down_start_us = 0, t_us = 0;
     uint32_t dst_us[2] = { 0, 0 };
     int ret;
+    bool postcopy = migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_RAM);
+    bool dest_may_run = false;
 
     ch = open_outgoing(a, &err);
     if (!ch) {
@@ -436,7 +443,8 @@ static gpointer migration_thread(gpointer opaque)
     s->out_ch = ch;
     g_mutex_unlock(&s->lock);
     f = mig_stream_new(ch);
-    if (migrate_cap(s->opts, MIGRATION_CAPABILITY_RETURN_PATH) && !bidirectional) {
+    if ((postcopy || migrate_cap(s->opts, MIGRATION_CAPABILITY_RETURN_PATH)) &&
+        !bidirectional) {
         /*
          * return-path asks for one: QEMU fails where the channel has none
          * (exec:, file:, an fd: that is not a socket), with this text.
@@ -451,6 +459,9 @@ static gpointer migration_thread(gpointer opaque)
     }
     mig_stream_set_rate_limit(f, migrate_max_bandwidth(s->opts));
     savevm_put_header(f);
+    if (postcopy) {
+        postcopy_src_advise(f);     /* the destination checks it can, up front */
+    }
     if (migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD)) {
         MultiFDSend *ms;
 
@@ -477,7 +488,20 @@ static gpointer migration_thread(gpointer opaque)
     if (!migrate_set_state(s, &s->status, MIGRATION_STATUS_SETUP, MIGRATION_STATUS_ACTIVE)) {
         goto out;
     }
-    if (!iterate_until_converged(s, f, &err)) {
+    if (!iterate_until_converged(s, f, &postcopy, &err)) {
+        goto out;
+    }
+    if (postcopy && postcopy_src_wanted(s)) {
+        /* postcopy-src.c: the switch, the page server, DONE */
+        prev = machine_runstate(m);
+        s->switchover_runstate = prev;
+        stopped = true;
+        if (postcopy_src_run(s, f, &dest_may_run, &err)) {
+            stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+            machine_set_runstate(m, RUN_STATE_POSTMIGRATE);
+            ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                                   MIGRATION_STATUS_COMPLETED);
+        }
         goto out;
     }
     /*
@@ -611,6 +635,17 @@ out:
         if (err) {
             migration_set_error(s, err->message);
         }
+        if (dest_may_run) {
+            /*
+             * Postcopy: the destination may have run the guest, so this
+             * copy is stale: it stays stopped, the migration paused.
+             */
+            stopped = false;
+            migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                              MIGRATION_STATUS_POSTCOPY_PAUSED);
+            /* finish-migrate stays: `cont` refuses it ("not finalized yet") */
+            g_printerr("kvmig: postcopy paused: %s\n", err ? err->message : "link lost");
+        }
         /* the guest goes on where it was, running or paused */
         if (stopped) {
             if (prev == RUN_STATE_RUNNING) {
@@ -636,7 +671,9 @@ out:
     }
     if (!ok) {
         stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
-        set_final_failure(s);
+        if (!dest_may_run) {
+            set_final_failure(s);
+        }
     }
     migration_tls_clear(&a->tls);
     mig_uri_clear(&a->uri);
@@ -651,7 +688,12 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
     RunState rs = machine_runstate(s->m);
 
     if (resume) {
-        kvmig_error(errp, "Cannot resume if there is no paused migration");
+        if (cur == MIGRATION_STATUS_POSTCOPY_PAUSED) {
+            kvmig_error(errp, "migrate resume: postcopy recovery is not supported by kvmig; "
+                        "the guest stays paused on the destination");
+        } else {
+            kvmig_error(errp, "Cannot resume if there is no paused migration");
+        }
         return false;
     }
     if (migration_status_is_running(cur)) {
@@ -723,6 +765,7 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
     g_clear_pointer(&s->tls_session, g_free);
     s->continue_switchover = false;
     g_mutex_unlock(&s->lock);
+    __atomic_store_n(&s->start_postcopy, false, __ATOMIC_SEQ_CST);
     memset(&s->stats, 0, sizeof(s->stats));
     stat_set(&s->stats, start_ms, mig_now_ms());
     if (!migrate_set_state(s, &s->status, cur, MIGRATION_STATUS_SETUP)) {
@@ -753,14 +796,19 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
     return true;
 }
 
-void qmp_migrate_cancel(MigrationState *s)
+bool qmp_migrate_cancel(MigrationState *s, GError **errp)
 {
+    if (migration_status_in_postcopy(get_status(s))) {
+        /* the destination may run the guest: the source must not resume it (QEMU's text) */
+        kvmig_error(errp, "Postcopy migration in progress, cannot cancel.");
+        return false;
+    }
     for (;;) {
         MigrationStatus cur = get_status(s);
 
         if (cur != MIGRATION_STATUS_SETUP && cur != MIGRATION_STATUS_ACTIVE &&
             cur != MIGRATION_STATUS_PRE_SWITCHOVER && cur != MIGRATION_STATUS_DEVICE) {
-            return;
+            return true;
         }
         if (migrate_set_state(s, &s->status, cur, MIGRATION_STATUS_CANCELLING)) {
             break;
@@ -773,6 +821,41 @@ void qmp_migrate_cancel(MigrationState *s)
     multifd_send_shutdown(s->mf_send);
     g_cond_broadcast(&s->cond);
     g_mutex_unlock(&s->lock);
+    return true;
+}
+
+bool qmp_migrate_start_postcopy(MigrationState *s, GError **errp)
+{
+    MigrationStatus cur = get_status(s);
+
+    /* QEMU's checks and texts */
+    if (!migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_RAM)) {
+        kvmig_error(errp, "Enable postcopy with migrate_set_capability before the start "
+                    "of migration");
+        return false;
+    }
+    if (cur == MIGRATION_STATUS_NONE) {
+        kvmig_error(errp, "Postcopy must be started after migration has been started");
+        return false;
+    }
+    __atomic_store_n(&s->start_postcopy, true, __ATOMIC_SEQ_CST);
+    return true;
+}
+
+bool qmp_migrate_pause(MigrationState *s, GError **errp)
+{
+    MigrationStatus cur = get_status(s);
+    MigrationStatus in = __atomic_load_n(&s->in_status, __ATOMIC_SEQ_CST);
+
+    if (cur != MIGRATION_STATUS_POSTCOPY_ACTIVE && in != MIGRATION_STATUS_POSTCOPY_ACTIVE) {
+        kvmig_error(errp, "migrate-pause is currently only supported during postcopy-active "
+                    "or postcopy-recover state");
+        return false;
+    }
+    /* refused, not accepted and ignored: nothing could resume a paused migration */
+    kvmig_error(errp, "migrate-pause: postcopy recovery is not supported by kvmig, so a "
+                "paused postcopy could never finish");
+    return false;
 }
 
 bool qmp_migrate_continue(MigrationState *s, const char *state, GError **errp)
@@ -805,8 +888,13 @@ JsonObject *qmp_query_migrate(MigrationState *s)
     /* a destination reports its incoming migration, as QEMU's does */
     if (out == MIGRATION_STATUS_NONE && in != MIGRATION_STATUS_NONE) {
         json_object_set_string_member(obj, "status", migration_status_name(in));
-        if (in == MIGRATION_STATUS_FAILED && err) {
+        if ((in == MIGRATION_STATUS_FAILED || in == MIGRATION_STATUS_POSTCOPY_PAUSED) && err) {
             json_object_set_string_member(obj, "error-desc", err);
+        }
+        if (migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_BLOCKTIME) &&
+            (migration_status_in_postcopy(in) || in == MIGRATION_STATUS_COMPLETED)) {
+            /* the destination's page faults (QEMU 10.1's names) */
+            migration_stats_fill_postcopy_blocktime(obj, &s->in_stats, s->m->smp);
         }
         if (in == MIGRATION_STATUS_COMPLETED) {
             /* kvmig: this side's share of the downtime */
@@ -827,7 +915,8 @@ JsonObject *qmp_query_migrate(MigrationState *s)
         json_object_set_string_member(obj, "x-tls-session", s->tls_session);
     }
     g_mutex_unlock(&s->lock);
-    if ((out == MIGRATION_STATUS_FAILED || out == MIGRATION_STATUS_CANCELLED) && err) {
+    if ((out == MIGRATION_STATUS_FAILED || out == MIGRATION_STATUS_CANCELLED ||
+         out == MIGRATION_STATUS_POSTCOPY_PAUSED) && err) {
         json_object_set_string_member(obj, "error-desc", err);
     }
     return obj;
@@ -874,11 +963,19 @@ void migration_free(MigrationState *s)
     if (!s) {
         return;
     }
-    qmp_migrate_cancel(s);
+    if (!qmp_migrate_cancel(s, NULL)) {
+        /* postcopy: cut the link; the thread ends in postcopy-paused */
+        g_mutex_lock(&s->lock);
+        if (s->out_ch) {
+            mig_channel_shutdown(s->out_ch);
+        }
+        g_mutex_unlock(&s->lock);
+    }
     if (s->thread) {
         g_thread_join(s->thread);
     }
     migration_incoming_join(s);
+    postcopy_incoming_free(s->pc_in);   /* a paused postcopy's, if any */
     savevm_registry_free(s->reg);
     ram_state_free(s->ram);
     machine_sections_free(s);

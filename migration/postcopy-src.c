@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Postcopy on the source: ADVISE, the switch (final sync, discards, the
+ * PACKAGED device state that ends in RUN), then the page server -- pages
+ * the destination asks for on the return path go first, the background
+ * pass over what is still dirty goes on behind them -- until every page is
+ * sent, END and EOF, and the destination's DONE.
+ *
+ * Threads:
+ *  - the migration thread runs postcopy_src_run and, through the ram
+ *    section's iterate hook, postcopy_src_send; it owns the bitmaps, the
+ *    scan position and the "sent after the switch" bitmaps;
+ *  - the return-path thread ("postcopy-rp") reads the destination's
+ *    messages: page requests are queued under PostcopySrc.lock, DONE and
+ *    FAIL and a broken link are recorded there, cond is signalled.
+ *
+ * The rule that keeps the guest whole: once the PACKAGED command (whose
+ * last record is RUN) has been written, the destination may run the guest,
+ * so from then on the source never runs it again -- a failure leaves it
+ * paused, in postcopy-paused, with error-desc saying why.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "migration/migration-int.h"
+#include "migration/postcopy.h"
+#include "util/bitmap.h"
+#include "util/bufferiszero.h"
+#include "util/error.h"
+
+typedef struct PostcopyReqItem {
+    RAMBlock *rb;
+    uint64_t page;
+    uint64_t npages;
+} PostcopyReqItem;
+
+typedef struct PostcopySrc PostcopySrc;
+
+struct PostcopySrc {
+    /* set at creation */
+    MigrationState *s;
+    RAMState *rs;
+    MigChannel *ch;
+
+    /* migration thread */
+    unsigned long *sent[2];     /* per RAM block: sent since the switch */
+    GThread *rp_thread;
+
+    /* protected by lock */
+    GMutex lock;
+    GCond cond;
+    GQueue reqs;                /* PostcopyReqItem */
+    bool done;                  /* DONE received */
+    bool rp_ended;              /* the return path closed or failed */
+    char *rp_error;             /* why (first error) */
+
+    /* return-path thread */
+    RAMBlock *rp_last_block;
+};
+
+void postcopy_src_advise(MigStream *f)
+{
+    uint8_t buf[POSTCOPY_ADVISE_LEN];
+
+    postcopy_advise_encode(TARGET_PAGE_SIZE, TARGET_PAGE_SIZE, buf);
+    savevm_put_command(f, MIG_CMD_POSTCOPY_ADVISE, buf, sizeof(buf));
+}
+
+bool postcopy_src_wanted(MigrationState *s)
+{
+    return __atomic_load_n(&s->start_postcopy, __ATOMIC_SEQ_CST);
+}
+
+/* ---- the return path ---- */
+
+static void rp_fail(PostcopySrc *pc, char *msg)
+{
+    g_mutex_lock(&pc->lock);
+    if (!pc->rp_error) {
+        pc->rp_error = msg;
+    } else {
+        g_free(msg);
+    }
+    pc->rp_ended = true;
+    g_cond_broadcast(&pc->cond);
+    g_mutex_unlock(&pc->lock);
+}
+
+static bool queue_request(PostcopySrc *pc, const PostcopyReq *r, GError **errp)
+{
+    Machine *m = pc->s->m;
+    RAMBlock *rb = r->has_block ? machine_find_ram_block(m, r->block) : pc->rp_last_block;
+    PostcopyReqItem *it;
+
+    if (!rb) {
+        kvmig_error(errp, "page request for %s", r->has_block ? "an unknown RAM block"
+                                                                : "no RAM block named yet");
+        return false;
+    }
+    if (r->start % TARGET_PAGE_SIZE || r->len == 0 || r->start >= rb->used_length ||
+        r->len > rb->used_length - r->start) {
+        kvmig_error(errp, "page request 0x%" G_GINT64_MODIFIER "x+0x%x outside RAM block "
+                    "'%s' or unaligned", r->start, r->len, rb->idstr);
+        return false;
+    }
+    pc->rp_last_block = rb;
+    it = g_new(PostcopyReqItem, 1);
+    it->rb = rb;
+    it->page = r->start >> TARGET_PAGE_BITS;
+    it->npages = (r->len + TARGET_PAGE_SIZE - 1) >> TARGET_PAGE_BITS;
+    stat_add(&pc->s->stats, postcopy_requests, 1);
+    g_mutex_lock(&pc->lock);
+    g_queue_push_tail(&pc->reqs, it);
+    g_mutex_unlock(&pc->lock);
+    return true;
+}
+
+static gpointer rp_thread(gpointer opaque)
+{
+    PostcopySrc *pc = opaque;
+
+    for (;;) {
+        uint8_t hdr[4];
+        uint8_t payload[MIG_RP_MSG_MAX + 1];
+        g_autoptr(GError) err = NULL;
+        PostcopyReq req;
+        uint16_t type, len;
+        int ret = mig_channel_read_all(pc->ch, hdr, sizeof(hdr));
+
+        if (ret < 0) {
+            rp_fail(pc, g_strdup_printf("the destination's return path %s: %s", pc->ch->desc,
+                                        ret == -EPIPE ? "closed" :
+                                        mig_channel_strerror(pc->ch, ret)));
+            return NULL;
+        }
+        type = hdr[0] << 8 | hdr[1];
+        len = hdr[2] << 8 | hdr[3];
+        if (len > MIG_RP_MSG_MAX) {
+            rp_fail(pc, g_strdup_printf("the destination sent a return-path message of %u "
+                                        "bytes", len));
+            return NULL;
+        }
+        ret = mig_channel_read_all(pc->ch, payload, len);
+        if (ret < 0) {
+            rp_fail(pc, g_strdup_printf("reading the destination's message: %s",
+                                        mig_channel_strerror(pc->ch, ret)));
+            return NULL;
+        }
+        payload[len] = 0;
+        switch (type) {
+        case MIG_RP_MSG_REQ_PAGES:
+        case MIG_RP_MSG_REQ_PAGES_ID:
+            if (!postcopy_req_decode(type, payload, len, &req, &err) ||
+                !queue_request(pc, &req, &err)) {
+                rp_fail(pc, g_strdup(err->message));
+                return NULL;
+            }
+            g_mutex_lock(&pc->lock);
+            g_cond_broadcast(&pc->cond);
+            g_mutex_unlock(&pc->lock);
+            break;
+        case MIG_RP_MSG_DONE:
+            g_mutex_lock(&pc->lock);
+            pc->done = true;
+            g_cond_broadcast(&pc->cond);
+            g_mutex_unlock(&pc->lock);
+            return NULL;
+        case MIG_RP_MSG_FAIL:
+            rp_fail(pc, g_strdup_printf("the destination failed: %s", payload));
+            return NULL;
+        default:
+            rp_fail(pc, g_strdup_printf("unexpected return-path message 0x%04x in postcopy",
+                                        type));
+            return NULL;
+        }
+    }
+}
+
+/* ---- sending pages (migration thread) ---- */
+
+static void send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page)
+{
+    RAMState *rs = pc->rs;
+    uint64_t offset = page << TARGET_PAGE_BITS;
+
+    if (test_bit(page, pc->sent[rb->index])) {
+        return;     /* in flight or placed: sent once after the switch */
+    }
+    set_bit(page, pc->sent[rb->index]);
+    if (test_bit(page, rb->bmap)) {
+        clear_bit(page, rb->bmap);
+        rs->dirty.dirty_pages--;
+    }
+    /* the guest is stopped here: the page cannot change under the iovec */
+    if (buffer_is_zero(rb->host + offset, TARGET_PAGE_SIZE)) {
+        ram_put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_ZERO);
+        mig_stream_put_u8(f, 0);
+        stat_add(&pc->s->stats, zero_pages, 1);
+    } else {
+        ram_put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_PAGE);
+        mig_stream_put_buffer_async(f, rb->host + offset, TARGET_PAGE_SIZE);
+        stat_add(&pc->s->stats, normal_pages, 1);
+    }
+}
+
+/* Send every queued request; true if there were any. */
+static bool send_requests(PostcopySrc *pc, MigStream *f)
+{
+    bool any = false;
+
+    for (;;) {
+        PostcopyReqItem *it;
+
+        g_mutex_lock(&pc->lock);
+        it = g_queue_pop_head(&pc->reqs);
+        g_mutex_unlock(&pc->lock);
+        if (!it) {
+            return any;
+        }
+        for (uint64_t i = 0; i < it->npages; i++) {
+            send_one(pc, f, it->rb, it->page + i);
+        }
+        any = true;
+        g_free(it);
+    }
+}
+
+bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
+{
+    PostcopySrc *pc = rs->pc_src;
+    Machine *m = rs->m;
+    unsigned n = 0;
+
+    rs->last_sent_block = NULL;
+    while (!mig_stream_error(f)) {
+        RAMBlock *rb;
+        uint64_t page;
+
+        if (send_requests(pc, f)) {
+            /* an urgent page waits for nothing already buffered */
+            mig_stream_flush(f);
+        }
+        if (!rs->dirty.dirty_pages) {
+            break;
+        }
+        rb = m->ram_blocks[rs->scan_block];
+        page = bitmap_find_next(rb->bmap, rb->npages, rs->scan_page);
+        if (page >= rb->npages) {
+            rs->scan_block = (rs->scan_block + 1) % m->nr_ram_blocks;
+            rs->scan_page = 0;
+            continue;
+        }
+        send_one(pc, f, rb, page);
+        rs->scan_page = page + 1;
+        if ((++n & 15) == 0 && deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
+            break;
+        }
+    }
+    stat_set(&pc->s->stats, remaining, rs->dirty.dirty_pages * TARGET_PAGE_SIZE);
+    return rs->dirty.dirty_pages == 0;
+}
+
+/* ---- the switch ---- */
+
+/* POSTCOPY_RAM_DISCARD for every page still dirty (re-dirtied or never sent). */
+static void send_discards(RAMState *rs, MigStream *f)
+{
+    Machine *m = rs->m;
+
+    for (unsigned b = 0; b < m->nr_ram_blocks; b++) {
+        RAMBlock *rb = m->ram_blocks[b];
+        PostcopyDiscard d = { .nranges = 0 };
+        uint8_t buf[POSTCOPY_DISCARD_MAX_LEN];
+        uint64_t page = 0;
+
+        g_strlcpy(d.block, rb->idstr, sizeof(d.block));
+        for (;;) {
+            uint64_t first = bitmap_find_next(rb->bmap, rb->npages, page);
+            uint64_t end;
+
+            if (first >= rb->npages) {
+                break;
+            }
+            end = bitmap_find_next_zero(rb->bmap, rb->npages, first);
+            d.ranges[d.nranges].start = first << TARGET_PAGE_BITS;
+            d.ranges[d.nranges].len = (end - first) << TARGET_PAGE_BITS;
+            if (++d.nranges == POSTCOPY_DISCARD_MAX_RANGES) {
+                savevm_put_command(f, MIG_CMD_POSTCOPY_RAM_DISCARD, buf,
+                                   postcopy_discard_encode(&d, buf));
+                d.nranges = 0;
+            }
+            page = end;
+        }
+        if (d.nranges) {
+            savevm_put_command(f, MIG_CMD_POSTCOPY_RAM_DISCARD, buf,
+                               postcopy_discard_encode(&d, buf));
+        }
+    }
+}
+
+/* PACKAGED { LISTEN, every device, RUN }: what the destination needs to run. */
+static bool send_package(MigrationState *s, MigStream *f, GError **errp)
+{
+    MigStream *pf = mig_stream_new(mig_channel_new_memory_writer());
+    GByteArray *data;
+    bool ok;
+
+    savevm_put_command(pf, MIG_CMD_POSTCOPY_LISTEN, NULL, 0);
+    ok = savevm_save_devices(s->reg, pf, errp);
+    savevm_put_command(pf, MIG_CMD_POSTCOPY_RUN, NULL, 0);
+    if (ok && mig_stream_flush(pf)) {
+        kvmig_error(errp, "building the postcopy package: %s", mig_stream_error_msg(pf));
+        ok = false;
+    }
+    data = mig_channel_memory_data(mig_stream_channel(pf));
+    if (ok && data->len > POSTCOPY_PACKAGED_MAX) {
+        kvmig_error(errp, "the postcopy package is %u bytes, more than %u", data->len,
+                    POSTCOPY_PACKAGED_MAX);
+        ok = false;
+    }
+    if (ok) {
+        mig_stream_put_u8(f, QEMU_VM_COMMAND);
+        mig_stream_put_be16(f, MIG_CMD_PACKAGED);
+        mig_stream_put_be16(f, 4);
+        mig_stream_put_be32(f, data->len);
+        mig_stream_put_buffer(f, data->data, data->len);
+    }
+    mig_stream_close(pf);
+    return ok;
+}
+
+/* Wait until DONE, or the return path ends.  False with *errp on the latter. */
+static bool wait_done(PostcopySrc *pc, GError **errp)
+{
+    bool done;
+
+    g_mutex_lock(&pc->lock);
+    while (!pc->done && !pc->rp_ended) {
+        g_cond_wait(&pc->cond, &pc->lock);
+    }
+    done = pc->done;
+    if (!done) {
+        kvmig_error(errp, "%s", pc->rp_error);
+    }
+    g_mutex_unlock(&pc->lock);
+    return done;
+}
+
+static bool rp_broken(PostcopySrc *pc, GError **errp)
+{
+    bool broken;
+
+    g_mutex_lock(&pc->lock);
+    broken = pc->rp_ended && !pc->done;
+    if (broken) {
+        kvmig_error(errp, "%s", pc->rp_error);
+    }
+    g_mutex_unlock(&pc->lock);
+    return broken;
+}
+
+static void src_free(PostcopySrc *pc)
+{
+    PostcopyReqItem *it;
+
+    if (pc->rp_thread) {
+        mig_channel_shutdown(pc->ch);
+        g_thread_join(pc->rp_thread);
+    }
+    while ((it = g_queue_pop_head(&pc->reqs))) {
+        g_free(it);
+    }
+    for (unsigned i = 0; i < G_N_ELEMENTS(pc->sent); i++) {
+        g_free(pc->sent[i]);
+    }
+    g_mutex_clear(&pc->lock);
+    g_cond_clear(&pc->cond);
+    g_free(pc->rp_error);
+    g_free(pc);
+}
+
+bool postcopy_src_run(MigrationState *s, MigStream *f, bool *dest_may_run, GError **errp)
+{
+    Machine *m = s->m;
+    RAMState *rs = s->ram;
+    PostcopySrc *pc;
+    bool ok = false;
+    int64_t down_start_us;
+
+    *dest_may_run = false;
+    stat_set(&s->stats, downtime_start_ms, mig_now_ms());
+    stat_set(&s->stats, precopy_bytes, mig_stream_transferred(f) +
+             stat_get(&s->stats, multifd_bytes));
+    down_start_us = g_get_monotonic_time();
+    vm_stop_force_state(m, RUN_STATE_FINISH_MIGRATE);
+    if (!migrate_set_state(s, &s->status, MIGRATION_STATUS_ACTIVE,
+                           MIGRATION_STATUS_POSTCOPY_ACTIVE)) {
+        return false;   /* cancelled first: the caller puts the guest back */
+    }
+    mig_stream_set_rate_limit(f, 0);
+    rs->dirty.final = true;
+    if (!ram_dirty_sync(m, &rs->dirty, errp)) {
+        return false;
+    }
+    stat_set(&s->stats, dirty_sync_count, rs->dirty.sync_count);
+    send_discards(rs, f);
+    if (!send_package(s, f, errp)) {
+        return false;
+    }
+    if (mig_stream_flush(f)) {
+        kvmig_error(errp, "%s", mig_stream_error_msg(f));
+        return false;
+    }
+    /* From here on the destination may run the guest: never resume it here. */
+    *dest_may_run = true;
+    stat_set(&s->stats, downtime_us, g_get_monotonic_time() - down_start_us);
+    stat_set(&s->stats, downtime, (stat_get(&s->stats, downtime_us) + 500) / 1000);
+
+    pc = g_new0(PostcopySrc, 1);
+    pc->s = s;
+    pc->rs = rs;
+    pc->ch = mig_stream_channel(f);
+    g_mutex_init(&pc->lock);
+    g_cond_init(&pc->cond);
+    g_queue_init(&pc->reqs);
+    for (unsigned i = 0; i < m->nr_ram_blocks && i < G_N_ELEMENTS(pc->sent); i++) {
+        pc->sent[i] = bitmap_new(m->ram_blocks[i]->npages);
+    }
+    rs->pc_src = pc;
+    pc->rp_thread = g_thread_new("postcopy-rp", rp_thread, pc);
+
+    mig_stream_set_rate_limit(f, migrate_max_postcopy_bandwidth(s->opts));
+    for (;;) {
+        int ret;
+
+        if (rp_broken(pc, errp)) {
+            goto out;
+        }
+        ret = savevm_save_iterate(s->reg, f, errp);
+        if (ret < 0) {
+            goto out;
+        }
+        if (mig_stream_flush(f)) {
+            kvmig_error(errp, "%s", mig_stream_error_msg(f));
+            goto out;
+        }
+        stat_set(&s->stats, postcopy_bytes, mig_stream_transferred(f) +
+                 stat_get(&s->stats, multifd_bytes) - stat_get(&s->stats, precopy_bytes));
+        stat_set(&s->stats, transferred, mig_stream_transferred(f) +
+                 stat_get(&s->stats, multifd_bytes));
+        if (ret > 0) {
+            break;
+        }
+        mig_stream_set_rate_limit(f, migrate_max_postcopy_bandwidth(s->opts));
+    }
+    mig_stream_set_rate_limit(f, 0);
+    if (!savevm_save_complete_postcopy(s->reg, f, errp)) {
+        goto out;
+    }
+    if (mig_stream_flush(f)) {
+        kvmig_error(errp, "%s", mig_stream_error_msg(f));
+        goto out;
+    }
+    stat_set(&s->stats, transferred, mig_stream_transferred(f) +
+             stat_get(&s->stats, multifd_bytes));
+    stat_set(&s->stats, postcopy_bytes, stat_get(&s->stats, transferred) -
+             stat_get(&s->stats, precopy_bytes));
+    ok = wait_done(pc, errp);
+
+out:
+    rs->pc_src = NULL;
+    src_free(pc);
+    return ok;
+}
