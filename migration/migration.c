@@ -641,10 +641,12 @@ out:
              * copy is stale: it stays stopped, the migration paused.
              */
             stopped = false;
+            g_prefix_error(&err, "postcopy paused: the destination may have run the guest, "
+                           "so it stays stopped here; ");
             migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
                               MIGRATION_STATUS_POSTCOPY_PAUSED);
             /* finish-migrate stays: `cont` refuses it ("not finalized yet") */
-            g_printerr("kvmig: postcopy paused: %s\n", err ? err->message : "link lost");
+            g_printerr("kvmig: %s\n", err ? err->message : "postcopy paused: link lost");
         }
         /* the guest goes on where it was, running or paused */
         if (stopped) {
