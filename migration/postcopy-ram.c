@@ -49,6 +49,13 @@ struct PostcopyIncoming {
 
     /* incoming thread, before LISTEN; read-only after */
     bool advised;
+    /*
+     * Pages to discard, per RAM block, applied at LISTEN once RAM is
+     * registered: a read between DISCARD and LISTEN (pmemsave, a device)
+     * would otherwise map the shared zero page over a discarded page, and
+     * with a page mapped no fault would ever fetch the real one.
+     */
+    unsigned long *discard[2];
     int uffd;                   /* -1: none */
     int quit_fd;                /* eventfd: the fault thread ends */
     GThread *fault_thread;
@@ -327,6 +334,9 @@ static bool handle_advise(PostcopyIncoming *pi, const uint8_t *p, uint16_t len, 
     /* 4 KiB placement: a huge page would be mapped (or discarded) whole */
     for (unsigned i = 0; i < m->nr_ram_blocks; i++) {
         madvise(m->ram_blocks[i]->host, m->ram_blocks[i]->used_length, MADV_NOHUGEPAGE);
+        if (i < G_N_ELEMENTS(pi->discard)) {
+            pi->discard[i] = bitmap_new(m->ram_blocks[i]->npages);
+        }
     }
     pi->advised = true;
     pi->rs->postcopy_advised = true;
@@ -361,11 +371,12 @@ static bool handle_discard(PostcopyIncoming *pi, const uint8_t *p, uint16_t len,
                         d.ranges[i].len, rb->idstr);
             return false;
         }
-        /* private anonymous memory: the next touch is a missing-page fault */
-        if (madvise(rb->host + d.ranges[i].start, d.ranges[i].len, MADV_DONTNEED) < 0) {
-            kvmig_error_errno(errp, errno, "postcopy: discarding in '%s'", rb->idstr);
+        if (rb->index >= G_N_ELEMENTS(pi->discard)) {
+            kvmig_error(errp, "postcopy: RAM block '%s' is not supported", rb->idstr);
             return false;
         }
+        bitmap_set_range(pi->discard[rb->index], d.ranges[i].start >> TARGET_PAGE_BITS,
+                         d.ranges[i].len >> TARGET_PAGE_BITS);
         stat_add(&pi->s->in_stats, postcopy_discarded, d.ranges[i].len >> TARGET_PAGE_BITS);
     }
     return true;
@@ -399,6 +410,20 @@ static bool handle_listen(PostcopyIncoming *pi, GError **errp)
         if (i < G_N_ELEMENTS(pi->requested)) {
             pi->requested[i] = bitmap_new(rb->npages);
             pi->placed[i] = bitmap_new(rb->npages);
+        }
+        /*
+         * Registered first, then discarded: private anonymous memory, so
+         * from now on the next touch of these pages is a missing fault.
+         */
+        for (uint64_t p = bitmap_find_next(pi->discard[i], rb->npages, 0); p < rb->npages;) {
+            uint64_t end = bitmap_find_next_zero(pi->discard[i], rb->npages, p);
+
+            if (madvise(rb->host + (p << TARGET_PAGE_BITS), (end - p) << TARGET_PAGE_BITS,
+                        MADV_DONTNEED) < 0) {
+                kvmig_error_errno(errp, errno, "postcopy: discarding in '%s'", rb->idstr);
+                return false;
+            }
+            p = bitmap_find_next(pi->discard[i], rb->npages, end);
         }
     }
     pi->quit_fd = eventfd(0, EFD_CLOEXEC);
@@ -552,6 +577,7 @@ void postcopy_incoming_free(PostcopyIncoming *pi)
     for (unsigned i = 0; i < G_N_ELEMENTS(pi->requested); i++) {
         g_free(pi->requested[i]);
         g_free(pi->placed[i]);
+        g_free(pi->discard[i]);
     }
     pi->rs->pc_in = NULL;
     savevm_set_command_handler(pi->s->reg, NULL, NULL);
