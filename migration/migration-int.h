@@ -8,8 +8,8 @@
  *  - the migration thread (one outgoing migration at a time) and the
  *    incoming thread (at most one per process).
  *  - status / in_status change only through migrate_set_state (CAS).
- *  - lock protects error_desc, out_ch, continue_switchover; cond is
- *    signalled on migrate-continue and on cancel.
+ *  - lock protects error_desc, out_ch, continue_switchover, go_sent;
+ *    cond is signalled on migrate-continue and on cancel.
  *  - stats are relaxed atomics (stats.h).
  */
 #ifndef KVMIG_MIGRATION_INT_H
@@ -77,13 +77,6 @@ MigChannel *mig_fd_open(int fd, const char *name, bool outgoing, GError **errp);
 MigChannel *mig_file_open(const char *path, uint64_t offset, bool outgoing,
                           GError **errp);
 
-/* ---- return path (destination -> source, bidirectional channels) ---- */
-
-#define MIG_RP_MSG_DONE  0x80   /* payload: u8 resumed [be32 load µs, be32 resume µs] */
-#define MIG_RP_DONE_LEN  9      /* the payload kvmig sends; 1 is accepted too */
-#define MIG_RP_MSG_FAIL  0x81   /* payload: error text */
-#define MIG_RP_MSG_MAX   1024
-
 /* ---- the state ---- */
 
 struct MigrationState {
@@ -115,6 +108,12 @@ struct MigrationState {
     struct MultiFDSend *mf_send;    /* outgoing multifd channels while in use */
     struct MultiFDRecv *mf_recv;    /* incoming multifd channels while in use */
     bool continue_switchover;
+    /*
+     * Set by the migration thread when it commits to writing GO (status
+     * device, not cancelling), cleared by qmp_migrate.  While set, cancel
+     * does nothing and the source never resumes its guest by itself.
+     */
+    bool go_sent;
 
     /* outgoing thread; read by the globalstate section at switchover */
     RunState switchover_runstate;
