@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 
-from framework import (SKIP, VM, Skip, TestDir, check_pagewalk_invariant, converge,
+from framework import (SKIP, VM, ProxyBase, Skip, TestDir, check_pagewalk_invariant, converge,
                        free_tcp_port, kvm_skip_reason, query, run_cases, set_params,
                        wait_migration)
 from qmp import QMPError
@@ -385,26 +385,18 @@ def case_cancel(chain):
 
 # ---- the network cut ----
 
-class Proxy:
+class Proxy(ProxyBase):
     """A TCP proxy that forwards until cut(), then holds both connections
     open and silent: to each end, the network dropped everything."""
 
     def __init__(self, to_port):
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(1)
-        self.port = self.lsock.getsockname()[1]
-        self.to_port = to_port
+        super().__init__(to_port)
         self.forwarding = True
         self.stop = False
-        self.socks = []
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        self.start()
 
     def run(self):
-        a, _ = self.lsock.accept()
-        b = socket.create_connection(("127.0.0.1", self.to_port))
-        self.socks = [a, b]
+        a, b = self.accept_pair()
         peer = {a: b, b: a}
         while not self.stop:
             if not self.forwarding:

@@ -26,10 +26,9 @@ import select
 import socket
 import struct
 import sys
-import threading
 import time
 
-from framework import (VM, TestDir, check_pagewalk_invariant, free_tcp_port, main, query,
+from framework import (VM, ProxyBase, TestDir, check_pagewalk_invariant, free_tcp_port, main, query,
                        set_params, wait_migration)
 
 KVMIG = sys.argv[1]
@@ -42,28 +41,20 @@ WARMUP = 2 if ACCEL.startswith("thread") else 1
 RP_READY = 0x82
 
 
-class HandshakeProxy:
+class HandshakeProxy(ProxyBase):
     """A TCP proxy for the main channel that reads the return path's frames
     (be16 type, be16 length, payload).  mode "drop-ready": when READY comes
     from the destination, drop it and close both ends.  mode "drop-go":
     forward READY, then drop what the source sends next (GO) and close."""
 
     def __init__(self, to_port, mode):
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(1)
-        self.port = self.lsock.getsockname()[1]
-        self.to_port = to_port
+        super().__init__(to_port)
         self.mode = mode
         self.dropped = None
-        self.socks = []
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        self.start()
 
     def run(self):
-        src, _ = self.lsock.accept()
-        dst = socket.create_connection(("127.0.0.1", self.to_port))
-        self.socks = [src, dst]
+        src, dst = self.accept_pair()
         rp = b""            # return-path bytes not yet forwarded
         ready_passed = False
         while self.dropped is None:
