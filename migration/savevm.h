@@ -23,9 +23,7 @@
 #define QEMU_VM_SECTION_FOOTER  0x7e
 
 /* QEMU_VM_COMMAND: be16 command, be16 length, payload.  Only PING here. */
-#define MIG_CMD_PING            3       /* payload: be32; answered by a PONG */
-/* Return-path PONG (QEMU's number): payload be32, the PING's value. */
-#define MIG_RP_MSG_PONG         3
+#define MIG_CMD_PING            3       /* payload: be32; answered by a PONG (return-path.h) */
 
 /* The machine type name carried in the configuration section. */
 #define SAVEVM_MACHINE_NAME "pc-i440fx-kvmig"
@@ -59,7 +57,7 @@ bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp);
  * layout, for analyze-migration.py).  Does not flush.
  */
 bool savevm_put_vmdesc(SaveVMRegistry *reg, MigStream *f, GError **errp);
-/* save_cleanup of every live section (the vmdesc stays for savevm_put_vmdesc). */
+/* save_cleanup of every live section (the vmdesc stays for savevm_put_vmdesc); idempotent. */
 void savevm_save_cleanup(SaveVMRegistry *reg);
 
 /* ---- destination (incoming thread) ---- */
