@@ -285,7 +285,6 @@ bool kvm_cpu_model_get(Machine *m, KvmCpuModel *cm, GError **errp)
 {
     KvmState *s = kvm_state(m);
     const struct kvm_cpuid2 *c = s->guest_cpuid;
-    int khz = 0;
 
     memset(cm, 0, sizeof(*cm));
     if (c->nent > KVM_CPU_MODEL_MAX_ENTRIES) {
@@ -293,14 +292,7 @@ bool kvm_cpu_model_get(Machine *m, KvmCpuModel *cm, GError **errp)
                     "most %d", c->nent, KVM_CPU_MODEL_MAX_ENTRIES);
         return false;
     }
-    if (s->has_get_tsc_khz && m->vcpus[0]) {
-        khz = ioctl(kvm_vcpu_fd(m->vcpus[0]), KVM_GET_TSC_KHZ, 0);
-        if (khz < 0) {
-            kvmig_error_errno(errp, errno, "KVM_GET_TSC_KHZ failed");
-            return false;
-        }
-    }
-    cm->tsc_khz = khz;
+    cm->tsc_khz = s->tsc_khz;      /* cached: vCPU 0 may be running */
     cm->nent = c->nent;
     cm->entries_len = c->nent * sizeof(struct kvm_cpuid_entry2);
     memcpy(cm->entries, c->entries, cm->entries_len);
@@ -343,27 +335,24 @@ static bool cpu_model_check(KvmState *s, const struct kvm_cpuid2 *theirs, GError
 static bool cpu_model_set_tsc(Machine *m, uint32_t khz, GError **errp)
 {
     KvmState *s = kvm_state(m);
-    int ours;
+    uint32_t ours = s->tsc_khz;
 
-    if (!khz || !s->has_get_tsc_khz || !m->vcpus[0]) {
-        return true;    /* the source did not know its rate: nothing to keep */
-    }
-    ours = ioctl(kvm_vcpu_fd(m->vcpus[0]), KVM_GET_TSC_KHZ, 0);
-    if (ours == (int)khz) {
-        return true;
+    if (!khz || !ours || ours == khz) {
+        return true;    /* unknown on either side, or the same rate */
     }
     if (!s->has_tsc_control) {
-        kvmig_error(errp, "the guest's TSC runs at %u kHz, this host's at %d kHz, and "
+        kvmig_error(errp, "the guest's TSC runs at %u kHz, this host's at %u kHz, and "
                     "its KVM cannot scale it (no KVM_CAP_TSC_CONTROL)", khz, ours);
         return false;
     }
     for (int i = 0; i < m->smp; i++) {
         if (ioctl(kvm_vcpu_fd(m->vcpus[i]), KVM_SET_TSC_KHZ, (unsigned long)khz) < 0) {
-            kvmig_error_errno(errp, errno, "KVM_SET_TSC_KHZ (%u kHz, host %d kHz) on "
+            kvmig_error_errno(errp, errno, "KVM_SET_TSC_KHZ (%u kHz, host %u kHz) on "
                               "vCPU %d failed", khz, ours, i);
             return false;
         }
     }
+    s->tsc_khz = khz;
     return true;
 }
 

@@ -73,6 +73,12 @@ typedef struct KvmState {
     bool has_tsc_control;       /* KVM_CAP_TSC_CONTROL: KVM_SET_TSC_KHZ */
     size_t xsave_size;          /* KVM_CAP_XSAVE2's size, or 4096 */
     /*
+     * The guest's TSC rate, read from vCPU 0 when it is created (0: KVM
+     * cannot tell): never asked of a running vCPU, whose ioctls wait until
+     * KVM_RUN returns -- which a guest in a store loop may not do for long.
+     */
+    uint32_t tsc_khz;
+    /*
      * The CPUID every vCPU gets (APIC IDs patched in per vCPU): the
      * host's supported CPUID, or on an incoming VM the source's, adopted
      * by kvm_cpu_model_adopt before any vCPU ran.

@@ -148,6 +148,11 @@ bool kvm_vcpu_init(Vcpu *cpu, GError **errp)
     if (!kvm_vcpu_set_cpuid(cpu, s, v, errp)) {
         goto fail;
     }
+    if (cpu->index == 0 && s->has_get_tsc_khz) {
+        int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+
+        s->tsc_khz = khz > 0 ? khz : 0;
+    }
     cpu->accel = v;
     return true;
 

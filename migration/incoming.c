@@ -2,9 +2,11 @@
 /*
  * The incoming migration: -incoming and migrate-incoming open the channel
  * (a listener is bound at once so errors are immediate), the incoming
- * thread accepts, loads the whole stream, resumes the guest unless the
- * source was paused or -S was given, and tells the source on the return
- * path.  A failed load prints one line and quits kvmig with status 1.
+ * thread accepts, loads the whole stream, and resumes the guest unless the
+ * source was paused or -S was given: at once on a one-way stream, after
+ * READY and the source's GO on a two-way channel (return-path.h).  A
+ * failed load prints one line and quits kvmig with status 1; a good load
+ * whose GO never came stays paused and up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include "migration/postcopy.h"
 #include "migration/rdma.h"
 #include "migration/savevm.h"
+#include "migration/return-path.h"
 #include "util/cutils.h"
 #include "util/error.h"
 
@@ -27,18 +30,6 @@ typedef struct IncomingArgs {
     int listen_fd;
     MigChannel *ch;
 } IncomingArgs;
-
-static void rp_send(MigChannel *c, uint16_t type, const void *data, uint16_t len)
-{
-    uint8_t hdr[4] = { type >> 8, type, len >> 8, len };
-    struct iovec iov[2] = {
-        { .iov_base = hdr, .iov_len = sizeof(hdr) },
-        { .iov_base = (void *)data, .iov_len = len },
-    };
-
-    /* best effort: if the source is gone, it is no longer waiting */
-    mig_channel_writev(c, iov, 2);
-}
 
 static void set_in_channel(MigrationState *s, MigChannel *ch, int lfd)
 {
@@ -57,7 +48,11 @@ static void incoming_failed(MigrationState *s, MigChannel *ch, const char *msg)
         return;
     }
     if (ch && ch->bidirectional) {
-        rp_send(ch, MIG_RP_MSG_FAIL, msg, MIN(strlen(msg), MIG_RP_MSG_MAX));
+        MigRpMsg fail = { .type = MIG_RP_MSG_FAIL };
+
+        g_strlcpy(fail.text, msg, sizeof(fail.text));
+        /* best effort: if the source is gone, it is no longer waiting */
+        mig_rp_send(ch, &fail);
     }
     migration_set_error(s, msg);
     migrate_set_state(s, &s->in_status, cur, MIGRATION_STATUS_FAILED);
@@ -253,6 +248,105 @@ out:
     return ok;
 }
 
+/* x-downtime-phases: this side's load time (and multifd's bytes) once loaded. */
+static uint32_t set_loaded_stats(MigrationState *s, MultiFDRecv *mr, int64_t loaded_us)
+{
+    int64_t switchover_us = savevm_load_switchover_us(s->reg);
+    uint32_t load_us = switchover_us ? MIN(loaded_us - switchover_us, UINT32_MAX) : 0;
+
+    stat_set(&s->in_stats, phase_us[MIG_PHASE_DEST_LOAD], load_us);
+    if (mr) {
+        /* every channel byte came before the last MULTIFD_FLUSH, loaded now */
+        uint64_t chan[MIG_STATS_MAX_CHANNELS];
+        unsigned n = multifd_recv_channel_bytes(mr, chan, G_N_ELEMENTS(chan));
+
+        migration_stats_set_channel_bytes(&s->in_stats, chan, NULL, n);
+    }
+    return load_us;
+}
+
+/*
+ * Run the guest unless the source's was paused or -S was given; returns
+ * whether it runs.  Records the resume time since @from_us.
+ */
+bool incoming_resume_guest(MigrationState *s, int64_t from_us)
+{
+    Machine *m = s->m;
+    bool resume;
+
+    /* stop/cont in inmigrate change start_paused under run_lock */
+    g_mutex_lock(&m->run_lock);
+    resume = s->loaded_runstate == RUN_STATE_RUNNING && !m->start_paused;
+    g_mutex_unlock(&m->run_lock);
+    if (resume) {
+        vm_start(m);
+    } else {
+        machine_set_runstate(m, RUN_STATE_PAUSED);
+    }
+    stat_set(&s->in_stats, phase_us[MIG_PHASE_DEST_RESUME],
+             MIN(g_get_monotonic_time() - from_us, UINT32_MAX));
+    stat_set(&s->in_stats, phases_known, 2);
+    return resume;
+}
+
+/*
+ * Two-way channels, everything loaded: READY, wait for the source's GO,
+ * only then run the guest, DONE, and read past the vmdesc.  False (the
+ * guest not started) if GO does not come.
+ */
+static bool switchover_handshake(MigrationState *s, MigChannel *ch, MigStream *f,
+                                 MultiFDRecv *mr, GError **errp)
+{
+    MigRpMsg ready = { .type = MIG_RP_MSG_READY };
+    MigRpMsg go, done = { .type = MIG_RP_MSG_DONE };
+    bool ok;
+    int64_t go_us;
+
+    ready.load_us = set_loaded_stats(s, mr, g_get_monotonic_time());
+    ok = mig_rp_send(ch, &ready) == 0;
+    if (!ok) {
+        kvmig_error(errp, "sending READY on %s failed", ch->desc);
+    } else if (!mig_rp_recv_stream(f, &go, errp)) {
+        g_prefix_error(errp, "waiting for the source's GO ");
+        ok = false;
+    } else if (go.type != MIG_RP_MSG_GO) {
+        kvmig_error(errp, "the source sent %s instead of GO", mig_rp_msg_name(go.type));
+        ok = false;
+    }
+    if (ok) {
+        go_us = g_get_monotonic_time();
+        done.resumed = incoming_resume_guest(s, go_us);
+        done.resume_us = MIN(g_get_monotonic_time() - go_us, UINT32_MAX);
+        mig_rp_send(ch, &done);     /* statistics only: best effort */
+        /* the guest runs here already: a bad vmdesc is only worth a word */
+        if (!loadvm_skip_vmdesc(f, errp)) {
+            g_printerr("kvmig: warning: after the migration: %s\n", (*errp)->message);
+            g_clear_error(errp);
+        }
+        migrate_set_state(s, &s->in_status, MIGRATION_STATUS_ACTIVE,
+                          MIGRATION_STATUS_COMPLETED);
+    }
+    return ok;
+}
+
+/*
+ * Everything was loaded but GO never came: the source may have resumed
+ * its guest, so this one stays paused; status failed, and kvmig stays up
+ * (a management tool that knows the source completed may `cont` it).
+ */
+static void go_lost(MigrationState *s, const char *why)
+{
+    g_autofree char *msg = g_strdup_printf("%s; the guest stays paused", why);
+
+    if (__atomic_load_n(&s->in_quitting, __ATOMIC_SEQ_CST)) {
+        return;     /* kvmig is quitting: not a lost GO */
+    }
+    machine_set_runstate(s->m, RUN_STATE_PAUSED);
+    migration_set_error(s, msg);
+    migrate_set_state(s, &s->in_status, MIGRATION_STATUS_ACTIVE, MIGRATION_STATUS_FAILED);
+    g_printerr("kvmig: incoming migration: %s\n", msg);
+}
+
 /*
  * Postcopy, after the package: wait for the listen thread (every page
  * placed, EOF), then DONE and completed.  If it fails, the guest has run
@@ -293,7 +387,6 @@ static gpointer incoming_thread(gpointer opaque)
 {
     IncomingArgs *a = opaque;
     MigrationState *s = a->s;
-    Machine *m = s->m;
     g_autoptr(GError) err = NULL;
     MigChannel *ch = a->ch;
     MultiFDRecv *mr = NULL;
@@ -339,8 +432,8 @@ static gpointer incoming_thread(gpointer opaque)
     s->loaded_runstate = RUN_STATE_RUNNING;
     /*
      * Over a channel with a return path the source writes the vmdesc only
-     * after DONE (it is not needed to run the guest): resume first, read
-     * it after.  A one-way stream (file:, exec:) already holds it.
+     * after GO (it is not needed to run the guest): resume first, read it
+     * after.  A one-way stream (file:, exec:) already holds it.
      */
     pi = postcopy_incoming_new(s, f);
     ok = loadvm_state_until_eof(s->reg, f, &err) &&
@@ -368,49 +461,17 @@ static gpointer incoming_thread(gpointer opaque)
         multifd_recv_free(mr);
         mr = NULL;
     }
-    if (ok) {
-        bool resume;
-
-        /* stop/cont in inmigrate change start_paused under run_lock */
-        g_mutex_lock(&m->run_lock);
-        resume = s->loaded_runstate == RUN_STATE_RUNNING && !m->start_paused;
-        g_mutex_unlock(&m->run_lock);
-        /* x-downtime-phases: this side's part of the downtime, for the source */
+    if (ok && ch->bidirectional) {
+        ok = switchover_handshake(s, ch, f, mr, &err);
+        if (!ok) {
+            /* the load was good: paused, alive, for whoever decides (main.rst) */
+            go_lost(s, err->message);
+        }
+    } else if (ok) {
         int64_t loaded_us = g_get_monotonic_time();
-        int64_t switchover_us = savevm_load_switchover_us(s->reg);
-        uint32_t load_us = switchover_us ? MIN(loaded_us - switchover_us, UINT32_MAX) : 0;
-        uint32_t resume_us;
 
-        if (resume) {
-            vm_start(m);
-        } else {
-            machine_set_runstate(m, RUN_STATE_PAUSED);
-        }
-        resume_us = MIN(g_get_monotonic_time() - loaded_us, UINT32_MAX);
-        stat_set(&s->in_stats, phase_us[MIG_PHASE_DEST_LOAD], load_us);
-        stat_set(&s->in_stats, phase_us[MIG_PHASE_DEST_RESUME], resume_us);
-        stat_set(&s->in_stats, phases_known, 2);
-        if (mr) {
-            /* every channel byte came before the last MULTIFD_FLUSH, loaded now */
-            uint64_t chan[MIG_STATS_MAX_CHANNELS];
-            unsigned n = multifd_recv_channel_bytes(mr, chan, G_N_ELEMENTS(chan));
-
-            migration_stats_set_channel_bytes(&s->in_stats, chan, NULL, n);
-        }
-        if (ch->bidirectional) {
-            /* DONE: u8 resumed, then (kvmig) be32 load µs, be32 resume µs */
-            uint8_t done[MIG_RP_DONE_LEN] = {
-                resume,
-                load_us >> 24, load_us >> 16, load_us >> 8, load_us,
-                resume_us >> 24, resume_us >> 16, resume_us >> 8, resume_us,
-            };
-            rp_send(ch, MIG_RP_MSG_DONE, done, sizeof(done));
-            /* the guest runs here already: a bad vmdesc is only worth a word */
-            if (!loadvm_skip_vmdesc(f, &err)) {
-                g_printerr("kvmig: warning: after the migration: %s\n", err->message);
-                g_clear_error(&err);
-            }
-        }
+        set_loaded_stats(s, mr, loaded_us);
+        incoming_resume_guest(s, loaded_us);
         migrate_set_state(s, &s->in_status, MIGRATION_STATUS_ACTIVE,
                           MIGRATION_STATUS_COMPLETED);
     } else {

@@ -8,8 +8,8 @@
  *  - the migration thread (one outgoing migration at a time) and the
  *    incoming thread (at most one per process).
  *  - status / in_status change only through migrate_set_state (CAS).
- *  - lock protects error_desc, out_ch, continue_switchover; cond is
- *    signalled on migrate-continue and on cancel.
+ *  - lock protects error_desc, out_ch, continue_switchover, go_sent;
+ *    cond is signalled on migrate-continue and on cancel.
  *  - stats are relaxed atomics (stats.h).
  */
 #ifndef KVMIG_MIGRATION_INT_H
@@ -107,13 +107,6 @@ MigChannel *migration_tls_wrap(MigrationState *s, MigChannel *ch, const MigTlsSi
 /* Destination: the first 4 bytes of a TLS channel as a be32, kept for the loader. */
 bool migration_tls_peek(MigrationState *s, MigChannel *ch, uint32_t *magic, GError **errp);
 
-/* ---- return path (destination -> source, bidirectional channels) ---- */
-
-#define MIG_RP_MSG_DONE  0x80   /* payload: u8 resumed [be32 load µs, be32 resume µs] */
-#define MIG_RP_DONE_LEN  9      /* the payload kvmig sends; 1 is accepted too */
-#define MIG_RP_MSG_FAIL  0x81   /* payload: error text */
-#define MIG_RP_MSG_MAX   1024
-
 /* ---- the state ---- */
 
 struct MigrationState {
@@ -151,6 +144,13 @@ struct MigrationState {
     /* incoming thread: postcopy's state while a load runs (kept if it paused) */
     struct PostcopyIncoming *pc_in;
     char *tls_session;          /* outgoing: the main channel's TLS session, or NULL */
+    /*
+     * Set by the migration thread when it commits to writing GO, or has
+     * written postcopy's package (the destination may run the guest) (status
+     * device, not cancelling), cleared by qmp_migrate.  While set, cancel
+     * does nothing and the source never resumes its guest by itself.
+     */
+    bool go_sent;
 
     /* outgoing thread; read by the globalstate section at switchover */
     RunState switchover_runstate;
@@ -173,5 +173,11 @@ void machine_sections_free(MigrationState *s);
 
 /* incoming.c */
 void migration_incoming_join(MigrationState *s);
+/*
+ * Run the loaded guest unless the source's was paused or -S was given
+ * (incoming thread; postcopy's RUN too); returns whether it runs.
+ * Records the resume time since @from_us.
+ */
+bool incoming_resume_guest(MigrationState *s, int64_t from_us);
 
 #endif

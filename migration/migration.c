@@ -7,23 +7,24 @@
  *
  * Timeline of a switchover (source):
  *
- *   vm_stop ─ final sync ─ rest of RAM ─ devices ─ EOF ─ flush       ─ vmdesc
- *   |<──────────────────────── downtime ──────────────────────────>|
- *                              destination: load ─ resume ─ DONE ─>|  (skip it)
+ *   PING..PONG ─ re-check ─ vm_stop ─ final sync ─ rest of RAM ─ devices ─ EOF ─ flush ─ ...
+ *                           |<──────────────────────── downtime ──────────────────────────
+ *                             destination: load ─ READY ─> GO ─ resume ─ DONE ─>|  vmdesc
  *
- * downtime = source stop -> the DONE message arrives (bidirectional
- * channels), or -> the stream is flushed and closed (exec:, file:).
- * The vmdesc JSON after EOF only serves tools that read the stream: on
- * channels with a return path it is built and sent after DONE, outside
- * the downtime (one-way streams carry it before they close).
- * x-downtime-phases splits it (stats.h, MigPhase): vcpu-stop,
- * pre-switchover, final-dirty-sync, ram-send, device-state-save,
- * stream-flush, [dirty-log-stop,] then the destination's load and resume
- * (sent back in DONE) and the return path.
+ * downtime = source stop -> the DONE message arrives (two-way channels,
+ * after the READY/GO handshake of return-path.h: the destination runs the
+ * guest only after GO, the source never resumes after sending it), or ->
+ * the stream is flushed and closed (exec:, file:).  The vmdesc JSON after
+ * EOF only serves tools that read the stream: on channels with a return
+ * path it is sent after DONE, outside the downtime (one-way streams carry
+ * it before they close).  x-downtime-phases splits it (stats.h, MigPhase).
  *
- * Before vm_stop, on channels with a return path, a PING waits for the
- * destination's PONG: what it still has to load is loaded while the guest
- * runs, not inside the downtime.
+ * The thread is a sequence of phases (mig_setup, mig_iterate, mig_settle,
+ * mig_switchover, mig_complete, or mig_fail; then mig_teardown), each a
+ * function with one exit; the status (state.c) is the phase.  mig_settle
+ * lets the destination catch up (PING/PONG) while the guest runs, then
+ * counts what the guest dirtied meanwhile: if that no longer fits in
+ * downtime-limit, it is back to iterating, so the limit is a bound.
  *
  * Deferred teardown: stopping the dirty log and freeing bitmaps, caches
  * and pools (savevm_save_cleanup) happens after COMPLETED, outside the
@@ -41,6 +42,7 @@
 #include "migration/multifd.h"
 #include "migration/postcopy.h"
 #include "migration/rdma.h"
+#include "migration/return-path.h"
 #include "util/error.h"
 
 /* How long a failed migration waits for the destination's reason. */
@@ -92,7 +94,9 @@ static void set_final_failure(MigrationState *s)
         MigrationStatus cur = get_status(s);
         MigrationStatus to = cur == MIGRATION_STATUS_CANCELLING ? MIGRATION_STATUS_CANCELLED
                                                                  : MIGRATION_STATUS_FAILED;
-        if (migration_status_is_idle(cur) || migrate_set_state(s, &s->status, cur, to)) {
+        /* postcopy-paused is where a postcopy that lost its link stays */
+        if (migration_status_is_idle(cur) || cur == MIGRATION_STATUS_POSTCOPY_PAUSED ||
+            migrate_set_state(s, &s->status, cur, to)) {
             return;
         }
     }
@@ -137,60 +141,27 @@ static MigChannel *open_outgoing(OutgoingArgs *a, GError **errp)
 }
 
 /*
- * Wait for the destination's @expect message (DONE, or PONG) or FAIL on
- * the return path.  On DONE, @dst_us (may be NULL) gets the destination's
- * load and resume times in µs, or zeros when it did not send them.
+ * Wait for the destination's @expect message on the return path.  FAIL
+ * becomes the error "the destination failed: ..."; anything else
+ * unexpected is a protocol error.
  */
-static bool wait_for_destination(MigStream *f, uint16_t expect, uint32_t dst_us[2],
+static bool wait_for_destination(MigStream *f, MigRpMsgType expect, MigRpMsg *m,
                                  GError **errp)
 {
     MigChannel *c = mig_stream_channel(f);
-    uint8_t hdr[4];
-    g_autofree char *payload = NULL;
-    uint16_t type, len;
-    int ret;
+    bool ok = false;
 
-    ret = mig_channel_read_all(c, hdr, sizeof(hdr));
-    if (ret < 0) {
-        kvmig_error(errp, "waiting for the destination on %s: %s", c->desc,
-                    ret == -EPIPE ? "connection closed before it confirmed" :
-                    mig_channel_strerror(c, ret));
-        return false;
+    if (!mig_rp_recv(c, m, errp)) {
+        g_prefix_error(errp, "waiting for the destination's %s ", mig_rp_msg_name(expect));
+    } else if (m->type == MIG_RP_MSG_FAIL) {
+        kvmig_error(errp, "the destination failed: %s", m->text);
+    } else if (m->type != expect) {
+        kvmig_error(errp, "the destination sent %s while %s was expected",
+                    mig_rp_msg_name(m->type), mig_rp_msg_name(expect));
+    } else {
+        ok = true;
     }
-    type = hdr[0] << 8 | hdr[1];
-    len = hdr[2] << 8 | hdr[3];
-    if (len > MIG_RP_MSG_MAX) {
-        kvmig_error(errp, "destination sent a return-path message of %u bytes", len);
-        return false;
-    }
-    payload = g_malloc0(len + 1);
-    ret = mig_channel_read_all(c, payload, len);
-    if (ret < 0) {
-        kvmig_error(errp, "reading the destination's message: %s",
-                    mig_channel_strerror(c, ret));
-        return false;
-    }
-    if (type == MIG_RP_MSG_PONG && expect == MIG_RP_MSG_PONG) {
-        return true;
-    }
-    if (type == MIG_RP_MSG_DONE && expect == MIG_RP_MSG_DONE) {
-        if (dst_us) {
-            const uint8_t *p = (const uint8_t *)payload;
-
-            dst_us[0] = dst_us[1] = 0;
-            if (len >= MIG_RP_DONE_LEN) {
-                dst_us[0] = (uint32_t)p[1] << 24 | p[2] << 16 | p[3] << 8 | p[4];
-                dst_us[1] = (uint32_t)p[5] << 24 | p[6] << 16 | p[7] << 8 | p[8];
-            }
-        }
-        return true;
-    }
-    if (type == MIG_RP_MSG_FAIL) {
-        kvmig_error(errp, "the destination failed: %s", payload);
-        return false;
-    }
-    kvmig_error(errp, "unknown return-path message 0x%04x", type);
-    return false;
+    return ok;
 }
 
 /*
@@ -204,16 +175,16 @@ static bool wait_for_destination(MigStream *f, uint16_t expect, uint32_t dst_us[
 static void explain_write_failure(MigrationState *s, MigStream *f, GError **errp)
 {
     g_autoptr(GError) rp_err = NULL;
+    MigRpMsg m;
 
     if (!f || !mig_stream_channel(f)->bidirectional || !errp || !*errp ||
         get_status(s) == MIGRATION_STATUS_CANCELLING ||
         !mig_channel_poll_in(mig_stream_channel(f), MIG_EXPLAIN_WAIT_MS)) {
         return;
     }
-    if (!wait_for_destination(f, MIG_RP_MSG_DONE, NULL, &rp_err) &&
-        g_str_has_prefix(rp_err->message, "the destination failed")) {
+    if (mig_rp_recv(mig_stream_channel(f), &m, &rp_err) && m.type == MIG_RP_MSG_FAIL) {
         g_clear_error(errp);
-        g_propagate_error(errp, g_steal_pointer(&rp_err));
+        kvmig_error(errp, "the destination failed: %s", m.text);
     }
 }
 
@@ -325,67 +296,199 @@ static bool settle_done(MigSettle *st, uint64_t pending, uint64_t dirty_rate, ui
 }
 
 /*
- * Iterate until the remaining dirty bytes can be sent within downtime-limit
- * at the measured bandwidth (then settle, above).  Returns false on error
- * or cancel.
+ * One outgoing migration, as the phases below share it.  Owned by the
+ * migration thread; the phase itself is not stored here: it is the
+ * migration's status (state.c), plus @stopped_from below.
  */
-static bool iterate_until_converged(MigrationState *s, MigStream *f, bool *postcopy,
-                                    GError **errp)
+typedef struct MigRun {
+    OutgoingArgs *a;
+    MigrationState *s;
+    MigStream *f;               /* NULL until the channel is open / after a one-way close */
+    bool two_way;               /* the channel has a return path: the handshake */
+    GError *err;                /* the first error; reported by mig_fail */
+
+    /* iterate: kept across the returns from settle */
+    int64_t win_start;
+    uint64_t win_bytes, win_pages, last_pass;
+    bool pass_done;
+    MigSettle settle;
+
+    /* postcopy-ram was on at migrate (ADVISE sent); switching now (migrate-start-postcopy) */
+    bool postcopy;
+    bool postcopy_switch;
+
+    /*
+     * switchover: the run state the guest was stopped from, or
+     * RUN_STATE__MAX while it has not been stopped by us.  mig_fail puts
+     * it back unless GO was sent (s->go_sent).
+     */
+    RunState stopped_from;
+    int64_t down_start_us, t_us;
+} MigRun;
+
+/* Bytes that may remain when the vCPUs stop: bandwidth * downtime-limit. */
+static uint64_t switchover_threshold(MigrationState *s)
 {
-    int64_t win_start = mig_now_ms();
-    uint64_t win_bytes = transferred(s, f), win_pages = 0;
-    uint64_t last_pass = 0;
-    bool pass_done = false;
-    MigSettle settle = {
-        .off = migrate_cap(s->opts, MIGRATION_CAPABILITY_X_SWITCHOVER_AT_THRESHOLD),
-    };
+    return stat_get(&s->stats, bandwidth) * migrate_downtime_limit(s->opts) / 1000;
+}
 
-    mig_convergence_start(s, f);
+/* The exact pending bytes (a dirty sync), with a pass's bookkeeping. */
+static uint64_t pending_after_sync(MigRun *r)
+{
+    MigrationState *s = r->s;
+    uint64_t pending = savevm_pending(s->reg, true);
 
-    for (;;) {
-        uint64_t limit_ms, threshold, pending;
+    if (stat_get(&s->stats, dirty_sync_count) != r->last_pass) {
+        r->last_pass = stat_get(&s->stats, dirty_sync_count);
+        migration_emit_pass(s, r->last_pass);
+        mig_convergence_after_sync(s, r->f);    /* auto-converge, x-convergence */
+    }
+    return pending;
+}
+
+/*
+ * Phase setup: open the channel, the header, the multifd channels and
+ * every live section's first record; status setup -> active.
+ */
+static bool mig_setup(MigRun *r)
+{
+    MigrationState *s = r->s;
+    MigChannel *ch = open_outgoing(r->a, &r->err);
+    bool ok = false;
+
+    if (ch) {
+        r->two_way = ch->bidirectional;
+        g_mutex_lock(&s->lock);
+        s->out_ch = ch;
+        g_mutex_unlock(&s->lock);
+        r->f = mig_stream_new(ch);
+    }
+    if (!ch) {
+        /* the error is set */
+    } else if ((migrate_cap(s->opts, MIGRATION_CAPABILITY_RETURN_PATH) || r->postcopy) &&
+               !r->two_way) {
+        /*
+         * return-path asks for one: QEMU fails where the channel has none
+         * (exec:, file:, an fd: that is not a socket), with this text.
+         * Without the capability kvmig still uses one wherever it can.
+         */
+        kvmig_error(&r->err, "Unable to open return-path for postcopy: %s is a one-way "
+                    "channel", ch->desc);
+    } else if (get_status(s) == MIGRATION_STATUS_SETUP) {
+        mig_stream_set_rate_limit(r->f, migrate_max_bandwidth(s->opts));
+        savevm_put_header(r->f);
+        if (r->postcopy) {
+            postcopy_src_advise(r->f);  /* the destination checks it can, up front */
+        }
+        ok = true;
+        if (migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD)) {
+            MultiFDSend *ms = NULL;
+
+            /* the header first: the destination tells the main channel by it */
+            ok = !mig_stream_flush(r->f) && (ms = multifd_send_new(s, &r->a->uri, &r->a->tls, &r->err));
+            if (ms) {
+                g_mutex_lock(&s->lock);
+                s->mf_send = ms;
+                g_mutex_unlock(&s->lock);
+                s->ram->mfs = ms;
+            }
+            ok = ok && get_status(s) == MIGRATION_STATUS_SETUP;    /* cancelled? */
+        }
+        ok = ok && savevm_save_setup(s->reg, r->f, &r->err) && !mig_stream_flush(r->f);
+        if (ok) {
+            stat_set(&s->stats, setup_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+            ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_SETUP,
+                                   MIGRATION_STATUS_ACTIVE);
+        }
+    }
+    if (ok) {
+        r->win_start = mig_now_ms();
+        r->win_bytes = transferred(s, r->f);
+        r->settle.off = migrate_cap(s->opts, MIGRATION_CAPABILITY_X_SWITCHOVER_AT_THRESHOLD);
+        mig_convergence_start(s, r->f);
+    }
+    return ok;
+}
+
+/*
+ * Phase iterate: send until the remaining dirty bytes can be sent within
+ * downtime-limit at the measured bandwidth (then settling rounds, above).
+ * False on error or cancel.
+ */
+static bool mig_iterate(MigRun *r)
+{
+    MigrationState *s = r->s;
+    bool converged = false, failed = false;
+
+    while (!converged && !failed) {
+        uint64_t threshold, pending;
         int ret;
 
         if (get_status(s) != MIGRATION_STATUS_ACTIVE) {
-            return false;
+            failed = true;
+            break;
         }
-        if (*postcopy && postcopy_src_wanted(s)) {
-            return true;        /* migrate-start-postcopy: switch now */
+        if (r->postcopy && postcopy_src_wanted(s)) {
+            r->postcopy_switch = true;  /* migrate-start-postcopy: mig_postcopy next */
+            converged = true;
+            break;
         }
-        mig_stream_set_rate_limit(f, migrate_max_bandwidth(s->opts));
-        limit_ms = migrate_downtime_limit(s->opts);
-        threshold = stat_get(&s->stats, bandwidth) * limit_ms / 1000;
+        mig_stream_set_rate_limit(r->f, migrate_max_bandwidth(s->opts));
+        threshold = switchover_threshold(s);
         pending = savevm_pending(s->reg, false);
         /* A settling round runs until everything pending was sent once. */
-        if ((pending <= threshold && !settle.round) || pass_done) {
-            pending = savevm_pending(s->reg, true);
-            if (stat_get(&s->stats, dirty_sync_count) != last_pass) {
-                last_pass = stat_get(&s->stats, dirty_sync_count);
-                migration_emit_pass(s, last_pass);
-                mig_convergence_after_sync(s, f);   /* auto-converge, x-convergence */
+        if ((pending <= threshold && !r->settle.round) || r->pass_done) {
+            pending = pending_after_sync(r);
+            if (r->settle.round && pending > threshold) {
+                r->settle.off = true;   /* it grew back: QEMU's rule from now on */
             }
-            if (settle.round && pending > threshold) {
-                settle.off = true;      /* it grew back: QEMU's rule from now on */
-            }
-            settle.round = false;
-            if (pending <= threshold &&
-                settle_done(&settle, pending,
-                            stat_get(&s->stats, dirty_pages_rate) * TARGET_PAGE_SIZE,
-                            stat_get(&s->stats, bandwidth))) {
-                return true;
+            r->settle.round = false;
+            converged = pending <= threshold &&
+                        settle_done(&r->settle, pending,
+                                    stat_get(&s->stats, dirty_pages_rate) * TARGET_PAGE_SIZE,
+                                    stat_get(&s->stats, bandwidth));
+            if (converged) {
+                break;
             }
         }
-        ret = savevm_save_iterate(s->reg, f, errp);
+        ret = savevm_save_iterate(s->reg, r->f, &r->err);
+        r->pass_done = ret > 0;
         if (ret < 0) {
-            return false;
+            failed = true;
+        } else if (mig_stream_flush(r->f)) {
+            kvmig_error(&r->err, "%s", mig_stream_error_msg(r->f));
+            failed = true;
+        } else {
+            update_bandwidth(s, r->f, &r->win_start, &r->win_bytes, &r->win_pages);
         }
-        pass_done = ret > 0;
-        if (mig_stream_flush(f)) {
-            kvmig_error(errp, "%s", mig_stream_error_msg(f));
-            return false;
-        }
-        update_bandwidth(s, f, &win_start, &win_bytes, &win_pages);
     }
+    return converged;
+}
+
+/*
+ * Phase settle (two-way channels): a PING, and the guest keeps running
+ * until the destination's PONG says it loaded everything before it, so
+ * that its backlog is not loaded inside the downtime.  The guest ran
+ * during the wait: what it dirtied is counted again (a dirty sync) and,
+ * if it no longer fits in downtime-limit, *@again asks for more
+ * iterating.  The limit is a bound only so.
+ */
+static bool mig_settle(MigRun *r, bool *again)
+{
+    MigrationState *s = r->s;
+    MigRpMsg pong;
+    bool ok = true;
+
+    *again = false;
+    if (r->two_way) {
+        savevm_put_ping(r->f, 1);
+        ok = !mig_stream_flush(r->f) &&
+             wait_for_destination(r->f, MIG_RP_MSG_PONG, &pong, &r->err);
+        if (ok) {
+            *again = pending_after_sync(r) > switchover_threshold(s);
+        }
+    }
+    return ok && get_status(s) == MIGRATION_STATUS_ACTIVE;
 }
 
 /* Close the current downtime phase @p at now; *@t_us is its start, then its end. */
@@ -400,286 +503,314 @@ static void phase_end(MigrationState *s, MigPhase p, int64_t *t_us)
 /* pause-before-switchover: wait in pre-switchover for migrate-continue. */
 static bool maybe_pause_before_switchover(MigrationState *s)
 {
+    bool ok;
+
     if (!migrate_cap(s->opts, MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER)) {
         return migrate_set_state(s, &s->status, MIGRATION_STATUS_ACTIVE,
                                  MIGRATION_STATUS_DEVICE);
     }
-    if (!migrate_set_state(s, &s->status, MIGRATION_STATUS_ACTIVE,
-                           MIGRATION_STATUS_PRE_SWITCHOVER)) {
-        return false;
+    ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_ACTIVE,
+                           MIGRATION_STATUS_PRE_SWITCHOVER);
+    if (ok) {
+        g_mutex_lock(&s->lock);
+        while (!s->continue_switchover && get_status(s) == MIGRATION_STATUS_PRE_SWITCHOVER) {
+            g_cond_wait(&s->cond, &s->lock);
+        }
+        s->continue_switchover = false;
+        g_mutex_unlock(&s->lock);
+        ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_PRE_SWITCHOVER,
+                               MIGRATION_STATUS_DEVICE);
     }
-    g_mutex_lock(&s->lock);
-    while (!s->continue_switchover && get_status(s) == MIGRATION_STATUS_PRE_SWITCHOVER) {
-        g_cond_wait(&s->cond, &s->lock);
-    }
-    s->continue_switchover = false;
-    g_mutex_unlock(&s->lock);
-    return migrate_set_state(s, &s->status, MIGRATION_STATUS_PRE_SWITCHOVER,
-                             MIGRATION_STATUS_DEVICE);
+    return ok;
 }
 
-static gpointer migration_thread(gpointer opaque)
+/*
+ * Phase switchover: stop the vCPUs, send the rest of RAM, every device and
+ * EOF, flush.  Status active -> [pre-switchover ->] device.
+ */
+static bool mig_switchover(MigRun *r)
 {
-    OutgoingArgs *a = opaque;
-    MigrationState *s = a->s;
-    Machine *m = s->m;
-    g_autoptr(GError) err = NULL;
-    MigStream *f = NULL;
-    MigChannel *ch;
-    RunState prev = RUN_STATE_RUNNING;
-    bool stopped = false, bidirectional, ok = false, cleaned_up = false;
-    int64_t down_start_us = 0, t_us = 0;
-    uint32_t dst_us[2] = { 0, 0 };
-    int ret;
-    bool postcopy = migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_RAM);
-    bool dest_may_run = false;
+    MigrationState *s = r->s;
+    MigStream *f = r->f;
+    bool ok;
 
-    ch = open_outgoing(a, &err);
-    if (!ch) {
-        goto out;
-    }
-    bidirectional = ch->bidirectional;
-    g_mutex_lock(&s->lock);
-    s->out_ch = ch;
-    g_mutex_unlock(&s->lock);
-    f = mig_stream_new(ch);
-    if ((postcopy || migrate_cap(s->opts, MIGRATION_CAPABILITY_RETURN_PATH)) &&
-        !bidirectional) {
-        /*
-         * return-path asks for one: QEMU fails where the channel has none
-         * (exec:, file:, an fd: that is not a socket), with this text.
-         * Without the capability kvmig still uses one wherever it can.
-         */
-        kvmig_error(&err, "Unable to open return-path for postcopy: %s is a one-way channel",
-                    ch->desc);
-        goto out;
-    }
-    if (get_status(s) != MIGRATION_STATUS_SETUP) {
-        goto out;   /* cancelled while connecting */
-    }
-    mig_stream_set_rate_limit(f, migrate_max_bandwidth(s->opts));
-    savevm_put_header(f);
-    if (postcopy) {
-        postcopy_src_advise(f);     /* the destination checks it can, up front */
-    }
-    if (migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD)) {
-        MultiFDSend *ms;
-
-        /* the header first: the destination tells the main channel by it */
-        if (mig_stream_flush(f)) {
-            goto out;
-        }
-        ms = multifd_send_new(s, &a->uri, &a->tls, &err);
-        if (!ms) {
-            goto out;
-        }
-        g_mutex_lock(&s->lock);
-        s->mf_send = ms;
-        g_mutex_unlock(&s->lock);
-        s->ram->mfs = ms;
-        if (get_status(s) != MIGRATION_STATUS_SETUP) {
-            goto out;   /* cancelled while connecting */
-        }
-    }
-    if (!savevm_save_setup(s->reg, f, &err) || mig_stream_flush(f)) {
-        goto out;
-    }
-    stat_set(&s->stats, setup_time, mig_now_ms() - stat_get(&s->stats, start_ms));
-    if (!migrate_set_state(s, &s->status, MIGRATION_STATUS_SETUP, MIGRATION_STATUS_ACTIVE)) {
-        goto out;
-    }
-    if (!iterate_until_converged(s, f, &postcopy, &err)) {
-        goto out;
-    }
-    if (postcopy && postcopy_src_wanted(s)) {
-        /* postcopy-src.c: the switch, the page server, DONE */
-        prev = machine_runstate(m);
-        s->switchover_runstate = prev;
-        stopped = true;
-        if (postcopy_src_run(s, f, &dest_may_run, &err)) {
-            stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
-            machine_set_runstate(m, RUN_STATE_POSTMIGRATE);
-            ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
-                                   MIGRATION_STATUS_COMPLETED);
-        }
-        goto out;
-    }
-    /*
-     * Let the destination catch up while the guest still runs: what sits
-     * in socket buffers and its backlog of first-touch faults would
-     * otherwise be loaded inside the downtime.
-     */
-    if (bidirectional) {
-        savevm_put_ping(f, 1);
-        if (mig_stream_flush(f) || !wait_for_destination(f, MIG_RP_MSG_PONG, NULL, &err)) {
-            goto out;
-        }
-    }
-
-    /* switchover */
-    prev = machine_runstate(m);
-    s->switchover_runstate = prev;
+    r->stopped_from = machine_runstate(s->m);
+    s->switchover_runstate = r->stopped_from;
     stat_set(&s->stats, downtime_start_ms, mig_now_ms());
     stat_set(&s->stats, precopy_bytes, transferred(s, f));
-    down_start_us = t_us = g_get_monotonic_time();
-    vm_stop_force_state(m, RUN_STATE_FINISH_MIGRATE);
-    stopped = true;
-    phase_end(s, MIG_PHASE_VCPU_STOP, &t_us);
-    if (!maybe_pause_before_switchover(s)) {
-        goto out;
+    r->down_start_us = r->t_us = g_get_monotonic_time();
+    vm_stop_force_state(s->m, RUN_STATE_FINISH_MIGRATE);
+    phase_end(s, MIG_PHASE_VCPU_STOP, &r->t_us);
+    ok = maybe_pause_before_switchover(s);
+    if (ok) {
+        phase_end(s, MIG_PHASE_PRE_SWITCHOVER, &r->t_us);
+        mig_stream_set_rate_limit(f, 0);
+        /* ram_save_complete records FINAL_SYNC and RAM_SEND itself */
+        stat_set(&s->stats, phase_us[MIG_PHASE_FINAL_SYNC], 0);
+        stat_set(&s->stats, phase_us[MIG_PHASE_RAM_SEND], 0);
+        ok = savevm_save_complete(s->reg, f, &r->err) &&
+             (r->two_way || savevm_put_vmdesc(s->reg, f, &r->err));
     }
-    phase_end(s, MIG_PHASE_PRE_SWITCHOVER, &t_us);
-    mig_stream_set_rate_limit(f, 0);
-    /* ram_save_complete records FINAL_SYNC and RAM_SEND itself */
-    stat_set(&s->stats, phase_us[MIG_PHASE_FINAL_SYNC], 0);
-    stat_set(&s->stats, phase_us[MIG_PHASE_RAM_SEND], 0);
-    if (!savevm_save_complete(s->reg, f, &err) ||
-        (!bidirectional && !savevm_put_vmdesc(s->reg, f, &err))) {
-        goto out;
+    if (ok) {
+        phase_end(s, MIG_PHASE_DEVICE_SAVE, &r->t_us);
+        stat_set(&s->stats, phase_us[MIG_PHASE_DEVICE_SAVE],
+                 MAX(0, stat_get(&s->stats, phase_us[MIG_PHASE_DEVICE_SAVE]) -
+                        stat_get(&s->stats, phase_us[MIG_PHASE_FINAL_SYNC]) -
+                        stat_get(&s->stats, phase_us[MIG_PHASE_RAM_SEND])));
+        ok = !mig_stream_flush(f);
     }
-    phase_end(s, MIG_PHASE_DEVICE_SAVE, &t_us);
-    stat_set(&s->stats, phase_us[MIG_PHASE_DEVICE_SAVE],
-             MAX(0, stat_get(&s->stats, phase_us[MIG_PHASE_DEVICE_SAVE]) -
-                    stat_get(&s->stats, phase_us[MIG_PHASE_FINAL_SYNC]) -
-                    stat_get(&s->stats, phase_us[MIG_PHASE_RAM_SEND])));
-    if (mig_stream_flush(f)) {
-        goto out;
-    }
-    phase_end(s, MIG_PHASE_STREAM_FLUSH, &t_us);
-    if (migrate_cap(s->opts, MIGRATION_CAPABILITY_X_EARLY_DIRTY_LOG_STOP)) {
-        /* the old order: tear down inside the downtime (see the top) */
-        savevm_save_cleanup(s->reg);
-        multifd_teardown(s, false);
-        cleaned_up = true;
-    }
-    phase_end(s, MIG_PHASE_DIRTY_LOG_STOP, &t_us);
-    /*
-     * The channels' last sync packets (32 bytes each) go out in the time the
-     * destination takes to read the main stream's end: wait for them so
-     * that transferred and x-multifd-channel-bytes are final here, not
-     * only after the deferred teardown.
-     */
-    multifd_send_drain(s->ram->mfs);
-    stat_set(&s->stats, phases_known, 1);
-    stat_set(&s->stats, downtime_bytes,
-             transferred(s, f) - stat_get(&s->stats, precopy_bytes));
-    stat_set(&s->stats, transferred, transferred(s, f));
-    if (bidirectional) {
-        if (!wait_for_destination(f, MIG_RP_MSG_DONE, dst_us, &err)) {
-            goto out;
+    if (ok) {
+        phase_end(s, MIG_PHASE_STREAM_FLUSH, &r->t_us);
+        if (migrate_cap(s->opts, MIGRATION_CAPABILITY_X_EARLY_DIRTY_LOG_STOP)) {
+            /* the old order: tear down inside the downtime (see the top) */
+            savevm_save_cleanup(s->reg);
+            multifd_teardown(s, false);
         }
-        phase_end(s, MIG_PHASE_RETURN_PATH, &t_us);
-        if (dst_us[0] || dst_us[1]) {
-            int64_t rest = stat_get(&s->stats, phase_us[MIG_PHASE_RETURN_PATH]);
-
-            /* the destination's phases happened inside the wait */
-            stat_set(&s->stats, phase_us[MIG_PHASE_DEST_LOAD], MIN(dst_us[0], rest));
-            stat_set(&s->stats, phase_us[MIG_PHASE_DEST_RESUME],
-                     MIN(dst_us[1], rest - MIN(dst_us[0], rest)));
-            stat_set(&s->stats, phase_us[MIG_PHASE_RETURN_PATH],
-                     rest - MIN(dst_us[0] + (int64_t)dst_us[1], rest));
-        }
-        stat_set(&s->stats, phases_known, 2);
-    } else {
-        /* one-way: done when every byte is out (and an exec child exited 0) */
-        g_mutex_lock(&s->lock);
-        s->out_ch = NULL;
-        g_mutex_unlock(&s->lock);
-        ret = mig_stream_close(f);
-        f = NULL;
-        if (ret) {
-            kvmig_error(&err, "finishing %s: %s", a->uri.kind == MIG_URI_EXEC ?
-                        "the exec: command" : "the stream",
-                        ret == -ECHILD ? "the command exited with an error" :
-                        g_strerror(-ret));
-            goto out;
-        }
-        /* closing (an exec child's exit) is the last of the stream's flush */
-        stat_add(&s->stats, phase_us[MIG_PHASE_STREAM_FLUSH], g_get_monotonic_time() - t_us);
-    }
-    stat_set(&s->stats, downtime_us, g_get_monotonic_time() - down_start_us);
-    /* QEMU's unit (ms), rounded: a 0.6 ms downtime is 1, not 0 */
-    stat_set(&s->stats, downtime, (stat_get(&s->stats, downtime_us) + 500) / 1000);
-    if (bidirectional) {
-        /* the vmdesc, now that the guest runs on the destination (top) */
-        if (!savevm_put_vmdesc(s->reg, f, &err) || mig_stream_flush(f)) {
-            g_printerr("kvmig: warning: writing the vmdesc after the migration: %s\n",
-                       err ? err->message : mig_stream_error_msg(f));
-            g_clear_error(&err);
-        }
+        phase_end(s, MIG_PHASE_DIRTY_LOG_STOP, &r->t_us);
+        /*
+         * The channels' last sync packets (32 bytes each) go out in the time
+         * the destination takes to read the main stream's end: wait for
+         * them so that transferred and x-multifd-channel-bytes are final
+         * here, not only after the deferred teardown.
+         */
+        multifd_send_drain(s->ram->mfs);
+        stat_set(&s->stats, phases_known, 1);
+        stat_set(&s->stats, downtime_bytes,
+                 transferred(s, f) - stat_get(&s->stats, precopy_bytes));
         stat_set(&s->stats, transferred, transferred(s, f));
     }
-    stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
-    /*
-     * The run state first: a client that sees "completed" (query-migrate,
-     * the MIGRATION event) must find the source in postmigrate.  If a
-     * cancel won the race, the out: path puts the guest back as it was.
-     */
-    machine_set_runstate(m, RUN_STATE_POSTMIGRATE);
-    if (migrate_set_state(s, &s->status, MIGRATION_STATUS_DEVICE,
-                          MIGRATION_STATUS_COMPLETED)) {
-        ok = true;
-    }
+    return ok;
+}
 
-out:
-    /* auto-converge: the guest runs at full speed again, however this ended */
-    mig_convergence_end(s);
-    if (!ok) {
-        if (!err && f && mig_stream_error(f)) {
-            kvmig_error(&err, "%s", mig_stream_error_msg(f));
-        }
-        explain_write_failure(s, f, &err);
-        if (get_status(s) == MIGRATION_STATUS_CANCELLING) {
-            g_clear_error(&err);
-        }
-        if (err) {
-            migration_set_error(s, err->message);
-        }
-        if (dest_may_run) {
-            /*
-             * Postcopy: the destination may have run the guest, so this
-             * copy is stale: it stays stopped, the migration paused.
-             */
-            stopped = false;
-            g_prefix_error(&err, "postcopy paused: the destination may have run the guest, "
-                           "so it stays stopped here; ");
-            migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
-                              MIGRATION_STATUS_POSTCOPY_PAUSED);
-            /* finish-migrate stays: `cont` refuses it ("not finalized yet") */
-            g_printerr("kvmig: %s\n", err ? err->message : "postcopy paused: link lost");
-        }
-        /* the guest goes on where it was, running or paused */
-        if (stopped) {
-            if (prev == RUN_STATE_RUNNING) {
-                vm_start(m);
-            } else {
-                machine_set_runstate(m, prev);
-            }
-        }
+/*
+ * The point of no return on a two-way channel: unless a cancel came first
+ * (then false: the guest stays here), mark GO as sent, so that cancel is
+ * refused from now on, and write it.  Even if the write fails the guest
+ * is never resumed here: the destination may have it (main.rst).
+ */
+static bool send_go(MigRun *r)
+{
+    MigrationState *s = r->s;
+    MigRpMsg go = { .type = MIG_RP_MSG_GO };
+    bool commit;
+
+    g_mutex_lock(&s->lock);
+    commit = get_status(s) == MIGRATION_STATUS_DEVICE;
+    s->go_sent = commit;
+    g_mutex_unlock(&s->lock);
+    if (commit && mig_rp_send(mig_stream_channel(r->f), &go) < 0) {
+        g_printerr("kvmig: warning: writing GO to the destination failed; the source "
+                   "stays in postmigrate, the destination decides\n");
     }
-    /* deferred teardown: after the destination runs, outside the downtime */
-    if (!cleaned_up) {
-        savevm_save_cleanup(s->reg);
-        multifd_teardown(s, !ok);
+    return commit;
+}
+
+/*
+ * Two-way: READY (everything loaded, destination paused), GO, then DONE
+ * (the destination's resume time) for the statistics only.
+ */
+static bool mig_handshake(MigRun *r)
+{
+    MigrationState *s = r->s;
+    g_autoptr(GError) done_err = NULL;
+    MigRpMsg ready, done;
+    bool ok = wait_for_destination(r->f, MIG_RP_MSG_READY, &ready, &r->err) && send_go(r);
+
+    if (ok) {
+        bool have_done = wait_for_destination(r->f, MIG_RP_MSG_DONE, &done, &done_err);
+        int64_t rest;
+
+        phase_end(s, MIG_PHASE_RETURN_PATH, &r->t_us);
+        rest = stat_get(&s->stats, phase_us[MIG_PHASE_RETURN_PATH]);
+        if (!have_done) {
+            g_printerr("kvmig: warning: after GO: %s\n", done_err->message);
+            done.resume_us = 0;
+        }
+        /* the destination's phases happened inside the wait */
+        stat_set(&s->stats, phase_us[MIG_PHASE_DEST_LOAD], MIN(ready.load_us, rest));
+        stat_set(&s->stats, phase_us[MIG_PHASE_DEST_RESUME],
+                 MIN(done.resume_us, rest - MIN(ready.load_us, rest)));
+        stat_set(&s->stats, phase_us[MIG_PHASE_RETURN_PATH],
+                 rest - MIN(ready.load_us + (int64_t)done.resume_us, rest));
+        stat_set(&s->stats, phases_known, 2);
     }
+    return ok;
+}
+
+/* One-way: done when every byte is out (and an exec child exited 0). */
+static bool mig_close_one_way(MigRun *r)
+{
+    MigrationState *s = r->s;
+    int ret;
+
     g_mutex_lock(&s->lock);
     s->out_ch = NULL;
     g_mutex_unlock(&s->lock);
-    if (f) {
-        mig_stream_close(f);
+    ret = mig_stream_close(r->f);
+    r->f = NULL;
+    if (ret) {
+        kvmig_error(&r->err, "finishing %s: %s", r->a->uri.kind == MIG_URI_EXEC ?
+                    "the exec: command" : "the stream",
+                    ret == -ECHILD ? "the command exited with an error" : g_strerror(-ret));
+    } else {
+        /* closing (an exec child's exit) is the last of the stream's flush */
+        stat_add(&s->stats, phase_us[MIG_PHASE_STREAM_FLUSH],
+                 g_get_monotonic_time() - r->t_us);
     }
-    if (a->fd >= 0) {
-        close(a->fd);
+    return ret == 0;
+}
+
+/*
+ * Phase complete: hand the guest over (handshake or close), the downtime,
+ * run state postmigrate, status device -> completed.  Returns false only
+ * while the guest may still resume here (no GO sent).
+ */
+static bool mig_complete(MigRun *r)
+{
+    MigrationState *s = r->s;
+    bool ok = r->two_way ? mig_handshake(r) : mig_close_one_way(r);
+
+    if (ok) {
+        stat_set(&s->stats, downtime_us, g_get_monotonic_time() - r->down_start_us);
+        /* QEMU's unit (ms), rounded: a 0.6 ms downtime is 1, not 0 */
+        stat_set(&s->stats, downtime, (stat_get(&s->stats, downtime_us) + 500) / 1000);
+        if (r->two_way) {
+            g_autoptr(GError) err = NULL;
+
+            /* the vmdesc, now that the guest runs on the destination (top) */
+            if (!savevm_put_vmdesc(s->reg, r->f, &err) || mig_stream_flush(r->f)) {
+                g_printerr("kvmig: warning: writing the vmdesc after the migration: %s\n",
+                           err ? err->message : mig_stream_error_msg(r->f));
+            }
+            stat_set(&s->stats, transferred, transferred(s, r->f));
+        }
+        stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+        /*
+         * The run state first: a client that sees "completed" (query-migrate,
+         * the MIGRATION event) must find the source in postmigrate.  After
+         * GO, cancel is refused, so device -> completed cannot lose.
+         */
+        machine_set_runstate(s->m, RUN_STATE_POSTMIGRATE);
+        ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_DEVICE,
+                               MIGRATION_STATUS_COMPLETED);
+        g_assert(ok || !r->two_way);
+    }
+    return ok;
+}
+
+/*
+ * Phase postcopy (postcopy-src.c): stop, discards, the package, serve
+ * pages, DONE; status active -> postcopy-active -> completed.  Once the
+ * package is written the destination may run the guest: from then on
+ * this side never resumes it (go_sent, as after GO), and a failure leaves
+ * the migration in postcopy-paused and the guest in finish-migrate (so
+ * `cont` refuses), with error-desc saying why.
+ */
+static bool mig_postcopy(MigRun *r)
+{
+    MigrationState *s = r->s;
+    bool dest_may_run = false, ok;
+
+    r->stopped_from = machine_runstate(s->m);
+    s->switchover_runstate = r->stopped_from;
+    ok = postcopy_src_run(s, r->f, &dest_may_run, &r->err);
+    if (dest_may_run) {
+        g_mutex_lock(&s->lock);
+        s->go_sent = true;
+        g_mutex_unlock(&s->lock);
+    }
+    if (ok) {
+        stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+        machine_set_runstate(s->m, RUN_STATE_POSTMIGRATE);
+        ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                               MIGRATION_STATUS_COMPLETED);
+    } else if (dest_may_run) {
+        g_prefix_error(&r->err, "postcopy paused: the destination may have run the guest, "
+                       "so it stays stopped here; ");
+        migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                          MIGRATION_STATUS_POSTCOPY_PAUSED);
+        g_printerr("kvmig: %s\n", r->err ? r->err->message : "postcopy paused");
+    }
+    return ok;
+}
+
+/* Phase fail: report once, give the guest back as it was, failed or cancelled. */
+static void mig_fail(MigRun *r)
+{
+    MigrationState *s = r->s;
+
+    if (!r->err && r->f && mig_stream_error(r->f)) {
+        kvmig_error(&r->err, "%s", mig_stream_error_msg(r->f));
+    }
+    explain_write_failure(s, r->f, &r->err);
+    if (get_status(s) == MIGRATION_STATUS_CANCELLING) {
+        g_clear_error(&r->err);
+    }
+    if (r->err) {
+        migration_set_error(s, r->err->message);
+    }
+    /* the guest goes on where it was, running or paused; never after GO */
+    if (r->stopped_from == RUN_STATE_RUNNING && !s->go_sent) {
+        vm_start(s->m);
+    } else if (r->stopped_from != RUN_STATE__MAX && !s->go_sent) {
+        machine_set_runstate(s->m, r->stopped_from);
+    }
+    stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+}
+
+/* The one teardown, whatever the outcome: after the destination runs, outside the downtime. */
+static void mig_teardown(MigRun *r, bool ok)
+{
+    MigrationState *s = r->s;
+
+    /* auto-converge: the guest runs at full speed again, however this ended */
+    mig_convergence_end(s);
+    savevm_save_cleanup(s->reg);        /* idempotent (x-early-dirty-log-stop) */
+    multifd_teardown(s, !ok);
+    g_mutex_lock(&s->lock);
+    s->out_ch = NULL;
+    g_mutex_unlock(&s->lock);
+    if (r->f) {
+        mig_stream_close(r->f);
+    }
+    if (r->a->fd >= 0) {
+        close(r->a->fd);
     }
     if (!ok) {
-        stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
-        if (!dest_may_run) {
-            set_final_failure(s);
-        }
+        set_final_failure(s);
     }
-    migration_tls_clear(&a->tls);
-    mig_uri_clear(&a->uri);
-    g_free(a);
+    g_clear_error(&r->err);
+    migration_tls_clear(&r->a->tls);
+    mig_uri_clear(&r->a->uri);
+    g_free(r->a);
+}
+
+/*
+ * The migration thread: setup, then iterate and settle until what is
+ * pending after the last wait fits, switchover, complete; or fail.  The
+ * status (state.c) says where it is; each phase moves it.
+ */
+static gpointer migration_thread(gpointer opaque)
+{
+    MigRun r = { .a = opaque, .s = ((OutgoingArgs *)opaque)->s,
+                 .stopped_from = RUN_STATE__MAX };
+    bool ok, again = true;
+
+    r.postcopy = migrate_cap(r.s->opts, MIGRATION_CAPABILITY_POSTCOPY_RAM);
+    ok = mig_setup(&r);
+    while (ok && again) {
+        ok = mig_iterate(&r) && (r.postcopy_switch || mig_settle(&r, &again));
+        again = again && !r.postcopy_switch;
+    }
+    if (r.postcopy_switch) {
+        ok = ok && mig_postcopy(&r);
+    } else {
+        ok = ok && mig_switchover(&r) && mig_complete(&r);
+    }
+    if (!ok) {
+        mig_fail(&r);
+    }
+    mig_teardown(&r, ok);
     return NULL;
 }
 
@@ -766,6 +897,7 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
     g_clear_pointer(&s->error_desc, g_free);
     g_clear_pointer(&s->tls_session, g_free);
     s->continue_switchover = false;
+    s->go_sent = false;
     g_mutex_unlock(&s->lock);
     __atomic_store_n(&s->start_postcopy, false, __ATOMIC_SEQ_CST);
     memset(&s->stats, 0, sizeof(s->stats));
@@ -805,18 +937,27 @@ bool qmp_migrate_cancel(MigrationState *s, GError **errp)
         kvmig_error(errp, "Postcopy migration in progress, cannot cancel.");
         return false;
     }
+    /*
+     * Under lock, against send_go(): once GO is out the guest may run on
+     * the destination, and a cancel must not bring it back here too.
+     */
+    g_mutex_lock(&s->lock);
+    if (s->go_sent) {
+        g_mutex_unlock(&s->lock);
+        return true;
+    }
     for (;;) {
         MigrationStatus cur = get_status(s);
 
         if (cur != MIGRATION_STATUS_SETUP && cur != MIGRATION_STATUS_ACTIVE &&
             cur != MIGRATION_STATUS_PRE_SWITCHOVER && cur != MIGRATION_STATUS_DEVICE) {
+            g_mutex_unlock(&s->lock);
             return true;
         }
         if (migrate_set_state(s, &s->status, cur, MIGRATION_STATUS_CANCELLING)) {
             break;
         }
     }
-    g_mutex_lock(&s->lock);
     if (s->out_ch) {
         mig_channel_shutdown(s->out_ch);
     }

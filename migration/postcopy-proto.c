@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Postcopy's wire formats as pure code: the ADVISE and RAM_DISCARD command
- * payloads and the REQ_PAGES / REQ_PAGES_ID return-path payloads (layout in
- * postcopy.h), each decoder bounded by the length it is given.
+ * Postcopy's stream commands as pure code: the ADVISE and RAM_DISCARD
+ * payloads (layout in postcopy.h), each decoder bounded by the length it is
+ * given.  The return path's page requests are in return-path.c.
  */
 #include <string.h>
 
@@ -16,13 +16,6 @@ static void put_be64(uint8_t *p, uint64_t v)
     }
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = v >> (24 - 8 * i);
-    }
-}
-
 static uint64_t get_be64(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -31,11 +24,6 @@ static uint64_t get_be64(const uint8_t *p)
         v = v << 8 | p[i];
     }
     return v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 void postcopy_advise_encode(uint64_t host_page_summary, uint64_t target_page, uint8_t *buf)
@@ -132,58 +120,5 @@ bool postcopy_discard_decode(const uint8_t *buf, size_t len, uint64_t page_size,
             return false;
         }
     }
-    return true;
-}
-
-size_t postcopy_req_encode(const PostcopyReq *r, uint8_t *buf)
-{
-    size_t n;
-
-    put_be64(buf, r->start);
-    put_be32(buf + 8, r->len);
-    if (!r->has_block) {
-        return POSTCOPY_REQ_PAGES_LEN;
-    }
-    n = strnlen(r->block, POSTCOPY_BLOCK_NAME_MAX);
-    buf[POSTCOPY_REQ_PAGES_LEN] = n;
-    memcpy(buf + POSTCOPY_REQ_PAGES_LEN + 1, r->block, n);
-    return POSTCOPY_REQ_PAGES_LEN + 1 + n;
-}
-
-bool postcopy_req_decode(uint16_t type, const uint8_t *buf, size_t len, PostcopyReq *r,
-                         GError **errp)
-{
-    size_t n;
-
-    if (len < POSTCOPY_REQ_PAGES_LEN ||
-        (type == MIG_RP_MSG_REQ_PAGES && len != POSTCOPY_REQ_PAGES_LEN)) {
-        kvmig_error(errp, "return path: %s of %zu bytes",
-                    type == MIG_RP_MSG_REQ_PAGES ? "REQ_PAGES" : "REQ_PAGES_ID", len);
-        return false;
-    }
-    r->start = get_be64(buf);
-    r->len = get_be32(buf + 8);
-    r->has_block = false;
-    r->block[0] = 0;
-    if (type == MIG_RP_MSG_REQ_PAGES) {
-        return true;
-    }
-    if (type != MIG_RP_MSG_REQ_PAGES_ID) {
-        kvmig_error(errp, "return path: message %u is not a page request", type);
-        return false;
-    }
-    n = len > POSTCOPY_REQ_PAGES_LEN ? buf[POSTCOPY_REQ_PAGES_LEN] : 0;
-    if (len == POSTCOPY_REQ_PAGES_LEN || n == 0 || len != POSTCOPY_REQ_PAGES_LEN + 1 + n) {
-        kvmig_error(errp, "return path: REQ_PAGES_ID of %zu bytes with a block name of %zu",
-                    len, n);
-        return false;
-    }
-    memcpy(r->block, buf + POSTCOPY_REQ_PAGES_LEN + 1, n);
-    r->block[n] = 0;
-    if (strlen(r->block) != n) {
-        kvmig_error(errp, "return path: REQ_PAGES_ID block name with a NUL byte");
-        return false;
-    }
-    r->has_block = true;
     return true;
 }

@@ -37,6 +37,7 @@
 
 #include "migration/migration-int.h"
 #include "migration/postcopy.h"
+#include "migration/return-path.h"
 #include "util/bitmap.h"
 #include "util/error.h"
 
@@ -91,17 +92,11 @@ static int64_t now_ns(void)
     return g_get_monotonic_time() * 1000;
 }
 
-static void rp_write(PostcopyIncoming *pi, uint16_t type, const void *data, uint16_t len)
+static void rp_write(PostcopyIncoming *pi, const MigRpMsg *m)
 {
-    uint8_t hdr[4] = { type >> 8, type, len >> 8, len };
-    struct iovec iov[2] = {
-        { .iov_base = hdr, .iov_len = sizeof(hdr) },
-        { .iov_base = (void *)data, .iov_len = len },
-    };
-
     g_mutex_lock(&pi->rp_lock);
     /* best effort: a broken link shows up on the main stream too */
-    mig_channel_writev(pi->ch, iov, 2);
+    mig_rp_send(pi->ch, m);
     g_mutex_unlock(&pi->rp_lock);
 }
 
@@ -124,19 +119,16 @@ static RAMBlock *block_of(PostcopyIncoming *pi, uint64_t addr, uint64_t *page)
 
 static void request_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page)
 {
-    PostcopyReq r = {
+    MigRpMsg r = {
+        .type = rb != pi->last_req_block ? MIG_RP_MSG_REQ_PAGES_ID : MIG_RP_MSG_REQ_PAGES,
         .start = page << TARGET_PAGE_BITS,
         .len = TARGET_PAGE_SIZE,
-        .has_block = rb != pi->last_req_block,
     };
-    uint8_t buf[POSTCOPY_REQ_PAGES_LEN + 1 + POSTCOPY_BLOCK_NAME_MAX];
-    size_t len;
 
-    if (r.has_block) {
+    if (r.type == MIG_RP_MSG_REQ_PAGES_ID) {
         g_strlcpy(r.block, rb->idstr, sizeof(r.block));
     }
-    len = postcopy_req_encode(&r, buf);
-    rp_write(pi, r.has_block ? MIG_RP_MSG_REQ_PAGES_ID : MIG_RP_MSG_REQ_PAGES, buf, len);
+    rp_write(pi, &r);
     pi->last_req_block = rb;
     stat_add(&pi->s->in_stats, postcopy_requests, 1);
 }
@@ -443,22 +435,11 @@ static bool handle_listen(PostcopyIncoming *pi, GError **errp)
 
 static bool handle_run(PostcopyIncoming *pi, GError **errp)
 {
-    MigrationState *s = pi->s;
-    Machine *m = s->m;
-    bool resume;
-
     if (!postcopy_listening(pi)) {
         kvmig_error(errp, "POSTCOPY_RUN before LISTEN");
         return false;
     }
-    g_mutex_lock(&m->run_lock);
-    resume = s->loaded_runstate == RUN_STATE_RUNNING && !m->start_paused;
-    g_mutex_unlock(&m->run_lock);
-    if (resume) {
-        vm_start(m);
-    } else {
-        machine_set_runstate(m, RUN_STATE_PAUSED);
-    }
+    incoming_resume_guest(pi->s, g_get_monotonic_time());
     return true;
 }
 
@@ -526,9 +507,9 @@ bool postcopy_incoming_finish(PostcopyIncoming *pi, GError **errp)
 
 void postcopy_incoming_done(PostcopyIncoming *pi, bool resumed)
 {
-    uint8_t done[MIG_RP_DONE_LEN] = { resumed };
+    MigRpMsg done = { .type = MIG_RP_MSG_DONE, .resumed = resumed };
 
-    rp_write(pi, MIG_RP_MSG_DONE, done, sizeof(done));
+    rp_write(pi, &done);
 }
 
 static void stop_fault_thread(PostcopyIncoming *pi)

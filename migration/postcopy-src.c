@@ -24,6 +24,7 @@
 
 #include "migration/migration-int.h"
 #include "migration/postcopy.h"
+#include "migration/return-path.h"
 #include "util/bitmap.h"
 #include "util/bufferiszero.h"
 #include "util/error.h"
@@ -86,15 +87,16 @@ static void rp_fail(PostcopySrc *pc, char *msg)
     g_mutex_unlock(&pc->lock);
 }
 
-static bool queue_request(PostcopySrc *pc, const PostcopyReq *r, GError **errp)
+static bool queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp)
 {
     Machine *m = pc->s->m;
-    RAMBlock *rb = r->has_block ? machine_find_ram_block(m, r->block) : pc->rp_last_block;
+    bool named = r->type == MIG_RP_MSG_REQ_PAGES_ID;
+    RAMBlock *rb = named ? machine_find_ram_block(m, r->block) : pc->rp_last_block;
     PostcopyReqItem *it;
 
     if (!rb) {
-        kvmig_error(errp, "page request for %s", r->has_block ? "an unknown RAM block"
-                                                                : "no RAM block named yet");
+        kvmig_error(errp, "page request for %s", named ? "an unknown RAM block"
+                                                       : "no RAM block named yet");
         return false;
     }
     if (r->start % TARGET_PAGE_SIZE || r->len == 0 || r->start >= rb->used_length ||
@@ -120,38 +122,17 @@ static gpointer rp_thread(gpointer opaque)
     PostcopySrc *pc = opaque;
 
     for (;;) {
-        uint8_t hdr[4];
-        uint8_t payload[MIG_RP_MSG_MAX + 1];
         g_autoptr(GError) err = NULL;
-        PostcopyReq req;
-        uint16_t type, len;
-        int ret = mig_channel_read_all(pc->ch, hdr, sizeof(hdr));
+        MigRpMsg m;
 
-        if (ret < 0) {
-            rp_fail(pc, g_strdup_printf("the destination's return path %s: %s", pc->ch->desc,
-                                        ret == -EPIPE ? "closed" :
-                                        mig_channel_strerror(pc->ch, ret)));
+        if (!mig_rp_recv(pc->ch, &m, &err)) {
+            rp_fail(pc, g_strdup_printf("the destination's return path: %s", err->message));
             return NULL;
         }
-        type = hdr[0] << 8 | hdr[1];
-        len = hdr[2] << 8 | hdr[3];
-        if (len > MIG_RP_MSG_MAX) {
-            rp_fail(pc, g_strdup_printf("the destination sent a return-path message of %u "
-                                        "bytes", len));
-            return NULL;
-        }
-        ret = mig_channel_read_all(pc->ch, payload, len);
-        if (ret < 0) {
-            rp_fail(pc, g_strdup_printf("reading the destination's message: %s",
-                                        mig_channel_strerror(pc->ch, ret)));
-            return NULL;
-        }
-        payload[len] = 0;
-        switch (type) {
+        switch (m.type) {
         case MIG_RP_MSG_REQ_PAGES:
         case MIG_RP_MSG_REQ_PAGES_ID:
-            if (!postcopy_req_decode(type, payload, len, &req, &err) ||
-                !queue_request(pc, &req, &err)) {
+            if (!queue_request(pc, &m, &err)) {
                 rp_fail(pc, g_strdup(err->message));
                 return NULL;
             }
@@ -166,11 +147,11 @@ static gpointer rp_thread(gpointer opaque)
             g_mutex_unlock(&pc->lock);
             return NULL;
         case MIG_RP_MSG_FAIL:
-            rp_fail(pc, g_strdup_printf("the destination failed: %s", payload));
+            rp_fail(pc, g_strdup_printf("the destination failed: %s", m.text));
             return NULL;
         default:
-            rp_fail(pc, g_strdup_printf("unexpected return-path message 0x%04x in postcopy",
-                                        type));
+            rp_fail(pc, g_strdup_printf("unexpected return-path message %s in postcopy",
+                                        mig_rp_msg_name(m.type)));
             return NULL;
         }
     }

@@ -25,8 +25,7 @@
  *   POSTCOPY_RAM_DISCARD  u8 version (0), u8 n, n bytes of block name, then
  *                         1..12 pairs (be64 start, be64 length), bytes
  *   PACKAGED              be32 length, then that many bytes of stream records
- *   return path REQ_PAGES     be64 start, be32 length (the last block named)
- *   return path REQ_PAGES_ID  the same, then u8 n and n bytes of block name
+ * The return path's REQ_PAGES / REQ_PAGES_ID are in return-path.h.
  */
 #ifndef KVMIG_MIGRATION_POSTCOPY_H
 #define KVMIG_MIGRATION_POSTCOPY_H
@@ -45,17 +44,10 @@
 #define MIG_CMD_POSTCOPY_RESUME         9
 #define MIG_CMD_RECV_BITMAP             10
 
-/* Return-path messages (QEMU's enum mig_rp_message_type) */
-#define MIG_RP_MSG_REQ_PAGES_ID         3
-#define MIG_RP_MSG_REQ_PAGES            4
-#define MIG_RP_MSG_RECV_BITMAP          5
-#define MIG_RP_MSG_RESUME_ACK           6
-
 #define POSTCOPY_ADVISE_LEN             16
 #define POSTCOPY_DISCARD_VERSION        0
 #define POSTCOPY_DISCARD_MAX_RANGES     12      /* per command, as QEMU */
 #define POSTCOPY_PACKAGED_MAX           (1u << 24)
-#define POSTCOPY_REQ_PAGES_LEN          12
 #define POSTCOPY_BLOCK_NAME_MAX         255
 
 /* The largest payload a DISCARD command may have. */
@@ -72,13 +64,6 @@ typedef struct PostcopyDiscard {
     unsigned nranges;
     PostcopyRange ranges[POSTCOPY_DISCARD_MAX_RANGES];
 } PostcopyDiscard;
-
-typedef struct PostcopyReq {
-    uint64_t start;
-    uint32_t len;
-    bool has_block;                             /* REQ_PAGES_ID */
-    char block[POSTCOPY_BLOCK_NAME_MAX + 1];
-} PostcopyReq;
 
 /* ---- postcopy-proto.c: pure, never reads past @len ---- */
 
@@ -97,12 +82,6 @@ size_t postcopy_discard_encode(const PostcopyDiscard *d, uint8_t *buf);
  */
 bool postcopy_discard_decode(const uint8_t *buf, size_t len, uint64_t page_size,
                              PostcopyDiscard *d, GError **errp);
-
-/* REQ_PAGES (no block) or REQ_PAGES_ID payload into @buf; its length. */
-size_t postcopy_req_encode(const PostcopyReq *r, uint8_t *buf);
-/* Decode the payload of a @type (REQ_PAGES or REQ_PAGES_ID) message. */
-bool postcopy_req_decode(uint16_t type, const uint8_t *buf, size_t len, PostcopyReq *r,
-                         GError **errp);
 
 /* ---- postcopy-src.c: the source (migration thread) ---- */
 

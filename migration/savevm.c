@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "migration/postcopy.h"
+#include "migration/return-path.h"
 #include "migration/savevm.h"
 #include "system/memory.h"
 #include "util/error.h"
@@ -653,7 +654,7 @@ static bool load_command(SaveVMRegistry *reg, MigStream *f, GError **errp)
     uint16_t cmd = mig_stream_get_be16(f);
     uint16_t len = mig_stream_get_be16(f);
     MigChannel *c = mig_stream_channel(f);
-    uint8_t pong[8] = { MIG_RP_MSG_PONG >> 8, MIG_RP_MSG_PONG & 0xff, 0, 4 };
+    MigRpMsg pong = { .type = MIG_RP_MSG_PONG };
     g_autofree uint8_t *payload = NULL;
 
     if (!load_check(f, "command header", errp)) {
@@ -678,13 +679,13 @@ static bool load_command(SaveVMRegistry *reg, MigStream *f, GError **errp)
         kvmig_error(errp, "PING command of %u bytes, expected 4", len);
         return false;
     }
-    mig_stream_get_buffer(f, pong + 4, 4);
+    pong.value = mig_stream_get_be32(f);
     if (!load_check(f, "PING", errp)) {
         return false;
     }
     if (c->bidirectional) {
         /* best effort: a source that went away finds out by itself */
-        mig_channel_write_all(c, pong, sizeof(pong));
+        mig_rp_send(c, &pong);
     }
     return true;
 }

@@ -27,8 +27,6 @@
  * postcopy commands in postcopy.h; QEMU's numbers (enum qemu_vm_cmd).
  */
 #define MIG_CMD_PING            2       /* payload: be32; answered by a PONG */
-/* Return-path PONG (QEMU's number): payload be32, the PING's value. */
-#define MIG_RP_MSG_PONG         2
 
 /* The machine type name carried in the configuration section. */
 #define SAVEVM_MACHINE_NAME "pc-i440fx-kvmig"
@@ -71,7 +69,7 @@ bool savevm_save_devices(SaveVMRegistry *reg, MigStream *f, GError **errp);
 bool savevm_save_complete_postcopy(SaveVMRegistry *reg, MigStream *f, GError **errp);
 /* A QEMU_VM_COMMAND record with @len bytes of @payload. */
 void savevm_put_command(MigStream *f, uint16_t cmd, const void *payload, uint16_t len);
-/* save_cleanup of every live section (the vmdesc stays for savevm_put_vmdesc). */
+/* save_cleanup of every live section (the vmdesc stays for savevm_put_vmdesc); idempotent. */
 void savevm_save_cleanup(SaveVMRegistry *reg);
 
 /* ---- destination (incoming thread) ---- */

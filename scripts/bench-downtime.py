@@ -6,7 +6,19 @@ QEMU, interleaved, and compare.
 
 usage: scripts/bench-downtime.py [--build DIR] [--mem 8G] [--runs 3] [--no-qemu]
                                  [--workload 'churn size=3G' --ready C]
-                                 [--accel thread,dirty=soft]
+                                 [--accel thread,dirty=soft] [--smp N]
+                                 [--downtime-limit MS] [--variants default,...]
+
+Guest-observed downtime: with `vcpu1=blackout` in --workload (and --smp 2)
+vCPU 1 runs the blackout workload (DESIGN.md section 4), which reports the
+longest gap between two clock reads every second (`G<µs>`).  Each row then
+has "blackout_ms": the longest gap in the destination's first two reports
+(the second that holds the switchover, and the next), and
+"blackout_idle_ms": the median report on the source before the migration
+(the noise floor: host scheduling on a shared machine).  Under -accel thread
+its clock is the host's monotonic clock; under KVM the migrated TSC stops
+across the pause, so the gap does not show there (see blackout.c).  The
+summary gives min / median / p90 / max of the downtime and of the blackout.
 
 Each round runs, in this order: kvmig, kvmig with x-early-dirty-log-stop,
 kvmig with x-switchover-at-threshold (QEMU's switchover rule, no settling),
@@ -33,13 +45,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
 from qmp import QMP  # noqa: E402
-<<<<<<< HEAD
-from benchlib import (accel_note, add_vmm_args, qemu_accel_for, med, mem_available, mem_bytes,  # noqa: E402
-                      ratio, wait_migration)
-=======
-from benchlib import (add_vmm_args, med, mem_available, mem_bytes,  # noqa: E402
-                      ratio, wait_migration, with_retries, BadRun)
->>>>>>> wip-18
+from benchlib import (accel_note, add_vmm_args, qemu_accel_for, med,  # noqa: E402
+                      mem_available, mem_bytes, ratio, wait_migration, with_retries, BadRun)
 
 
 def rss_mib(pid):
@@ -72,17 +79,43 @@ class Proc:
         self.p.wait()
 
 
+def blackout_reports(path):
+    """The `G<µs>` reports on a serial log, in ms."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("latin-1")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.replace("S", "\nS").split("\n"):
+        i = line.find("G")
+        if i >= 0 and line[i + 1:].isdigit():
+            out.append(int(line[i + 1:]) / 1000)
+    return out
+
+
+def dist(values):
+    """min / median / p90 / max of a list (nearest-rank p90)."""
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    p90 = v[min(len(v) - 1, max(0, -(-9 * len(v) // 10) - 1))]
+    return {"n": len(v), "min": v[0], "median": med([{"x": x} for x in v], "x"),
+            "p90": p90, "max": v[-1]}
+
+
 def vmm_args(vmm, a, d, name, incoming=None):
     qmp = os.path.join(d, f"{name}.qmp")
     serial = f"file:{os.path.join(d, name + '.serial')}"
     app = "workload=" + a.workload
     if vmm == "qemu":
         args = [a.qemu, "-accel", a.qemu_accel, "-m", a.mem, "-display", "none",
+                "-smp", str(a.smp),
                 "-kernel", a.guest, "-append", app, "-serial", serial,
                 "-qmp", f"unix:{qmp},server=on,wait=off"]
     else:
         args = [a.kvmig, "-accel", a.accel, "-m", a.mem, "-append", app,
-                "-serial", serial, "-display", "none",
+                "-serial", serial, "-display", "none", "-smp", str(a.smp),
                 "-qmp", f"unix:{qmp},server=on,wait=off"]
     if incoming:
         args += ["-incoming", incoming]
@@ -99,13 +132,25 @@ def one_run(vmm, variant, a):
         if variant != "default":
             src.qmp.command("migrate-set-capabilities",
                             capabilities=[{"capability": variant, "state": True}])
+        if a.downtime_limit is not None:
+            src.qmp.command("migrate-set-parameters", **{"downtime-limit": a.downtime_limit})
         if a.ready:
             wait_serial(os.path.join(d, "src.serial"), a.ready, a.timeout)
         else:
             time.sleep(a.settle)    # the guest reaches its idle loop
+        idle = blackout_reports(os.path.join(d, "src.serial"))
         src.qmp.command("migrate", uri=uri)
         info = wait_migration(src.qmp, vmm, a.timeout, 0.005)
         time.sleep(0.3)
+        blackout = None
+        if "blackout" in a.workload:
+            # the report that holds the switchover, and the next one
+            deadline = time.monotonic() + 10
+            while len(blackout_reports(os.path.join(d, "dst.serial"))) < 2:
+                if time.monotonic() > deadline:
+                    raise BadRun(f"{vmm} {variant}: no blackout report on the destination")
+                time.sleep(0.1)
+            blackout = max(blackout_reports(os.path.join(d, "dst.serial"))[:2])
         phases = info.get("x-downtime-phases")
         row = {
             "bench": "downtime", "vmm": vmm, "variant": variant, "mem": a.mem,
@@ -118,6 +163,8 @@ def one_run(vmm, variant, a):
             "downtime_bytes": info["ram"].get("downtime-bytes"),
             "dst_rss_mib": round(rss_mib(dst.p.pid), 1),
             "dst_status": dst.qmp.command("query-status")["status"],
+            "blackout_ms": blackout,
+            "blackout_idle_ms": med([{"x": x} for x in idle[1:]], "x") if len(idle) > 1 else None,
         }
         if row["dst_status"] != "running":
             raise BadRun(f"{vmm} {variant}: the destination is {row['dst_status']}")
@@ -164,6 +211,10 @@ def main():
     ap.add_argument("--workload", default="idle", help="the guest's workload= words")
     ap.add_argument("--ready", default="", help="serial character to wait for")
     ap.add_argument("--accel", default="thread", help="kvmig's -accel")
+    ap.add_argument("--smp", type=int, default=1, help="vCPUs (2 for vcpu1=blackout)")
+    ap.add_argument("--downtime-limit", type=int, default=None, help="ms (default: the VMM's)")
+    ap.add_argument("--variants", default="default,x-early-dirty-log-stop,"
+                    "x-switchover-at-threshold", help="kvmig's variants, comma-separated")
     a = ap.parse_args()
     a.qemu_accel = qemu_accel_for(a.accel)
     a.kvmig = a.kvmig or os.path.join(a.build, "kvmig")
@@ -178,8 +229,7 @@ def main():
               f"{2.2 * mem_bytes(a.mem) / (1 << 30):.1f}: kvmig only", file=sys.stderr)
         with_qemu = False
 
-    variants = [("kvmig", "default"), ("kvmig", "x-early-dirty-log-stop"),
-                ("kvmig", "x-switchover-at-threshold")]
+    variants = [("kvmig", v) for v in a.variants.split(",")]
     if with_qemu:
         variants.append(("qemu", "default"))
     rows = {v: [] for v in variants}
@@ -199,6 +249,9 @@ def main():
             "downtime_precise_ms": med(rs, "downtime_precise_ms"),
             "bytes": med(rs, "bytes"), "dst_rss_mib": med(rs, "dst_rss_mib"),
             "downtime_bytes": med(rs, "downtime_bytes"),
+            "downtime_dist": dist(r["downtime_ms"] for r in rs),
+            "blackout_dist": dist(r["blackout_ms"] for r in rs),
+            "blackout_idle_ms": med(rs, "blackout_idle_ms"),
         }
     q = summary.get(("qemu", "default"))
 
@@ -211,6 +264,17 @@ def main():
         print(f"{vmm:<6} {variant:<26} {fmt(s['total_ms']):>9} {fmt(s['downtime_ms']):>12} "
               f"{fmt(s['downtime_precise_ms']):>10} {fmt(s['bytes']):>11} "
               f"{fmt(s['downtime_bytes']):>12} {fmt(s['dst_rss_mib']):>12}")
+    print()
+    print("distributions over the runs, ms: min / median / p90 / max")
+    for (vmm, variant), s in summary.items():
+        for key, name in (("downtime_dist", "downtime (VMM)"), ("blackout_dist", "blackout (guest)")):
+            dd = s[key]
+            if dd:
+                print(f"  {vmm:<6} {variant:<26} {name:<17} {fmt(dd['min'])} / "
+                      f"{fmt(dd['median'])} / {fmt(dd['p90'])} / {fmt(dd['max'])}  (n={dd['n']})")
+        if s["blackout_idle_ms"] is not None:
+            print(f"  {vmm:<6} {variant:<26} blackout floor    {fmt(s['blackout_idle_ms'])} "
+                  "(median report before the migration)")
     if q:
         print()
         print(accel_note(a.accel, a.qemu_accel))

@@ -13,7 +13,7 @@ and drops the rest of the raw pages, so that a pagewalk guest's XBZRLE
 passes make a seed of a few KiB that still loads.
 
 The fuzz target's machine must match the seeds' (16 MiB, one vCPU, thread
-accelerator, serial; virtio-balloon only in the balloon seed): change both
+accelerator, serial, PIT; virtio-balloon only in the balloon seed): change both
 together.
 """
 import os

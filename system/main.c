@@ -113,7 +113,10 @@ static bool machine_setup(Machine *m, const VmmOptions *o, GError **errp)
     if (!m->serial) {
         return false;
     }
-    m->pit = pit_new(m);
+    m->pit = pit_new(m, errp);
+    if (!m->pit) {
+        return false;
+    }
     if (o->balloon && !virtio_balloon_new(m, o->balloon_free_page_hint,
                                           o->balloon_deflate_on_oom, errp)) {
         return false;

@@ -10,6 +10,7 @@ static const char *const kind_names[WL__MAX] = {
     [WL_L2FWD] = "l2fwd",
     [WL_STRESS] = "stress",
     [WL_CHURN] = "churn",
+    [WL_BLACKOUT] = "blackout",
 };
 
 
@@ -157,7 +158,7 @@ static bool fail(char *err, size_t errlen, const char *what,
 bool wl_parse_cmdline(const char *cmdline, WlConfig *cfg, char *err,
                       size_t errlen)
 {
-    WlConfig c = { .kind = WL_IDLE, .ratio = 3 };
+    WlConfig c = { .kind = WL_IDLE, .ratio = 3, .vcpu1 = WL__MAX };
     const char *p = cmdline ? cmdline : "";
 
     if (err && errlen) {
@@ -190,7 +191,7 @@ bool wl_parse_cmdline(const char *cmdline, WlConfig *cfg, char *err,
         val = word + klen + 1;
         vlen = wlen - klen - 1;
 
-        if (word_eq(key, klen, "workload")) {
+        if (word_eq(key, klen, "workload") || word_eq(key, klen, "vcpu1")) {
             int k;
 
             for (k = 0; k < WL__MAX; k++) {
@@ -201,7 +202,11 @@ bool wl_parse_cmdline(const char *cmdline, WlConfig *cfg, char *err,
             if (k == WL__MAX) {
                 return fail(err, errlen, "unknown workload ", val, vlen);
             }
-            c.kind = (WlKind)k;
+            if (key[0] == 'v') {
+                c.vcpu1 = (WlKind)k;
+            } else {
+                c.kind = (WlKind)k;
+            }
         } else if (word_eq(key, klen, "size")) {
             if (!wl_parse_size(val, vlen, &v)) {
                 return fail(err, errlen, "malformed size: ", word, wlen);

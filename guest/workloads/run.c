@@ -70,13 +70,16 @@ void wl_idle(WlEnv *env)
     }
 }
 
-/* The workload this vCPU runs: only stress runs on every vCPU. */
+/* The workload this vCPU runs: vcpu1= on vCPU 1; else only stress runs on every vCPU. */
 static WlKind effective_kind(const WlEnv *env)
 {
     WlKind kind = env->cfg.kind;
 
     if ((unsigned)kind >= WL__MAX || env->nr_regions <= 0) {
         return WL_IDLE;
+    }
+    if (env->cpu_index == 1 && env->cfg.vcpu1 < WL__MAX) {
+        return env->cfg.vcpu1;
     }
     if (env->cpu_index != 0 && kind != WL_STRESS) {
         return WL_IDLE;
@@ -121,6 +124,9 @@ void wl_run(WlEnv *env)
         break;
     case WL_CHURN:
         wl_churn(env);
+        break;
+    case WL_BLACKOUT:
+        wl_blackout(env);
         break;
     case WL_IDLE:
     default:

@@ -33,6 +33,7 @@ void wl_random(WlEnv *env);
 void wl_l2fwd(WlEnv *env);
 void wl_stress(WlEnv *env);
 void wl_churn(WlEnv *env);
+void wl_blackout(WlEnv *env);
 
 /* xorshift64*: cheap, good enough for test data; *s must not be 0. */
 static inline uint64_t wl_rng_next(uint64_t *s)

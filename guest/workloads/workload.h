@@ -68,6 +68,7 @@ typedef enum WlKind {
     WL_L2FWD,
     WL_STRESS,
     WL_CHURN,
+    WL_BLACKOUT,
     WL__MAX,
 } WlKind;
 
@@ -78,6 +79,11 @@ typedef struct WlConfig {
     uint32_t ratio;     /* fill ratio= (default 3) */
     uint64_t rate;      /* random rate= in MB/s (0 = unlimited) */
     uint64_t mb;        /* stress mb= (0 = all of RAM) */
+    /*
+     * vcpu1= : what vCPU 1 runs instead (e.g. "workload=stress vcpu1=blackout"
+     * measures the pause beside a busy vCPU 0); WL__MAX: as without it.
+     */
+    WlKind vcpu1;
 } WlConfig;
 
 /*

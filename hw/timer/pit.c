@@ -13,13 +13,22 @@
  * counting is accepted and ignored (counts are binary).  Channel 0 raises
  * no interrupt: kvmig has no interrupt controller.
  *
- * Locking: one GMutex, taken by every port access (vCPU threads); nothing
- * in the I/O path allocates.
+ * Migration: the "pit" section carries every channel's registers and,
+ * instead of host times, the clocks it has counted (pre_save folds the
+ * current gate-high run into ticks_before); post_load restarts a counting
+ * channel from the destination's now.  The count therefore stands still
+ * while the guest is paused for the switchover, as QEMU's PIT does on its
+ * stopped virtual clock.
+ *
+ * Locking: one GMutex, taken by every port access (vCPU threads) and by
+ * pre_save/post_load; nothing in the I/O path allocates.
  */
 #include <glib.h>
 
 #include "hw/timer/pit.h"
+#include "migration/register.h"
 #include "system/memory.h"
+#include "util/error.h"
 
 #define PIT_FREQ_HZ         1193182ULL
 #define PIT_BASE            0x40
@@ -49,7 +58,7 @@ typedef struct PitChannel {
     bool loaded;            /* a count was written since the control word */
     bool armed;             /* modes 1/5: triggered by a gate rising edge */
     bool counting;          /* gate high and loaded: time runs */
-    int64_t start_us;       /* monotonic time the current run began */
+    int64_t start_us;       /* monotonic time the current run began (not migrated) */
     uint64_t ticks_before;  /* clocks counted in earlier gate-high runs */
 
     bool write_msb_next;    /* RW_WORD: next write is the MSB */
@@ -392,6 +401,106 @@ static void pit_portb_write(void *opaque, uint64_t offset, uint64_t value,
     g_mutex_unlock(&p->lock);
 }
 
+/* Fold the running stretch into ticks_before: what travels is clocks, not host µs. */
+static bool pit_pre_save(void *opaque, GError **errp)
+{
+    PitState *p = opaque;
+    int64_t now = g_get_monotonic_time();
+
+    g_mutex_lock(&p->lock);
+    for (unsigned i = 0; i < 3; i++) {
+        PitChannel *c = &p->ch[i];
+
+        if (c->counting) {
+            c->ticks_before = pit_ticks(c, now);
+            c->start_us = now;
+        }
+    }
+    g_mutex_unlock(&p->lock);
+    return true;
+}
+
+static bool pit_channel_valid(const PitChannel *c, unsigned i, GError **errp)
+{
+    const char *bad = NULL;
+
+    if (c->mode > 5) {
+        bad = "mode";
+    } else if (c->rw < RW_LSB || c->rw > RW_WORD) {
+        bad = "access mode";
+    } else if (c->reload > 65536 || (c->loaded && c->reload < 1)) {
+        bad = "reload count";
+    } else if (c->latch_reads_left > 2 || (c->count_latched && !c->latch_reads_left)) {
+        bad = "latched byte count";
+    } else if (c->counting && !c->loaded) {
+        bad = "counting flag (no count loaded)";
+    }
+    if (bad) {
+        kvmig_error(errp, "pit: channel %u has an invalid %s", i, bad);
+        return false;
+    }
+    return true;
+}
+
+/* Restart the counting channels from now: the pause does not count. */
+static bool pit_post_load(void *opaque, int version_id, GError **errp)
+{
+    PitState *p = opaque;
+    int64_t now = g_get_monotonic_time();
+    bool ok = true;
+
+    g_mutex_lock(&p->lock);
+    for (unsigned i = 0; i < 3 && ok; i++) {
+        ok = pit_channel_valid(&p->ch[i], i, errp);
+        p->ch[i].start_us = now;
+    }
+    p->port_b &= PORTB_WRITABLE;
+    g_mutex_unlock(&p->lock);
+    return ok;
+}
+
+static const VMStateDescription vmstate_pit_channel = {
+    .name = "pit/channel",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .size = sizeof(PitChannel),
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT8(mode, PitChannel),
+        VMSTATE_UINT8(rw, PitChannel),
+        VMSTATE_BOOL(bcd, PitChannel),
+        VMSTATE_BOOL(gate, PitChannel),
+        VMSTATE_UINT32(reload, PitChannel),
+        VMSTATE_BOOL(loaded, PitChannel),
+        VMSTATE_BOOL(armed, PitChannel),
+        VMSTATE_BOOL(counting, PitChannel),
+        VMSTATE_UINT64(ticks_before, PitChannel),
+        VMSTATE_BOOL(write_msb_next, PitChannel),
+        VMSTATE_UINT8(write_lsb, PitChannel),
+        VMSTATE_BOOL(read_msb_next, PitChannel),
+        VMSTATE_BOOL(count_latched, PitChannel),
+        VMSTATE_UINT16(latched_count, PitChannel),
+        VMSTATE_UINT8(latch_reads_left, PitChannel),
+        VMSTATE_BOOL(latch_msb_next, PitChannel),
+        VMSTATE_BOOL(status_latched, PitChannel),
+        VMSTATE_UINT8(latched_status, PitChannel),
+        VMSTATE_END_OF_LIST(),
+    },
+};
+
+const VMStateDescription vmstate_pit = {
+    .name = "pit",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .size = sizeof(PitState),
+    .pre_save = pit_pre_save,
+    .post_load = pit_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_STRUCT_ARRAY(ch, PitState, 3, vmstate_pit_channel, PitChannel),
+        VMSTATE_UINT8(port_b, PitState),
+        VMSTATE_END_OF_LIST(),
+    },
+};
+
 static const IoOps pit_io_ops = {
     .read = pit_io_read,
     .write = pit_io_write,
@@ -402,7 +511,7 @@ static const IoOps pit_portb_ops = {
     .write = pit_portb_write,
 };
 
-PitState *pit_new(Machine *m)
+PitState *pit_new(Machine *m, GError **errp)
 {
     PitState *p = g_new0(PitState, 1);
     int64_t now = g_get_monotonic_time();
@@ -416,6 +525,11 @@ PitState *pit_new(Machine *m)
     p->ch[0].mode = 3;
     pit_load(&p->ch[0], 0, now);
 
+    /* registered first: a refusal leaves no port handler behind */
+    if (m->migration && !vmstate_register(m, "pit", 0, &vmstate_pit, p, errp)) {
+        pit_free(p);
+        return NULL;
+    }
     machine_register_pio(m, PIT_BASE, PIT_NPORTS, &pit_io_ops, p);
     machine_register_pio(m, PIT_PORT_B, 1, &pit_portb_ops, p);
     return p;

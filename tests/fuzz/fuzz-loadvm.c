@@ -6,7 +6,7 @@
  * XBZRLE, the unsupported ones), every device's vmstate, the vmdesc.
  *
  * The machine is the one scripts/make-fuzz-corpus.sh migrates: 16 MiB of
- * RAM, one vCPU, the thread accelerator, the serial port, and a
+ * RAM, one vCPU, the thread accelerator, the serial port, the PIT, and a
  * virtio-balloon when the input's device list has one (so that both kinds of seed get
  * past the machine-shape check).  A fresh machine per input: a failed load
  * may leave half-loaded device state, which must not leak into the next
@@ -24,6 +24,7 @@
 
 #include "accel/accel.h"
 #include "hw/char/serial.h"
+#include "hw/timer/pit.h"
 #include "hw/virtio/virtio-balloon.h"
 #include "migration/migration-int.h"
 #include "migration/options.h"
@@ -31,7 +32,7 @@
 #include "util/bufferiszero.h"
 
 #define FUZZ_RAM_SIZE (16ULL << 20)
-#define BALLOON_DEVICES "serial:0,virtio-balloon:0"
+#define BALLOON_DEVICES "serial:0,pit:0,virtio-balloon:0"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,6 +63,8 @@ static void fuzz_machine_init(FuzzMachine *fm, bool balloon)
     check(m->migration && m->accel->init(m, &err), "migration_new / accel init");
     m->serial = serial_new(m, "none", &err);
     check(m->serial != NULL, "serial_new");
+    m->pit = pit_new(m, &err);
+    check(m->pit != NULL, "pit_new");
     check(!balloon || virtio_balloon_new(m, false, false, &err), "virtio_balloon_new");
     fm->m = m;
 }
@@ -73,6 +76,7 @@ static void fuzz_machine_free(FuzzMachine *fm)
     migration_free(m->migration);
     m->migration = NULL;
     serial_free(m->serial);
+    pit_free(m->pit);
     machine_free(m);
     mig_opts_destroy(&fm->opts);
 }

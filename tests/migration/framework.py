@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from qmp import QMP
@@ -35,6 +36,34 @@ def free_tcp_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class ProxyBase:
+    """A TCP proxy on 127.0.0.1 for one connection to @to_port: listens at
+    once (self.port), and runs the subclass's run() in a daemon thread."""
+
+    def __init__(self, to_port):
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(1)
+        self.port = self.lsock.getsockname()[1]
+        self.to_port = to_port
+        self.socks = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def accept_pair(self):
+        """The source's connection and a new one to the destination."""
+        a, _ = self.lsock.accept()
+        b = socket.create_connection(("127.0.0.1", self.to_port))
+        self.socks = [a, b]
+        return a, b
+
+    def run(self):
+        raise NotImplementedError
 
 
 class VM:

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 
-from framework import (SKIP, VM, Skip, TestDir, check_pagewalk_invariant, converge,
+from framework import (SKIP, VM, ProxyBase, Skip, TestDir, check_pagewalk_invariant, converge,
                        free_tcp_port, kvm_skip_reason, query, run_cases, set_params,
                        wait_migration)
 from qmp import QMPError
@@ -200,6 +200,31 @@ def dest_exit(d, why):
     print(f"  destination: {lines[0]}", flush=True)
 
 
+def dest_paused_or_exit(d, why):
+    """After a cancel in device the destination may hold the whole stream
+    (it fit in the socket buffers): then it said READY, never got GO, and
+    must stay paused and up (main.rst, the switchover handshake); else it
+    exits as dest_exit says.  Either way its guest never runs."""
+    deadline = time.monotonic() + 60
+    while d.proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if d.qmp is None:
+                d.connect()
+            info = query(d)
+        except Exception:           # exiting: its QMP socket went away
+            time.sleep(0.05)
+            continue
+        if info.get("status") == "failed":
+            status = d.status()
+            if status == "running":
+                raise AssertionError(f"{why}: the destination runs the guest too")
+            print(f"  destination: {status}, {info.get('error-desc')}", flush=True)
+            d.kill()
+            return
+        time.sleep(0.05)
+    dest_exit(d, why)
+
+
 # ---- the destination killed ----
 
 def fault_dst_killed_setup(c):
@@ -349,7 +374,7 @@ def cancel_device(c):
     c.src.qmp.command("migrate_cancel")
     expect_end(c.src, "cancelled", "cancelled in device")
     d.proc.send_signal(signal.SIGCONT)
-    dest_exit(d, "cancelled in device")
+    dest_paused_or_exit(d, "cancelled in device")
 
 
 def case_cancel(chain):
@@ -360,26 +385,18 @@ def case_cancel(chain):
 
 # ---- the network cut ----
 
-class Proxy:
+class Proxy(ProxyBase):
     """A TCP proxy that forwards until cut(), then holds both connections
     open and silent: to each end, the network dropped everything."""
 
     def __init__(self, to_port):
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(1)
-        self.port = self.lsock.getsockname()[1]
-        self.to_port = to_port
+        super().__init__(to_port)
         self.forwarding = True
         self.stop = False
-        self.socks = []
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        self.start()
 
     def run(self):
-        a, _ = self.lsock.accept()
-        b = socket.create_connection(("127.0.0.1", self.to_port))
-        self.socks = [a, b]
+        a, b = self.accept_pair()
         peer = {a: b, b: a}
         while not self.stop:
             if not self.forwarding:

@@ -62,6 +62,7 @@ static void test_all_workloads(void)
     g_assert_cmpstr(wl_kind_name(WL_L2FWD), ==, "l2fwd");
     g_assert_cmpstr(wl_kind_name(WL_STRESS), ==, "stress");
     g_assert_cmpstr(wl_kind_name(WL_CHURN), ==, "churn");
+    g_assert_cmpstr(wl_kind_name(WL_BLACKOUT), ==, "blackout");
     g_assert_null(wl_kind_name(WL__MAX));
     g_assert_null(wl_kind_name((WlKind)-1));
 }
@@ -74,6 +75,14 @@ static void test_parameters(void)
     g_assert_cmpint(cfg.kind, ==, WL_FILL);
     g_assert_cmpuint(cfg.size, ==, 512ULL << 20);
     g_assert_cmpuint(cfg.ratio, ==, 3);
+
+    cfg = parse_ok("workload=stress mb=256 vcpu1=blackout");
+    g_assert_cmpint(cfg.kind, ==, WL_STRESS);
+    g_assert_cmpuint(cfg.mb, ==, 256);
+    g_assert_cmpint(cfg.vcpu1, ==, WL_BLACKOUT);
+    cfg = parse_ok("workload=stress");
+    g_assert_cmpint(cfg.vcpu1, ==, WL__MAX);
+    parse_bad("workload=stress vcpu1=nap", "unknown workload");
 
     cfg = parse_ok("ratio=7 size=1G workload=churn");
     g_assert_cmpint(cfg.kind, ==, WL_CHURN);

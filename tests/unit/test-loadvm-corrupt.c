@@ -13,6 +13,7 @@
 
 #include "accel/accel.h"
 #include "hw/char/serial.h"
+#include "hw/timer/pit.h"
 #include "hw/virtio/virtio-balloon.h"
 #include "migration/migration-int.h"
 #include "migration/options.h"
@@ -21,7 +22,7 @@
 
 /* The machine the seeds come from (scripts/make-fuzz-corpus.py). */
 #define SEED_RAM_SIZE (16ULL << 20)
-#define BALLOON_DEVICES "serial:0,virtio-balloon:0"
+#define BALLOON_DEVICES "serial:0,pit:0,virtio-balloon:0"
 #define BLOCK "\x06pc.ram"
 #define BLOCK_LEN 7
 
@@ -55,6 +56,8 @@ static Outcome load(const uint8_t *data, size_t len)
     g_assert_true(m->accel->init(m, &err));
     m->serial = serial_new(m, "none", &err);
     g_assert_nonnull(m->serial);
+    m->pit = pit_new(m, &err);
+    g_assert_nonnull(m->pit);
     if (memmem(data, len, BALLOON_DEVICES, strlen(BALLOON_DEVICES))) {
         g_assert_nonnull(virtio_balloon_new(m, false, false, &err));
     }
@@ -72,6 +75,7 @@ static Outcome load(const uint8_t *data, size_t len)
     migration_free(m->migration);
     m->migration = NULL;
     serial_free(m->serial);
+    pit_free(m->pit);
     machine_free(m);
     mig_opts_destroy(&opts);
     return o;
@@ -218,7 +222,7 @@ static void test_giant_lengths(void)
         size_t len;
     } sections[] = {
         { "\x0dkvmig-machine", 14 }, { "\x03ram", 4 }, { "\x06serial", 7 },
-        { "\x0bglobalstate", 12 }, { "\x0cthread-accel", 13 },
+        { "\x03pit", 4 }, { "\x0bglobalstate", 12 }, { "\x0cthread-accel", 13 },
         { "\x0evirtio-balloon", 15 },
     };
     static const uint64_t giants[] = { 0xffffffffu, 0x7fffffffu, 0x10000000u, 0x1001u };
@@ -320,7 +324,8 @@ static void test_unknown_sections(void)
 {
     static const char *const renames[][2] = {
         { "\x0dkvmig-machine", "\x0dkvmig-machind" }, { "\x03ram", "\x03rap" },
-        { "\x06serial", "\x06serjal" }, { "\x0bglobalstate", "\x0bglobalstatf" },
+        { "\x06serial", "\x06serjal" }, { "\x03pit", "\x03pix" },
+        { "\x0bglobalstate", "\x0bglobalstatf" },
         { "\x0cthread-accel", "\x0cthread-accem" },
         { "\x0evirtio-balloon", "\x0evirtio-balloom" },
     };

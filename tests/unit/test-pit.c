@@ -6,8 +6,11 @@
  * seconds of slack: these machines are shared and noisy.
  */
 #include <glib.h>
+#include <string.h>
 
 #include "hw/timer/pit.h"
+#include "migration/channel.h"
+#include "migration/stream.h"
 #include "system/machine.h"
 #include "system/memory.h"
 
@@ -26,7 +29,8 @@ static void fixture_setup(Fixture *f, gconstpointer data)
 
     f->m = machine_new(16 << 20, 1, &err);
     g_assert_no_error(err);
-    f->pit = pit_new(f->m);
+    f->pit = pit_new(f->m, &err);
+    g_assert_no_error(err);
     g_assert_nonnull(f->pit);
 }
 
@@ -245,6 +249,116 @@ static void test_channel0_lsb(Fixture *f, gconstpointer data)
     g_assert_cmphex(inb(f, 0x40) & 0x80, ==, 0x80);    /* OUT0 high */
 }
 
+
+/* ---- migration: the "pit" section ---- */
+
+static GByteArray *pit_save(PitState *p)
+{
+    MigChannel *w = mig_channel_new_memory_writer();
+    MigStream *f = mig_stream_new(w);
+    g_autoptr(GError) err = NULL;
+    GByteArray *out;
+
+    g_assert_true(vmstate_save(f, &vmstate_pit, p, NULL, &err));
+    g_assert_no_error(err);
+    g_assert_cmpint(mig_stream_flush(f), ==, 0);
+    out = g_byte_array_ref(mig_channel_memory_data(w));
+    mig_stream_close(f);
+    return out;
+}
+
+static bool pit_load_bytes(PitState *p, const uint8_t *data, size_t len, GError **errp)
+{
+    MigStream *f = mig_stream_new(mig_channel_new_memory_reader(data, len));
+    bool ok = vmstate_load(f, &vmstate_pit, p, 1, errp);
+
+    mig_stream_close(f);
+    return ok;
+}
+
+/*
+ * The wire format, pinned: per channel mode, rw, bcd, gate, reload (be32),
+ * loaded, armed, counting, ticks (be64), write_msb_next, write_lsb,
+ * read_msb_next, count_latched, latched_count (be16), latch_reads_left,
+ * latch_msb_next, status_latched, latched_status; then port B.
+ */
+static const uint8_t pit_golden[] = {
+    /* channel 0: mode 3, word access, no count since the control word */
+    3, 3, 0, 1, 0x00, 0x01, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0x00, 0x00, 0, 0, 0, 0,
+    /* channel 1: power-on, status latched (OUT low, null count, word, mode 0) */
+    0, 3, 0, 1, 0x00, 0x00, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0x00, 0x00, 0, 0, 1, 0x70,
+    /* channel 2: mode 0, count 0x1234 loaded, gate low, not counted yet */
+    0, 3, 0, 0, 0x00, 0x00, 0x12, 0x34, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0x34, 0, 0, 0x00, 0x00, 0, 0, 0, 0,
+    /* port B: speaker data, parity and IOCHK enables, gate 2 low */
+    0x0c,
+};
+
+static void test_vmstate_golden(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GByteArray) out = NULL;
+    g_autoptr(GError) err = NULL;
+
+    outb(f, 0x43, 0x36);        /* channel 0: mode 3, no count: stops it */
+    outb(f, 0x43, 0xe4);        /* read-back: status of channel 1 */
+    outb(f, 0x61, 0x0c);
+    program2(f, 0, 0x1234);
+    out = pit_save(f->pit);
+    g_assert_cmpmem(out->data, out->len, pit_golden, sizeof(pit_golden));
+    g_assert_true(vmstate_check(&vmstate_pit, &err));
+    g_assert_no_error(err);
+}
+
+/* A count frozen by its gate arrives exactly; it runs again from there. */
+static void test_vmstate_roundtrip(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GByteArray) out = NULL;
+    g_autoptr(GError) err = NULL;
+    Fixture dst;
+    uint16_t before, after;
+
+    program2(f, 0, 0xffff);
+    gate2(f, true);
+    g_usleep(2000);
+    gate2(f, false);
+    before = latch_read2(f);
+    g_assert_cmpuint(before, <, 0xffff);
+    out = pit_save(f->pit);
+
+    fixture_setup(&dst, NULL);
+    g_assert_true(pit_load_bytes(dst.pit, out->data, out->len, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(latch_read2(&dst), ==, before);
+    g_assert_false(inb(&dst, 0x61) & OUT2);
+    gate2(&dst, true);
+    g_usleep(1000);
+    after = latch_read2(&dst);
+    g_assert_cmpuint(after, <, before);     /* counts on, down from there */
+    fixture_teardown(&dst, NULL);
+}
+
+/* A stream with an impossible register is refused with the channel named. */
+static void test_vmstate_corrupt(Fixture *f, gconstpointer data)
+{
+    uint8_t bad[sizeof(pit_golden)];
+    g_autoptr(GError) err = NULL;
+
+    memcpy(bad, pit_golden, sizeof(bad));
+    bad[29 * 2] = 7;            /* channel 2's mode */
+    g_assert_false(pit_load_bytes(f->pit, bad, sizeof(bad), &err));
+    g_assert_nonnull(strstr(err->message, "channel 2"));
+    g_clear_error(&err);
+    memcpy(bad, pit_golden, sizeof(bad));
+    bad[29 + 25] = 3;           /* channel 1: three latched bytes to read */
+    g_assert_false(pit_load_bytes(f->pit, bad, sizeof(bad), &err));
+    g_assert_nonnull(strstr(err->message, "channel 1"));
+    g_clear_error(&err);
+    g_assert_true(pit_load_bytes(f->pit, pit_golden, sizeof(pit_golden), &err));
+    g_assert_no_error(err);
+}
+
 #define ADD(name, fn) \
     g_test_add(name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
@@ -259,5 +373,8 @@ int main(int argc, char **argv)
     ADD("/pit/periodic", test_periodic);
     ADD("/pit/port61", test_port61);
     ADD("/pit/channel0-lsb", test_channel0_lsb);
+    ADD("/pit/vmstate/golden", test_vmstate_golden);
+    ADD("/pit/vmstate/roundtrip", test_vmstate_roundtrip);
+    ADD("/pit/vmstate/corrupt", test_vmstate_corrupt);
     return g_test_run();
 }

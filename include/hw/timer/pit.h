@@ -3,22 +3,26 @@
  * The part of the i8254 PIT a guest uses to calibrate its TSC: channel 2
  * with its gate and output on port 0x61 (as Linux's pit_calibrate_tsc).
  *
- * Not migrated: the PIT registers no vmstate section yet, and its state
- * is guest-visible.  A destination starts as at power-on (channel 0 in
- * mode 3, channel 2 unprogrammed, gate low), so a guest migrated in the
- * middle of a calibration (kvmig's test guest: three 10 ms measurements
- * in clock_init) reads a count and an OUT bit that do not continue the
- * source's; its measurement is then wrong or fails (the test guest falls
- * back to CPUID's TSC leaves when it fails).  A guest that programs the
- * PIT again after the migration sees a correct PIT.  Migrating the three
- * channels (with elapsed ticks, not host times) is still to do (issue 18).
+ * Migrated as section "pit" (vmstate_pit): the three channels' registers
+ * and latches, the counted clocks (not host times) and port 0x61's
+ * writable bits.  The count stands still across the switchover pause, so a
+ * guest calibrating in the middle of a migration sees a longer interval,
+ * never a count that jumps backwards or an OUT bit that forgets its edge.
  */
 #ifndef KVMIG_HW_PIT_H
 #define KVMIG_HW_PIT_H
 
+#include "migration/vmstate.h"
 #include "system/machine.h"
 
-PitState *pit_new(Machine *m);
+/* The section's table, exported for the golden-bytes test. */
+extern const VMStateDescription vmstate_pit;
+
+/*
+ * pit_new: the PIT on ports 0x40-0x43 and 0x61 of @m, registered for
+ * migration when @m->migration exists.  NULL with *errp if that fails.
+ */
+PitState *pit_new(Machine *m, GError **errp);
 void pit_free(PitState *p);
 
 #endif
