@@ -143,6 +143,12 @@ struct MigrationState {
     bool start_postcopy;
     /* incoming thread: postcopy's state while a load runs (kept if it paused) */
     struct PostcopyIncoming *pc_in;
+    /*
+     * migrate-recover (main thread) -> the incoming thread, under lock: the
+     * listener for the new channel of a paused postcopy (-1: none yet)
+     */
+    int pc_recover_lfd;
+    MigUri pc_recover_uri;
     char *tls_session;          /* outgoing: the main channel's TLS session, or NULL */
     /*
      * Set by the migration thread when it commits to writing GO, or has

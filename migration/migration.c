@@ -765,7 +765,10 @@ static void mig_teardown(MigRun *r, bool ok)
 
     /* auto-converge: the guest runs at full speed again, however this ended */
     mig_convergence_end(s);
-    savevm_save_cleanup(s->reg);        /* idempotent (x-early-dirty-log-stop) */
+    if (get_status(s) != MIGRATION_STATUS_POSTCOPY_PAUSED) {
+        /* paused: the bitmaps wait for `migrate -r` (or migration_free) */
+        savevm_save_cleanup(s->reg);    /* idempotent (x-early-dirty-log-stop) */
+    }
     multifd_teardown(s, !ok);
     g_mutex_lock(&s->lock);
     s->out_ch = NULL;
@@ -814,6 +817,90 @@ static gpointer migration_thread(gpointer opaque)
     return NULL;
 }
 
+/*
+ * `migrate -r URI` on a paused postcopy: a new channel, the recovery
+ * handshake and the rest of the pages (postcopy-src.c).  Status
+ * postcopy-recover-setup -> postcopy-recover -> postcopy-active ->
+ * completed, or back to postcopy-paused with the reason.
+ */
+static gpointer resume_thread(gpointer opaque)
+{
+    MigRun r = { .a = opaque, .s = ((OutgoingArgs *)opaque)->s,
+                 .stopped_from = RUN_STATE__MAX };
+    MigrationState *s = r.s;
+    MigChannel *ch = open_outgoing(r.a, &r.err);
+    bool ok = false;
+
+    if (ch) {
+        g_mutex_lock(&s->lock);
+        s->out_ch = ch;
+        g_mutex_unlock(&s->lock);
+        r.f = mig_stream_new(ch);
+        ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP,
+                               MIGRATION_STATUS_POSTCOPY_RECOVER) &&
+             postcopy_src_resume(s, r.f, &r.err);
+    }
+    if (ok) {
+        stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+        machine_set_runstate(s->m, RUN_STATE_POSTMIGRATE);
+        ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                               MIGRATION_STATUS_COMPLETED);
+    } else {
+        MigrationStatus cur = get_status(s);
+
+        g_prefix_error(&r.err, "postcopy paused (the guest stays stopped here); recovery "
+                       "failed: ");
+        if (cur != MIGRATION_STATUS_POSTCOPY_PAUSED) {
+            migrate_set_state(s, &s->status, cur, MIGRATION_STATUS_POSTCOPY_PAUSED);
+        }
+        migration_set_error(s, r.err ? r.err->message : "postcopy recovery failed");
+        g_printerr("kvmig: %s\n", r.err ? r.err->message : "postcopy recovery failed");
+    }
+    mig_teardown(&r, ok);
+    return NULL;
+}
+
+/* qmp_migrate with resume: a paused postcopy goes on over @uri. */
+static bool migrate_resume(MigrationState *s, const char *uri, GError **errp)
+{
+    OutgoingArgs *a;
+
+    if (get_status(s) != MIGRATION_STATUS_POSTCOPY_PAUSED) {
+        kvmig_error(errp, "Cannot resume if there is no paused migration");
+        return false;
+    }
+    a = g_new0(OutgoingArgs, 1);
+    a->s = s;
+    a->fd = -1;
+    if (!mig_uri_parse(uri, &a->uri, errp)) {
+        g_free(a);
+        return false;
+    }
+    if (a->uri.kind != MIG_URI_TCP && a->uri.kind != MIG_URI_UNIX) {
+        kvmig_error(errp, "migrate resume: %s: the new channel must be tcp: or unix:", uri);
+    } else if (migrate_tls(s->opts)) {
+        kvmig_error(errp, "migrate resume: postcopy recovery over TLS is not supported by "
+                    "kvmig yet");
+    } else if (s->thread) {
+        g_thread_join(s->thread);   /* the paused one has finished */
+        s->thread = NULL;
+    }
+    if ((errp && *errp) || !migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_PAUSED,
+                                              MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP)) {
+        if (errp && !*errp) {
+            kvmig_error(errp, "Cannot resume if there is no paused migration");
+        }
+        mig_uri_clear(&a->uri);
+        g_free(a);
+        return false;
+    }
+    g_mutex_lock(&s->lock);
+    g_clear_pointer(&s->error_desc, g_free);
+    g_mutex_unlock(&s->lock);
+    s->thread = g_thread_new("migration", resume_thread, a);
+    return true;
+}
+
 bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
 {
     OutgoingArgs *a;
@@ -821,13 +908,7 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
     RunState rs = machine_runstate(s->m);
 
     if (resume) {
-        if (cur == MIGRATION_STATUS_POSTCOPY_PAUSED) {
-            kvmig_error(errp, "migrate resume: postcopy recovery is not supported by kvmig; "
-                        "the guest stays paused on the destination");
-        } else {
-            kvmig_error(errp, "Cannot resume if there is no paused migration");
-        }
-        return false;
+        return migrate_resume(s, uri, errp);
     }
     if (migration_status_is_running(cur)) {
         kvmig_error(errp, "There's a migration process in progress");
@@ -995,10 +1076,20 @@ bool qmp_migrate_pause(MigrationState *s, GError **errp)
                     "or postcopy-recover state");
         return false;
     }
-    /* refused, not accepted and ignored: nothing could resume a paused migration */
-    kvmig_error(errp, "migrate-pause: postcopy recovery is not supported by kvmig, so a "
-                "paused postcopy could never finish");
-    return false;
+    /*
+     * Cut the link as a network failure would: the threads that read or
+     * write it fail and each side goes to postcopy-paused (QEMU's way);
+     * migrate-recover and `migrate -r` go on from there.
+     */
+    g_mutex_lock(&s->lock);
+    if (cur == MIGRATION_STATUS_POSTCOPY_ACTIVE && s->out_ch) {
+        mig_channel_shutdown(s->out_ch);
+    }
+    if (in == MIGRATION_STATUS_POSTCOPY_ACTIVE && s->in_ch) {
+        mig_channel_shutdown(s->in_ch);
+    }
+    g_mutex_unlock(&s->lock);
+    return true;
 }
 
 bool qmp_migrate_continue(MigrationState *s, const char *state, GError **errp)
@@ -1089,6 +1180,7 @@ MigrationState *migration_new(Machine *m, MigrationOptions *opts, GError **errp)
     g_mutex_init(&s->lock);
     g_cond_init(&s->cond);
     s->in_listen_fd = -1;
+    s->pc_recover_lfd = -1;
     s->objects = mig_objects_new();
     s->ram = ram_register(s->reg, m, &s->stats, errp);
     if (s->ram) {
@@ -1119,6 +1211,14 @@ void migration_free(MigrationState *s)
     }
     migration_incoming_join(s);
     postcopy_incoming_free(s->pc_in);   /* a paused postcopy's, if any */
+    if (get_status(s) == MIGRATION_STATUS_POSTCOPY_PAUSED) {
+        savevm_save_cleanup(s->reg);    /* kept for `migrate -r` (mig_teardown) */
+    }
+    postcopy_src_free(s->ram);
+    if (s->pc_recover_lfd >= 0) {
+        mig_socket_listen_close(s->pc_recover_lfd, &s->pc_recover_uri);
+        mig_uri_clear(&s->pc_recover_uri);
+    }
     savevm_registry_free(s->reg);
     ram_state_free(s->ram);
     machine_sections_free(s);

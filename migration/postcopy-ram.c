@@ -81,6 +81,8 @@ struct PostcopyIncoming {
 
     /* incoming thread: paused with the guest waiting: RAM stays registered */
     bool paused;
+    /* set by postcopy_incoming_resume: RECV_BITMAP and POSTCOPY_RESUME may come */
+    bool recovering;
 
     /* listen thread, read after it is joined */
     bool listen_ok;
@@ -418,7 +420,7 @@ static bool handle_listen(PostcopyIncoming *pi, GError **errp)
             p = bitmap_find_next(pi->discard[i], rb->npages, end);
         }
     }
-    pi->quit_fd = eventfd(0, EFD_CLOEXEC);
+    pi->quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (pi->quit_fd < 0) {
         kvmig_error_errno(errp, errno, "postcopy: eventfd");
         return false;
@@ -443,6 +445,122 @@ static bool handle_run(PostcopyIncoming *pi, GError **errp)
     return true;
 }
 
+/*
+ * Recovery: RECV_BITMAP names a block; the answer is the pages this side
+ * has -- present at LISTEN (not discarded) or placed since -- as QEMU lays
+ * it out (return-path.h), written right after the message's frame.
+ */
+static bool handle_recv_bitmap(PostcopyIncoming *pi, const uint8_t *p, uint16_t len,
+                               GError **errp)
+{
+    MigRpMsg m = { .type = MIG_RP_MSG_RECV_BITMAP };
+    RAMBlock *rb;
+    uint64_t words, size;
+    g_autofree uint8_t *blob = NULL;
+    int ret;
+
+    if (!pi->recovering || len < 2 || len != 1 + p[0]) {
+        kvmig_error(errp, "RECV_BITMAP %s", pi->recovering ? "with a malformed payload"
+                                                           : "outside a postcopy recovery");
+        return false;
+    }
+    memcpy(m.block, p + 1, p[0]);
+    m.block[p[0]] = 0;
+    rb = machine_find_ram_block(pi->s->m, m.block);
+    if (!rb || rb->index >= G_N_ELEMENTS(pi->placed)) {
+        g_autofree char *esc = g_strescape(m.block, NULL);
+        kvmig_error(errp, "RECV_BITMAP of unknown RAM block '%s'", esc);
+        return false;
+    }
+    words = (rb->npages + 63) / 64;
+    size = words * 8;
+    blob = g_malloc0(size + 16);
+    for (int i = 0; i < 8; i++) {
+        blob[i] = size >> (56 - 8 * i);
+        blob[8 + size + i] = MIG_RP_RECV_BITMAP_ENDING >> (56 - 8 * i);
+    }
+    g_mutex_lock(&pi->lock);
+    for (uint64_t page = 0; page < rb->npages; page++) {
+        if (test_bit(page, pi->placed[rb->index]) || !test_bit(page, pi->discard[rb->index])) {
+            blob[8 + page / 8] |= 1u << (page % 8);     /* little-endian words */
+        }
+    }
+    g_mutex_unlock(&pi->lock);
+    g_mutex_lock(&pi->rp_lock);
+    ret = mig_rp_send(pi->ch, &m);
+    if (ret == 0) {
+        ret = mig_channel_write_all(pi->ch, blob, size + 16);
+    }
+    g_mutex_unlock(&pi->rp_lock);
+    if (ret < 0) {
+        kvmig_error(errp, "postcopy recovery: sending the received bitmap of '%s': %s",
+                    rb->idstr, mig_channel_strerror(pi->ch, ret));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Recovery: POSTCOPY_RESUME.  Ask again for every page asked for and not
+ * placed (the requests may have died with the old link; a vCPU waiting on
+ * one would otherwise wait for the background pass), acknowledge, and
+ * fault on.
+ */
+static bool handle_resume(PostcopyIncoming *pi, GError **errp)
+{
+    MigRpMsg ack = { .type = MIG_RP_MSG_RESUME_ACK, .value = MIG_RP_RESUME_ACK_VALUE };
+    Machine *m = pi->s->m;
+    uint64_t one;
+
+    if (!pi->recovering) {
+        kvmig_error(errp, "POSTCOPY_RESUME outside a postcopy recovery");
+        return false;
+    }
+    pi->recovering = false;
+    rp_write(pi, &ack);
+    pi->last_req_block = NULL;
+    for (unsigned b = 0; b < m->nr_ram_blocks && b < G_N_ELEMENTS(pi->requested); b++) {
+        RAMBlock *rb = m->ram_blocks[b];
+
+        for (uint64_t page = bitmap_find_next(pi->requested[b], rb->npages, 0);
+             page < rb->npages; page = bitmap_find_next(pi->requested[b], rb->npages, page + 1)) {
+            bool placed;
+
+            g_mutex_lock(&pi->lock);
+            placed = test_bit(page, pi->placed[b]);
+            g_mutex_unlock(&pi->lock);
+            if (!placed) {
+                request_page(pi, rb, page);
+            }
+        }
+    }
+    /* the fault thread's stop signal was consumed: read the eventfd empty */
+    if (read(pi->quit_fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+        kvmig_error_errno(errp, errno, "postcopy: eventfd");
+        return false;
+    }
+    pi->paused = false;
+    migrate_set_state(pi->s, &pi->s->in_status, MIGRATION_STATUS_POSTCOPY_RECOVER,
+                      MIGRATION_STATUS_POSTCOPY_ACTIVE);
+    pi->fault_thread = g_thread_new("postcopy-fault", fault_thread, pi);
+    return true;
+}
+
+bool postcopy_incoming_resume(PostcopyIncoming *pi, MigStream *f, GError **errp)
+{
+    if (!pi->paused || pi->listen_thread) {
+        kvmig_error(errp, "postcopy: nothing to resume");
+        return false;
+    }
+    pi->f = f;
+    pi->ch = mig_stream_channel(f);
+    pi->recovering = true;
+    pi->listen_ok = false;
+    g_clear_error(&pi->listen_err);
+    pi->listen_thread = g_thread_new("postcopy-listen", listen_thread, pi);
+    return true;
+}
+
 static bool command(void *opaque, MigStream *f, uint16_t cmd, const uint8_t *payload,
                     uint16_t len, GError **errp)
 {
@@ -461,10 +579,14 @@ static bool command(void *opaque, MigStream *f, uint16_t cmd, const uint8_t *pay
             return false;
         }
         return cmd == MIG_CMD_POSTCOPY_RUN ? handle_run(pi, errp) : handle_listen(pi, errp);
-    case MIG_CMD_POSTCOPY_RESUME:
     case MIG_CMD_RECV_BITMAP:
-        kvmig_error(errp, "postcopy recovery (command %u) is not supported by kvmig", cmd);
-        return false;
+        return handle_recv_bitmap(pi, payload, len, errp);
+    case MIG_CMD_POSTCOPY_RESUME:
+        if (len) {
+            kvmig_error(errp, "POSTCOPY_RESUME with %u bytes of payload", len);
+            return false;
+        }
+        return handle_resume(pi, errp);
     default:
         kvmig_error(errp, "unsupported command %u (%u bytes) in the stream", cmd, len);
         return false;
@@ -501,6 +623,9 @@ bool postcopy_incoming_finish(PostcopyIncoming *pi, GError **errp)
     if (!ok) {
         g_propagate_error(errp, pi->listen_err);
         pi->listen_err = NULL;
+    } else if (pi->recovering) {
+        ok = false;
+        kvmig_error(errp, "postcopy recovery: EOF before POSTCOPY_RESUME");
     }
     return ok && loadvm_check_ended(pi->s->reg, errp);
 }

@@ -54,6 +54,10 @@ struct PostcopySrc {
     bool done;                  /* DONE received */
     bool rp_ended;              /* the return path closed or failed */
     char *rp_error;             /* why (first error) */
+    /* recovery: the destination's received bitmaps, how many came, RESUME_ACK */
+    unsigned long *recv[2];
+    unsigned nrecv;
+    bool resume_acked;
 
     /* return-path thread */
     RAMBlock *rp_last_block;
@@ -117,6 +121,8 @@ static bool queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp)
     return true;
 }
 
+static bool read_recv_bitmap(PostcopySrc *pc, RAMBlock *rb, GError **errp);
+
 static gpointer rp_thread(gpointer opaque)
 {
     PostcopySrc *pc = opaque;
@@ -137,6 +143,29 @@ static gpointer rp_thread(gpointer opaque)
                 return NULL;
             }
             g_mutex_lock(&pc->lock);
+            g_cond_broadcast(&pc->cond);
+            g_mutex_unlock(&pc->lock);
+            break;
+        case MIG_RP_MSG_RECV_BITMAP: {
+            RAMBlock *rb = machine_find_ram_block(pc->s->m, m.block);
+
+            if (!rb || rb->index >= G_N_ELEMENTS(pc->recv)) {
+                rp_fail(pc, g_strdup_printf("RECV_BITMAP of an unknown RAM block"));
+                return NULL;
+            }
+            if (!read_recv_bitmap(pc, rb, &err)) {
+                rp_fail(pc, g_strdup(err->message));
+                return NULL;
+            }
+            break;
+        }
+        case MIG_RP_MSG_RESUME_ACK:
+            if (m.value != MIG_RP_RESUME_ACK_VALUE) {
+                rp_fail(pc, g_strdup_printf("RESUME_ACK with value %u", m.value));
+                return NULL;
+            }
+            g_mutex_lock(&pc->lock);
+            pc->resume_acked = true;
             g_cond_broadcast(&pc->cond);
             g_mutex_unlock(&pc->lock);
             break;
@@ -353,6 +382,7 @@ static void src_free(PostcopySrc *pc)
     }
     for (unsigned i = 0; i < G_N_ELEMENTS(pc->sent); i++) {
         g_free(pc->sent[i]);
+        g_free(pc->recv[i]);
     }
     g_mutex_clear(&pc->lock);
     g_cond_clear(&pc->cond);
@@ -360,13 +390,79 @@ static void src_free(PostcopySrc *pc)
     g_free(pc);
 }
 
+/*
+ * Serve pages on @f until every page is sent, then END, EOF and DONE.
+ * Byte counts: @base is what was transferred before @f (earlier streams).
+ */
+static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
+{
+    MigrationState *s = pc->s;
+
+    if (!pc->rp_thread) {
+        pc->rp_thread = g_thread_new("postcopy-rp", rp_thread, pc);
+    }
+    mig_stream_set_rate_limit(f, migrate_max_postcopy_bandwidth(s->opts));
+    for (;;) {
+        int ret;
+
+        if (rp_broken(pc, errp)) {
+            return false;
+        }
+        ret = savevm_save_iterate(s->reg, f, errp);
+        if (ret < 0) {
+            return false;
+        }
+        if (mig_stream_flush(f)) {
+            kvmig_error(errp, "%s", mig_stream_error_msg(f));
+            return false;
+        }
+        stat_set(&s->stats, transferred, base + mig_stream_transferred(f));
+        stat_set(&s->stats, postcopy_bytes, stat_get(&s->stats, transferred) -
+                 stat_get(&s->stats, precopy_bytes));
+        if (ret > 0) {
+            break;
+        }
+        mig_stream_set_rate_limit(f, migrate_max_postcopy_bandwidth(s->opts));
+    }
+    mig_stream_set_rate_limit(f, 0);
+    if (!savevm_save_complete_postcopy(s->reg, f, errp)) {
+        return false;
+    }
+    if (mig_stream_flush(f)) {
+        kvmig_error(errp, "%s", mig_stream_error_msg(f));
+        return false;
+    }
+    stat_set(&s->stats, transferred, base + mig_stream_transferred(f));
+    stat_set(&s->stats, postcopy_bytes, stat_get(&s->stats, transferred) -
+             stat_get(&s->stats, precopy_bytes));
+    return wait_done(pc, errp);
+}
+
+/* After serve(): join the return-path thread; keep or free the rest. */
+static void serve_end(PostcopySrc *pc, bool ok)
+{
+    RAMState *rs = pc->rs;
+
+    if (pc->rp_thread) {
+        mig_channel_shutdown(pc->ch);
+        g_thread_join(pc->rp_thread);
+        pc->rp_thread = NULL;
+    }
+    pc->ch = NULL;
+    if (ok) {
+        rs->pc_src = NULL;
+        src_free(pc);
+    }
+    /* else paused: the bitmaps and the scan position wait for `migrate -r` */
+}
+
 bool postcopy_src_run(MigrationState *s, MigStream *f, bool *dest_may_run, GError **errp)
 {
     Machine *m = s->m;
     RAMState *rs = s->ram;
     PostcopySrc *pc;
-    bool ok = false;
     int64_t down_start_us;
+    bool ok;
 
     *dest_may_run = false;
     stat_set(&s->stats, downtime_start_ms, mig_now_ms());
@@ -408,48 +504,169 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, bool *dest_may_run, GErro
         pc->sent[i] = bitmap_new(m->ram_blocks[i]->npages);
     }
     rs->pc_src = pc;
+    ok = serve(pc, f, stat_get(&s->stats, multifd_bytes), errp);
+    serve_end(pc, ok);
+    return ok;
+}
+
+/* ---- recovery ---- */
+
+/*
+ * Return-path thread: the bitmap after a RECV_BITMAP message for @rb (the
+ * destination's received pages), checked and stored for the migration
+ * thread.
+ */
+static bool read_recv_bitmap(PostcopySrc *pc, RAMBlock *rb, GError **errp)
+{
+    uint64_t words = (rb->npages + 63) / 64, size = 0, end = 0;
+    uint8_t be[8];
+    g_autofree uint8_t *raw = NULL;
+    int ret;
+
+    ret = mig_channel_read_all(pc->ch, be, 8);
+    for (int i = 0; i < 8 && ret == 0; i++) {
+        size = size << 8 | be[i];
+    }
+    if (ret == 0 && size != words * 8) {
+        kvmig_error(errp, "RECV_BITMAP of '%s': %" G_GUINT64_FORMAT " bytes, expected %"
+                    G_GUINT64_FORMAT, rb->idstr, size, words * 8);
+        return false;
+    }
+    raw = g_malloc(words * 8);
+    if (ret == 0) {
+        ret = mig_channel_read_all(pc->ch, raw, words * 8);
+    }
+    if (ret == 0) {
+        ret = mig_channel_read_all(pc->ch, be, 8);
+    }
+    for (int i = 0; i < 8 && ret == 0; i++) {
+        end = end << 8 | be[i];
+    }
+    if (ret < 0) {
+        kvmig_error(errp, "reading the received bitmap of '%s': %s", rb->idstr,
+                    mig_channel_strerror(pc->ch, ret));
+        return false;
+    }
+    if (end != MIG_RP_RECV_BITMAP_ENDING) {
+        kvmig_error(errp, "RECV_BITMAP of '%s' without its end marker", rb->idstr);
+        return false;
+    }
+    g_mutex_lock(&pc->lock);
+    g_free(pc->recv[rb->index]);
+    pc->recv[rb->index] = bitmap_new(rb->npages);
+    for (uint64_t page = 0; page < rb->npages; page++) {
+        if (raw[page / 8] & (1u << (page % 8))) {       /* little-endian words */
+            set_bit(page, pc->recv[rb->index]);
+        }
+    }
+    pc->nrecv++;
+    g_cond_broadcast(&pc->cond);
+    g_mutex_unlock(&pc->lock);
+    return true;
+}
+
+/* Wait until @cond_fn holds or the return path ends; false with *errp then. */
+static bool wait_for(PostcopySrc *pc, bool (*cond_fn)(PostcopySrc *), GError **errp)
+{
+    bool ok;
+
+    g_mutex_lock(&pc->lock);
+    while (!cond_fn(pc) && !pc->rp_ended) {
+        g_cond_wait(&pc->cond, &pc->lock);
+    }
+    ok = cond_fn(pc);
+    if (!ok) {
+        kvmig_error(errp, "%s", pc->rp_error);
+    }
+    g_mutex_unlock(&pc->lock);
+    return ok;
+}
+
+static bool all_bitmaps(PostcopySrc *pc)
+{
+    return pc->nrecv == pc->s->m->nr_ram_blocks;
+}
+
+static bool resume_acked(PostcopySrc *pc)
+{
+    return pc->resume_acked;
+}
+
+bool postcopy_src_resume(MigrationState *s, MigStream *f, GError **errp)
+{
+    Machine *m = s->m;
+    RAMState *rs = s->ram;
+    PostcopySrc *pc = rs->pc_src;
+    uint64_t base = stat_get(&s->stats, transferred);
+    PostcopyReqItem *it;
+    bool ok;
+
+    if (!pc) {
+        kvmig_error(errp, "no paused postcopy to resume");
+        return false;
+    }
+    pc->ch = mig_stream_channel(f);
+    g_mutex_lock(&pc->lock);
+    pc->done = pc->rp_ended = pc->resume_acked = false;
+    g_clear_pointer(&pc->rp_error, g_free);
+    pc->nrecv = 0;
+    while ((it = g_queue_pop_head(&pc->reqs))) {
+        g_free(it);     /* the destination asks again after RESUME */
+    }
+    g_mutex_unlock(&pc->lock);
+    pc->rp_last_block = NULL;
     pc->rp_thread = g_thread_new("postcopy-rp", rp_thread, pc);
 
-    mig_stream_set_rate_limit(f, migrate_max_postcopy_bandwidth(s->opts));
-    for (;;) {
-        int ret;
+    /* what the destination has; the rest is dirty again (QEMU's order) */
+    for (unsigned b = 0; b < m->nr_ram_blocks; b++) {
+        uint8_t buf[1 + POSTCOPY_BLOCK_NAME_MAX];
+        size_t n = strnlen(m->ram_blocks[b]->idstr, POSTCOPY_BLOCK_NAME_MAX);
 
-        if (rp_broken(pc, errp)) {
-            goto out;
-        }
-        ret = savevm_save_iterate(s->reg, f, errp);
-        if (ret < 0) {
-            goto out;
-        }
-        if (mig_stream_flush(f)) {
-            kvmig_error(errp, "%s", mig_stream_error_msg(f));
-            goto out;
-        }
-        stat_set(&s->stats, postcopy_bytes, mig_stream_transferred(f) +
-                 stat_get(&s->stats, multifd_bytes) - stat_get(&s->stats, precopy_bytes));
-        stat_set(&s->stats, transferred, mig_stream_transferred(f) +
-                 stat_get(&s->stats, multifd_bytes));
-        if (ret > 0) {
-            break;
-        }
-        mig_stream_set_rate_limit(f, migrate_max_postcopy_bandwidth(s->opts));
+        buf[0] = n;
+        memcpy(buf + 1, m->ram_blocks[b]->idstr, n);
+        savevm_put_command(f, MIG_CMD_RECV_BITMAP, buf, 1 + n);
     }
-    mig_stream_set_rate_limit(f, 0);
-    if (!savevm_save_complete_postcopy(s->reg, f, errp)) {
-        goto out;
+    ok = !mig_stream_flush(f) && wait_for(pc, all_bitmaps, errp);
+    if (ok) {
+        rs->dirty.dirty_pages = 0;
+        for (unsigned b = 0; b < m->nr_ram_blocks && b < G_N_ELEMENTS(pc->sent); b++) {
+            RAMBlock *rb = m->ram_blocks[b];
+
+            bitmap_clear_range(rb->bmap, 0, rb->npages);
+            bitmap_clear_range(pc->sent[b], 0, rb->npages);
+            for (uint64_t page = 0; page < rb->npages; page++) {
+                if (test_bit(page, pc->recv[b])) {
+                    set_bit(page, pc->sent[b]);
+                } else {
+                    set_bit(page, rb->bmap);
+                    rs->dirty.dirty_pages++;
+                }
+            }
+        }
+        rs->scan_block = 0;
+        rs->scan_page = 0;
+        savevm_put_command(f, MIG_CMD_POSTCOPY_RESUME, NULL, 0);
+        ok = !mig_stream_flush(f) && wait_for(pc, resume_acked, errp);
     }
-    if (mig_stream_flush(f)) {
+    if (ok && !migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_RECOVER,
+                                 MIGRATION_STATUS_POSTCOPY_ACTIVE)) {
+        kvmig_error(errp, "postcopy recovery: the status changed meanwhile");
+        ok = false;
+    }
+    if (!ok && mig_stream_error(f) && (!errp || !*errp)) {
         kvmig_error(errp, "%s", mig_stream_error_msg(f));
-        goto out;
     }
-    stat_set(&s->stats, transferred, mig_stream_transferred(f) +
-             stat_get(&s->stats, multifd_bytes));
-    stat_set(&s->stats, postcopy_bytes, stat_get(&s->stats, transferred) -
-             stat_get(&s->stats, precopy_bytes));
-    ok = wait_done(pc, errp);
-
-out:
-    rs->pc_src = NULL;
-    src_free(pc);
+    if (ok) {
+        ok = serve(pc, f, base, errp);
+    }
+    serve_end(pc, ok);
     return ok;
+}
+
+void postcopy_src_free(RAMState *rs)
+{
+    if (rs->pc_src) {
+        src_free(rs->pc_src);
+        rs->pc_src = NULL;
+    }
 }

@@ -103,6 +103,14 @@ bool postcopy_src_wanted(struct MigrationState *s);
 bool postcopy_src_run(struct MigrationState *s, struct MigStream *f, bool *dest_may_run,
                       GError **errp);
 /*
+ * Recovery (`migrate -r`): status postcopy-recover; on the new stream @f,
+ * ask for the destination's received bitmaps, make the rest dirty again,
+ * POSTCOPY_RESUME, wait for RESUME_ACK, postcopy-active, serve the rest.
+ */
+bool postcopy_src_resume(struct MigrationState *s, struct MigStream *f, GError **errp);
+/* Free a paused postcopy's state (kvmig quits). */
+void postcopy_src_free(struct RAMState *rs);
+/*
  * The ram section's iterate hook after the switch: requested pages first,
  * then the background pass, until @deadline_ns (0: until all is sent).
  * True when every page has been sent.
@@ -131,6 +139,11 @@ void postcopy_incoming_free(PostcopyIncoming *pi);
  * of finding zero pages (postcopy-paused).
  */
 void postcopy_incoming_pause(PostcopyIncoming *pi);
+/*
+ * Recovery, paused: read the new stream @f (RECV_BITMAP, POSTCOPY_RESUME,
+ * then pages) on a new listen thread; postcopy_incoming_finish waits for it.
+ */
+bool postcopy_incoming_resume(PostcopyIncoming *pi, struct MigStream *f, GError **errp);
 /* Listen thread: is RAM registered (pages must be placed, not written)? */
 bool postcopy_listening(PostcopyIncoming *pi);
 /* Listen thread: place one page atomically (@data NULL: a zero page). */

@@ -114,6 +114,18 @@ size_t mig_rp_encode(const MigRpMsg *m, uint8_t *buf)
         len = strnlen(m->text, MIG_RP_PAYLOAD_MAX);
         memcpy(p, m->text, len);
         break;
+    case MIG_RP_MSG_RECV_BITMAP: {
+        size_t n = strnlen(m->block, sizeof(m->block) - 1);
+
+        p[0] = n;
+        memcpy(p + 1, m->block, n);
+        len = 1 + n;
+        break;
+    }
+    case MIG_RP_MSG_RESUME_ACK:
+        put_be32(p, m->value);
+        len = 4;
+        break;
     case MIG_RP_MSG_REQ_PAGES_ID:
     case MIG_RP_MSG_REQ_PAGES:
         put_be64(p, m->start);
@@ -197,10 +209,19 @@ bool mig_rp_decode(uint16_t type, const uint8_t *payload, size_t len, MigRpMsg *
         len_ok = decode_req_pages(type, payload, len, m);
         break;
     case MIG_RP_MSG_RECV_BITMAP:
+        len_ok = len >= 2 && len == 1 + (size_t)payload[0];
+        if (len_ok) {
+            memcpy(m->block, payload + 1, payload[0]);
+            m->block[payload[0]] = '\0';
+            len_ok = strlen(m->block) == payload[0];
+        }
+        break;
     case MIG_RP_MSG_RESUME_ACK:
-        kvmig_error(errp, "return-path message %s: postcopy recovery is not supported by "
-                    "kvmig", mig_rp_msg_name(type));
-        return false;
+        len_ok = len == 4;
+        if (len_ok) {
+            m->value = get_be32(payload);
+        }
+        break;
     default:
         kvmig_error(errp, "unknown return-path message 0x%04x", type);
         return false;

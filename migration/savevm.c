@@ -649,7 +649,7 @@ static bool load_packaged(SaveVMRegistry *reg, MigStream *f, uint16_t len, GErro
  * every other command goes to the registered handler (postcopy), which
  * gets its payload (at most 65535 bytes, so read whole).
  */
-static bool load_command(SaveVMRegistry *reg, MigStream *f, GError **errp)
+static bool load_command(SaveVMRegistry *reg, MigStream *f, bool *packaged, GError **errp)
 {
     uint16_t cmd = mig_stream_get_be16(f);
     uint16_t len = mig_stream_get_be16(f);
@@ -661,6 +661,7 @@ static bool load_command(SaveVMRegistry *reg, MigStream *f, GError **errp)
         return false;
     }
     if (cmd == MIG_CMD_PACKAGED) {
+        *packaged = true;
         return load_packaged(reg, f, len, errp);
     }
     if (cmd != MIG_CMD_PING) {
@@ -785,12 +786,15 @@ static int load_loop(SaveVMRegistry *reg, MigStream *f, uint64_t end, GError **e
         case QEMU_VM_SECTION_END:
             ok = load_part(reg, f, reg->load_ids, type, errp);
             break;
-        case QEMU_VM_COMMAND:
-            ok = load_command(reg, f, errp);
-            if (ok && !end && reg->load_handed_off) {
+        case QEMU_VM_COMMAND: {
+            bool packaged = false;
+
+            ok = load_command(reg, f, &packaged, errp);
+            if (ok && !end && packaged && reg->load_handed_off) {
                 return 1;
             }
             break;
+        }
         default:
             kvmig_error(errp, "unknown section type 0x%02x at byte %" G_GUINT64_FORMAT,
                         type, pos);

@@ -7,10 +7,11 @@ pagewalk invariant holds on the destination while postcopy runs (guest
 stopped there, pages pulled in by the read) and after it completes.  Also:
 with multifd in the precopy phase; with postcopy-blocktime (the fault
 counters); a destination killed in postcopy (the source stays paused and
-says why, refuses `cont` and migrate_cancel); a cut made by a proxy (both
-sides postcopy-paused, recovery refused with a reason); migrate_cancel in
-each state; the refusals of postcopy-preempt, migrate-pause and
-migrate-recover.
+says why, refuses `cont`, migrate_cancel, and a resume to nowhere leaves
+it paused); a cut made by a proxy (both sides postcopy-paused, then
+migrate-recover + migrate -r finish it; then migrate-pause and recovery
+again); migrate_cancel in each state; the refusals of postcopy-preempt,
+migrate-pause and migrate-recover outside their states.
 
 usage: test-postcopy.py KVMIG ACCEL [CASE...]
 ACCEL kvm exits 77 (skip) with the reason when /dev/kvm cannot be opened.
@@ -223,12 +224,23 @@ def check_source_stuck(src, what):
     expect_error(lambda: src.qmp.command("cont"), "Migration is not finalized yet")
     expect_error(lambda: src.qmp.command("migrate_cancel"),
                  "Postcopy migration in progress, cannot cancel.")
-    expect_error(lambda: src.qmp.command("migrate", uri="unix:/nonexistent", resume=True),
-                 "postcopy recovery is not supported")
-    time.sleep(0.5)
+    print(f"  {what}: source paused: {info['error-desc']}", flush=True)
+    return info
+
+
+def check_resume_fails(src):
+    """`migrate -r` to nowhere: back to postcopy-paused, saying so, stopped."""
+    src.qmp.command("migrate", uri="unix:/nonexistent/kvmig.sock", resume=True)
+    deadline = time.monotonic() + 30
+    while True:
+        info = query(src)
+        if info["status"] == "postcopy-paused" and "recovery failed" in info.get("error-desc", ""):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"a failed resume: {info}")
+        time.sleep(0.05)
     if src.status() == "running":
         raise AssertionError("the source resumed a guest the destination ran")
-    print(f"  {what}: source paused: {info['error-desc']}", flush=True)
 
 
 def case_dest_killed():
@@ -239,6 +251,7 @@ def case_dest_killed():
             wait_status(dst, "postcopy-active")
             dst.kill()
             check_source_stuck(src, "destination killed")
+            check_resume_fails(src)
         finally:
             src.kill()
             dst.kill()
@@ -296,7 +309,19 @@ def free_port():
     return port
 
 
-def case_cut():
+def recover(src, dst, d, n):
+    """migrate-recover on the destination, `migrate -r` on the source (HMP,
+    as a user types it), over a new unix: socket."""
+    uri = f"unix:{d}/recover{n}.sock"
+    dst.qmp.command("migrate-recover", uri=uri)
+    hmp(src, f"migrate -r {uri}")
+
+
+def case_recover():
+    """A cut made by a proxy in postcopy-active: both sides postcopy-paused,
+    the destination alive and waiting; migrate-recover + migrate -r exchange
+    the received bitmaps and finish, with the invariant.  Then migrate-pause
+    (QEMU's way to cut on purpose) and recovery again, in the same run."""
     with TestDir() as d:
         port = free_port()
         src = vm(d, "src")
@@ -318,11 +343,19 @@ def case_cut():
             dinfo = wait_status(dst, "postcopy-paused", timeout=60)
             if not dinfo.get("error-desc"):
                 raise AssertionError(f"destination paused without a reason: {dinfo}")
-            expect_error(lambda: dst.qmp.command("migrate-recover", uri="tcp:127.0.0.1:0"),
-                         "postcopy recovery is not supported")
-            expect_error(lambda: dst.qmp.command("migrate-pause"),
-                         "migrate-pause is currently only supported")
             dst.check_alive()      # paused, not exited: the guest waits for its pages
+            recover(src, dst, d, 1)
+            wait_status(src, "postcopy-active")
+            wait_status(dst, "postcopy-active")
+            # and once more, cut on purpose from the destination
+            dst.qmp.command("migrate-pause")
+            wait_status(src, "postcopy-paused")
+            wait_status(dst, "postcopy-paused")
+            recover(src, dst, d, 2)
+            wait_status(src, "postcopy-active")
+            info, _ = finish(src, dst, d)
+            print(f"  recovered twice: {info['ram']['postcopy-requests']} requests, "
+                  f"{info['ram']['postcopy-bytes'] >> 10} KiB after the switch", flush=True)
         finally:
             if proxy:
                 proxy.cut()
@@ -354,8 +387,6 @@ def case_cancel():
             start_postcopy(src, dst)
             expect_error(lambda: src.qmp.command("migrate_cancel"),
                          "Postcopy migration in progress, cannot cancel.")
-            expect_error(lambda: src.qmp.command("migrate-pause"),
-                         "postcopy recovery is not supported")
             finish(src, dst, d)
             src.qmp.command("migrate_cancel")     # completed: nothing to cancel
         finally:
@@ -393,7 +424,7 @@ CASES = [
     ("multifd", case_multifd),
     ("blocktime", case_blocktime),
     ("dest-killed", case_dest_killed),
-    ("cut", case_cut),
+    ("recover", case_recover),
     ("cancel", case_cancel),
     ("refusals", case_refusals),
 ]
