@@ -455,13 +455,19 @@ static gpointer incoming_thread(gpointer opaque)
     MultiFDRecv *mr = NULL;
     MigStream *f;
     PostcopyIncoming *pi;
+    int preempt_lfd = -1;
     bool ok;
 
     if (!ch) {
         bool accepted = accept_channels(a, &ch, &mr, &err);
 
         set_in_channel(s, ch, -1);
-        mig_socket_listen_close(a->listen_fd, &a->uri);
+        if (accepted && migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT)) {
+            /* postcopy-preempt: the source connects once more at the switch */
+            preempt_lfd = a->listen_fd;
+        } else {
+            mig_socket_listen_close(a->listen_fd, &a->uri);
+        }
         a->listen_fd = -1;
         if (!accepted) {
             incoming_failed(s, ch, err->message);
@@ -499,6 +505,9 @@ static gpointer incoming_thread(gpointer opaque)
      * after.  A one-way stream (file:, exec:) already holds it.
      */
     pi = postcopy_incoming_new(s, f);
+    if (preempt_lfd >= 0) {
+        postcopy_incoming_set_preempt_listener(pi, preempt_lfd, &a->uri);
+    }
     ok = loadvm_state_until_eof(s->reg, f, &err) &&
          (ch->bidirectional || loadvm_skip_vmdesc(f, &err));
     if (ok && loadvm_handed_off(s->reg)) {

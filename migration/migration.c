@@ -713,7 +713,7 @@ static bool mig_postcopy(MigRun *r)
 
     r->stopped_from = machine_runstate(s->m);
     s->switchover_runstate = r->stopped_from;
-    ok = postcopy_src_run(s, r->f, &dest_may_run, &r->err);
+    ok = postcopy_src_run(s, r->f, &r->a->uri, &dest_may_run, &r->err);
     if (dest_may_run) {
         g_mutex_lock(&s->lock);
         s->go_sent = true;

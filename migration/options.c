@@ -274,10 +274,6 @@ static bool caps_check(const bool *caps, GError **errp)
             kvmig_error(errp, "Postcopy preempt requires postcopy-ram");
             return false;
         }
-        /* refused rather than accepted and ignored (docs/devel/migration/postcopy.rst) */
-        kvmig_error(errp, "postcopy-preempt is not supported by kvmig yet: requested "
-                    "pages share the main channel with the background pages");
-        return false;
     }
     if (caps[MIGRATION_CAPABILITY_MULTIFD] && caps[MIGRATION_CAPABILITY_COMPRESS]) {
         kvmig_error(errp, "Multifd is not compatible with compress");

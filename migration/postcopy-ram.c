@@ -84,6 +84,14 @@ struct PostcopyIncoming {
     /* set by postcopy_incoming_resume: RECV_BITMAP and POSTCOPY_RESUME may come */
     bool recovering;
 
+    /* postcopy-preempt: the listener until LISTEN, then the channel's thread */
+    int preempt_lfd;            /* -1: none */
+    MigUri preempt_uri;
+    MigStream *preempt_f;
+    GThread *preempt_thread;
+    bool preempt_ok;            /* preempt thread: ended at its EOS */
+    GError *preempt_err;
+
     /* listen thread, read after it is joined */
     bool listen_ok;
     GError *listen_err;
@@ -288,12 +296,147 @@ bool postcopy_place_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
     return true;
 }
 
+/*
+ * postcopy-preempt: the requested pages' own channel (layout in
+ * postcopy.h), placed as they come, until EOS.  Every byte is untrusted:
+ * flags, block names and offsets are checked as ram-load.c checks them.
+ */
+static bool preempt_load(PostcopyIncoming *pi, MigStream *f, GError **errp)
+{
+    static const uint64_t known = RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE |
+                                  RAM_SAVE_FLAG_CONTINUE | RAM_SAVE_FLAG_EOS;
+    g_autofree uint8_t *page = g_malloc(TARGET_PAGE_SIZE);
+    RAMBlock *rb = NULL;
+
+    if (mig_stream_get_be32(f) != POSTCOPY_PREEMPT_MAGIC || mig_stream_error(f)) {
+        kvmig_error(errp, "postcopy-preempt: the channel does not start with its magic");
+        return false;
+    }
+    for (;;) {
+        uint64_t word = mig_stream_get_be64(f);
+        uint64_t flags = word & (TARGET_PAGE_SIZE - 1), addr = word & ~(TARGET_PAGE_SIZE - 1);
+
+        if (mig_stream_error(f)) {
+            kvmig_error(errp, "postcopy-preempt: %s", mig_stream_error_msg(f));
+            return false;
+        }
+        if (flags == RAM_SAVE_FLAG_EOS) {
+            return true;
+        }
+        if ((flags & ~known) || !(flags & (RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE)) ||
+            (flags & RAM_SAVE_FLAG_ZERO && flags & RAM_SAVE_FLAG_PAGE)) {
+            kvmig_error(errp, "postcopy-preempt: record flags 0x%" G_GINT64_MODIFIER "x",
+                        flags);
+            return false;
+        }
+        if (!(flags & RAM_SAVE_FLAG_CONTINUE)) {
+            char name[256];
+            uint8_t n = mig_stream_get_u8(f);
+
+            mig_stream_get_buffer(f, name, n);
+            name[n] = 0;
+            rb = mig_stream_error(f) ? NULL : machine_find_ram_block(pi->s->m, name);
+        }
+        if (!rb || addr >= rb->used_length) {
+            kvmig_error(errp, "postcopy-preempt: page 0x%" G_GINT64_MODIFIER "x of %s",
+                        addr, rb ? "beyond its RAM block" : "no known RAM block");
+            return false;
+        }
+        if (flags & RAM_SAVE_FLAG_ZERO) {
+            uint8_t ch = mig_stream_get_u8(f);
+
+            memset(page, ch, TARGET_PAGE_SIZE);
+            if (!mig_stream_error(f) &&
+                !postcopy_place_page(pi, rb, addr, ch ? page : NULL, errp)) {
+                return false;
+            }
+        } else if (mig_stream_get_buffer(f, page, TARGET_PAGE_SIZE) &&
+                   !postcopy_place_page(pi, rb, addr, page, errp)) {
+            return false;
+        }
+    }
+}
+
+static gpointer preempt_thread(gpointer opaque)
+{
+    PostcopyIncoming *pi = opaque;
+
+    pi->preempt_ok = preempt_load(pi, pi->preempt_f, &pi->preempt_err);
+    return NULL;
+}
+
+/* LISTEN with postcopy-preempt: the source's second connection, checked. */
+static bool accept_preempt(PostcopyIncoming *pi, GError **errp)
+{
+    uint32_t magic = 0;
+    MigChannel *ch;
+
+    if (pi->preempt_lfd < 0) {
+        return true;
+    }
+    ch = mig_socket_accept_peek(pi->preempt_lfd, &pi->preempt_uri, 10000,
+                                &pi->s->in_quitting, &magic, errp);
+    mig_socket_listen_close(pi->preempt_lfd, &pi->preempt_uri);
+    pi->preempt_lfd = -1;
+    if (!ch) {
+        g_prefix_error(errp, "postcopy-preempt is on here, but the source's preempt "
+                       "channel: ");
+        return false;
+    }
+    if (magic != POSTCOPY_PREEMPT_MAGIC) {
+        kvmig_error(errp, "postcopy-preempt: a connection that is not a preempt channel");
+        mig_channel_close(ch);
+        return false;
+    }
+    pi->preempt_f = mig_stream_new(ch);
+    pi->preempt_thread = g_thread_new("postcopy-preempt", preempt_thread, pi);
+    return true;
+}
+
+/* The preempt thread: wait for its EOS (@ok) or stop it; its error if any. */
+static bool join_preempt(PostcopyIncoming *pi, bool ok, GError **errp)
+{
+    if (!pi->preempt_thread) {
+        return true;
+    }
+    if (!ok) {
+        mig_channel_shutdown(mig_stream_channel(pi->preempt_f));
+    }
+    g_thread_join(pi->preempt_thread);
+    pi->preempt_thread = NULL;
+    mig_stream_close(pi->preempt_f);
+    pi->preempt_f = NULL;
+    if (ok && !pi->preempt_ok) {
+        g_propagate_error(errp, pi->preempt_err);
+        pi->preempt_err = NULL;
+        return false;
+    }
+    g_clear_error(&pi->preempt_err);
+    return true;
+}
+
 static gpointer listen_thread(gpointer opaque)
 {
     PostcopyIncoming *pi = opaque;
 
     pi->listen_ok = loadvm_state_continue(pi->s->reg, pi->f, &pi->listen_err);
+    /*
+     * The source ends the preempt channel (EOS) before it writes EOF here:
+     * every page sent on it is placed before RAM is unregistered.
+     */
+    if (!join_preempt(pi, pi->listen_ok, pi->listen_ok ? &pi->listen_err : NULL)) {
+        pi->listen_ok = false;
+    }
     return NULL;
+}
+
+void postcopy_incoming_set_preempt_listener(PostcopyIncoming *pi, int lfd, const MigUri *uri)
+{
+    pi->preempt_lfd = lfd;
+    pi->preempt_uri = (MigUri){
+        .kind = uri->kind, .host = g_strdup(uri->host), .port = g_strdup(uri->port),
+        .path = g_strdup(uri->path),
+    };
 }
 
 /* ---- the commands (incoming thread) ---- */
@@ -423,6 +566,9 @@ static bool handle_listen(PostcopyIncoming *pi, GError **errp)
     pi->quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (pi->quit_fd < 0) {
         kvmig_error_errno(errp, errno, "postcopy: eventfd");
+        return false;
+    }
+    if (!accept_preempt(pi, errp)) {
         return false;
     }
     migrate_set_state(pi->s, &pi->s->in_status, MIGRATION_STATUS_ACTIVE,
@@ -603,7 +749,7 @@ PostcopyIncoming *postcopy_incoming_new(MigrationState *s, MigStream *f)
     pi->rs = s->ram;
     pi->f = f;
     pi->ch = mig_stream_channel(f);
-    pi->uffd = pi->quit_fd = -1;
+    pi->uffd = pi->quit_fd = pi->preempt_lfd = -1;
     g_mutex_init(&pi->rp_lock);
     g_mutex_init(&pi->lock);
     pi->fault_ns = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -668,6 +814,11 @@ void postcopy_incoming_free(PostcopyIncoming *pi)
         g_thread_join(pi->listen_thread);
     }
     stop_fault_thread(pi);
+    join_preempt(pi, false, NULL);
+    if (pi->preempt_lfd >= 0) {
+        mig_socket_listen_close(pi->preempt_lfd, &pi->preempt_uri);
+    }
+    mig_uri_clear(&pi->preempt_uri);
     /*
      * Closing unregisters every range and wakes any thread still waiting:
      * right when every page is here, never when paused (a woken vCPU

@@ -45,6 +45,16 @@ struct PostcopySrc {
 
     /* migration thread */
     unsigned long *sent[2];     /* per RAM block: sent since the switch */
+    MigStream *pf;              /* postcopy-preempt: the requested pages' channel, or NULL */
+    RAMBlock *pf_last_block;    /* its CONTINUE state */
+    /*
+     * max-postcopy-bandwidth, for the background pass only (a requested
+     * page is never held back): bytes sent since bucket_t0 (ns), read
+     * from the parameter once per iteration
+     */
+    uint64_t bw;
+    int64_t bucket_t0;
+    uint64_t bucket_bytes;
     GThread *rp_thread;
 
     /* protected by lock */
@@ -188,10 +198,27 @@ static gpointer rp_thread(gpointer opaque)
 
 /* ---- sending pages (migration thread) ---- */
 
-static void send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page)
+/* A record's header on the preempt channel (its own CONTINUE state). */
+static void preempt_header(PostcopySrc *pc, RAMBlock *rb, uint64_t offset, uint64_t flags)
+{
+    if (rb == pc->pf_last_block) {
+        mig_stream_put_be64(pc->pf, offset | flags | RAM_SAVE_FLAG_CONTINUE);
+    } else {
+        size_t n = strlen(rb->idstr);
+
+        mig_stream_put_be64(pc->pf, offset | flags);
+        mig_stream_put_u8(pc->pf, n);
+        mig_stream_put_buffer(pc->pf, rb->idstr, n);
+        pc->pf_last_block = rb;
+    }
+}
+
+/* Send @page once after the switch: on @f, or (@urgent) the preempt channel. */
+static void send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page, bool urgent)
 {
     RAMState *rs = pc->rs;
     uint64_t offset = page << TARGET_PAGE_BITS;
+    bool zero;
 
     if (test_bit(page, pc->sent[rb->index])) {
         return;     /* in flight or placed: sent once after the switch */
@@ -202,14 +229,19 @@ static void send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page)
         rs->dirty.dirty_pages--;
     }
     /* the guest is stopped here: the page cannot change under the iovec */
-    if (buffer_is_zero(rb->host + offset, TARGET_PAGE_SIZE)) {
-        ram_put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_ZERO);
-        mig_stream_put_u8(f, 0);
-        stat_add(&pc->s->stats, zero_pages, 1);
+    zero = buffer_is_zero(rb->host + offset, TARGET_PAGE_SIZE);
+    stat_add(&pc->s->stats, zero_pages, zero);
+    stat_add(&pc->s->stats, normal_pages, !zero);
+    if (urgent && pc->pf) {
+        preempt_header(pc, rb, offset, zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
+        f = pc->pf;
     } else {
-        ram_put_page_header(rs, f, rb, offset, RAM_SAVE_FLAG_PAGE);
+        ram_put_page_header(rs, f, rb, offset, zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
+    }
+    if (zero) {
+        mig_stream_put_u8(f, 0);
+    } else {
         mig_stream_put_buffer_async(f, rb->host + offset, TARGET_PAGE_SIZE);
-        stat_add(&pc->s->stats, normal_pages, 1);
     }
 }
 
@@ -228,11 +260,45 @@ static bool send_requests(PostcopySrc *pc, MigStream *f)
             return any;
         }
         for (uint64_t i = 0; i < it->npages; i++) {
-            send_one(pc, f, it->rb, it->page + i);
+            send_one(pc, f, it->rb, it->page + i, true);
         }
         any = true;
         g_free(it);
     }
+}
+
+/* Background pages: ns to wait before the next one may go (0: now). */
+static int64_t background_delay(PostcopySrc *pc)
+{
+    int64_t now = g_get_monotonic_time() * 1000, due;
+
+    if (!pc->bw) {
+        return 0;
+    }
+    if (!pc->bucket_t0) {
+        pc->bucket_t0 = now;
+        pc->bucket_bytes = 0;
+    }
+    due = pc->bucket_t0 + (int64_t)(pc->bucket_bytes * 1000000000ULL / pc->bw);
+    if (now - due > 100 * 1000 * 1000) {
+        /* idle (requests only) for a while: no burst of saved-up credit */
+        pc->bucket_t0 = now;
+        pc->bucket_bytes = 0;
+        return 0;
+    }
+    return due > now ? due - now : 0;
+}
+
+/* Sleep at most @ns, or until a request arrives. */
+static void wait_request(PostcopySrc *pc, int64_t ns)
+{
+    int64_t until = g_get_monotonic_time() + ns / 1000 + 1;
+
+    g_mutex_lock(&pc->lock);
+    while (g_queue_is_empty(&pc->reqs) && !pc->rp_ended &&
+           g_cond_wait_until(&pc->cond, &pc->lock, until)) {
+    }
+    g_mutex_unlock(&pc->lock);
 }
 
 bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
@@ -248,7 +314,10 @@ bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
 
         if (send_requests(pc, f)) {
             /* an urgent page waits for nothing already buffered */
-            mig_stream_flush(f);
+            mig_stream_flush(pc->pf ? pc->pf : f);
+            if (pc->pf && mig_stream_error(pc->pf)) {
+                return false;   /* rp_broken or the main stream says why soon */
+            }
         }
         if (!rs->dirty.dirty_pages) {
             break;
@@ -260,7 +329,21 @@ bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
             rs->scan_page = 0;
             continue;
         }
-        send_one(pc, f, rb, page);
+        {
+            int64_t delay = background_delay(pc);
+
+            if (delay) {
+                /* what is buffered goes now; a request may come meanwhile */
+                mig_stream_flush(f);
+                wait_request(pc, MIN(delay, 20 * 1000 * 1000));
+                if (deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
+                    break;
+                }
+                continue;
+            }
+        }
+        send_one(pc, f, rb, page, false);
+        pc->bucket_bytes += TARGET_PAGE_SIZE;
         rs->scan_page = page + 1;
         if ((++n & 15) == 0 && deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
             break;
@@ -401,11 +484,17 @@ static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
     if (!pc->rp_thread) {
         pc->rp_thread = g_thread_new("postcopy-rp", rp_thread, pc);
     }
-    mig_stream_set_rate_limit(f, migrate_max_postcopy_bandwidth(s->opts));
+    /* max-postcopy-bandwidth holds back the background pass only (background_delay) */
+    mig_stream_set_rate_limit(f, 0);
+    pc->bw = migrate_max_postcopy_bandwidth(s->opts);
     for (;;) {
         int ret;
 
         if (rp_broken(pc, errp)) {
+            return false;
+        }
+        if (pc->pf && mig_stream_error(pc->pf)) {
+            kvmig_error(errp, "postcopy-preempt channel: %s", mig_stream_error_msg(pc->pf));
             return false;
         }
         ret = savevm_save_iterate(s->reg, f, errp);
@@ -422,9 +511,16 @@ static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
         if (ret > 0) {
             break;
         }
-        mig_stream_set_rate_limit(f, migrate_max_postcopy_bandwidth(s->opts));
+        pc->bw = migrate_max_postcopy_bandwidth(s->opts);
     }
-    mig_stream_set_rate_limit(f, 0);
+    if (pc->pf) {
+        /* the preempt channel ends first: its pages are placed before EOF here */
+        mig_stream_put_be64(pc->pf, RAM_SAVE_FLAG_EOS);
+        if (mig_stream_flush(pc->pf)) {
+            kvmig_error(errp, "postcopy-preempt: %s", mig_stream_error_msg(pc->pf));
+            return false;
+        }
+    }
     if (!savevm_save_complete_postcopy(s->reg, f, errp)) {
         return false;
     }
@@ -449,6 +545,11 @@ static void serve_end(PostcopySrc *pc, bool ok)
         pc->rp_thread = NULL;
     }
     pc->ch = NULL;
+    if (pc->pf) {
+        /* recovery goes on without it: requests share the new main channel */
+        mig_stream_close(pc->pf);
+        pc->pf = NULL;
+    }
     if (ok) {
         rs->pc_src = NULL;
         src_free(pc);
@@ -456,11 +557,45 @@ static void serve_end(PostcopySrc *pc, bool ok)
     /* else paused: the bitmaps and the scan position wait for `migrate -r` */
 }
 
-bool postcopy_src_run(MigrationState *s, MigStream *f, bool *dest_may_run, GError **errp)
+/*
+ * postcopy-preempt: connect once more to the destination's address, the
+ * magic first so that its LISTEN can tell the channel.
+ */
+static MigStream *preempt_connect(MigrationState *s, const MigUri *uri, GError **errp)
+{
+    MigChannel *ch;
+    MigStream *pf;
+
+    if (uri->kind != MIG_URI_TCP && uri->kind != MIG_URI_UNIX) {
+        kvmig_error(errp, "postcopy-preempt needs a tcp: or unix: URI");
+        return NULL;
+    }
+    if (migrate_tls(s->opts)) {
+        kvmig_error(errp, "postcopy-preempt over TLS is not supported by kvmig yet");
+        return NULL;
+    }
+    ch = mig_socket_connect(uri, &s->status, errp);
+    if (!ch) {
+        g_prefix_error(errp, "postcopy-preempt channel: ");
+        return NULL;
+    }
+    pf = mig_stream_new(ch);
+    mig_stream_put_be32(pf, POSTCOPY_PREEMPT_MAGIC);
+    if (mig_stream_flush(pf)) {
+        kvmig_error(errp, "postcopy-preempt channel: %s", mig_stream_error_msg(pf));
+        mig_stream_close(pf);
+        return NULL;
+    }
+    return pf;
+}
+
+bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri, bool *dest_may_run,
+                      GError **errp)
 {
     Machine *m = s->m;
     RAMState *rs = s->ram;
     PostcopySrc *pc;
+    MigStream *pf = NULL;
     int64_t down_start_us;
     bool ok;
 
@@ -480,12 +615,19 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, bool *dest_may_run, GErro
         return false;
     }
     stat_set(&s->stats, dirty_sync_count, rs->dirty.sync_count);
-    send_discards(rs, f);
-    if (!send_package(s, f, errp)) {
+    /* preempt: connected before the package, accepted at its LISTEN */
+    if (migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT) &&
+        !(pf = preempt_connect(s, uri, errp))) {
         return false;
     }
-    if (mig_stream_flush(f)) {
-        kvmig_error(errp, "%s", mig_stream_error_msg(f));
+    send_discards(rs, f);
+    if (!send_package(s, f, errp) || mig_stream_flush(f)) {
+        if (errp && !*errp) {
+            kvmig_error(errp, "%s", mig_stream_error_msg(f));
+        }
+        if (pf) {
+            mig_stream_close(pf);
+        }
         return false;
     }
     /* From here on the destination may run the guest: never resume it here. */
@@ -503,6 +645,7 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, bool *dest_may_run, GErro
     for (unsigned i = 0; i < m->nr_ram_blocks && i < G_N_ELEMENTS(pc->sent); i++) {
         pc->sent[i] = bitmap_new(m->ram_blocks[i]->npages);
     }
+    pc->pf = pf;
     rs->pc_src = pc;
     ok = serve(pc, f, stat_get(&s->stats, multifd_bytes), errp);
     serve_end(pc, ok);

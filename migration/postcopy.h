@@ -49,6 +49,15 @@
 #define POSTCOPY_DISCARD_MAX_RANGES     12      /* per command, as QEMU */
 #define POSTCOPY_PACKAGED_MAX           (1u << 24)
 #define POSTCOPY_BLOCK_NAME_MAX         255
+/*
+ * postcopy-preempt (kvmig's layout; QEMU tells its preempt channel by
+ * connection order, kvmig by its first bytes): a second connection to the
+ * destination's address opened at the switch, starting with this be32,
+ * then ram records (be64 offset | ZERO or PAGE [| CONTINUE], the block
+ * name unless CONTINUE, the payload) for requested pages only, ended by
+ * an EOS record before the main stream's EOF.
+ */
+#define POSTCOPY_PREEMPT_MAGIC          0x4b56504du     /* "KVPM" */
 
 /* The largest payload a DISCARD command may have. */
 #define POSTCOPY_DISCARD_MAX_LEN \
@@ -89,19 +98,21 @@ struct MigrationState;
 struct MigStream;
 struct RAMState;
 struct RAMBlock;
+struct MigUri;
 
 /* Write POSTCOPY_ADVISE (after the header, before any section). */
 void postcopy_src_advise(struct MigStream *f);
 /* migrate-start-postcopy was given for the running migration. */
 bool postcopy_src_wanted(struct MigrationState *s);
 /*
- * From active: stop the guest, switch to postcopy-active, send the
- * discards and the package, serve pages until all are sent, wait for DONE.
+ * From active: stop the guest, switch to postcopy-active (with
+ * postcopy-preempt connect a second channel to @uri for requested pages),
+ * send the discards and the package, serve pages until all are sent, wait for DONE.
  * *@dest_may_run is set once the package (ending in RUN) is written: from
  * then on a failure must leave the guest stopped here.
  */
-bool postcopy_src_run(struct MigrationState *s, struct MigStream *f, bool *dest_may_run,
-                      GError **errp);
+bool postcopy_src_run(struct MigrationState *s, struct MigStream *f, const struct MigUri *uri,
+                      bool *dest_may_run, GError **errp);
 /*
  * Recovery (`migrate -r`): status postcopy-recover; on the new stream @f,
  * ask for the destination's received bitmaps, make the rest dirty again,
@@ -144,6 +155,12 @@ void postcopy_incoming_pause(PostcopyIncoming *pi);
  * then pages) on a new listen thread; postcopy_incoming_finish waits for it.
  */
 bool postcopy_incoming_resume(PostcopyIncoming *pi, struct MigStream *f, GError **errp);
+/*
+ * postcopy-preempt: the listener (owned from now on) on which the source
+ * connects its preempt channel at the switch; accepted at LISTEN.
+ */
+void postcopy_incoming_set_preempt_listener(PostcopyIncoming *pi, int lfd,
+                                            const struct MigUri *uri);
 /* Listen thread: is RAM registered (pages must be placed, not written)? */
 bool postcopy_listening(PostcopyIncoming *pi);
 /* Listen thread: place one page atomically (@data NULL: a zero page). */
