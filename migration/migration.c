@@ -817,6 +817,20 @@ static gpointer migration_thread(gpointer opaque)
     return NULL;
 }
 
+/* The arguments of an outgoing migration to @uri (parsed), or NULL with *errp. */
+static OutgoingArgs *outgoing_args_new(MigrationState *s, const char *uri, GError **errp)
+{
+    OutgoingArgs *a = g_new0(OutgoingArgs, 1);
+
+    a->s = s;
+    a->fd = -1;
+    if (!mig_uri_parse(uri, &a->uri, errp)) {
+        g_free(a);
+        return NULL;
+    }
+    return a;
+}
+
 /*
  * `migrate -r URI` on a paused postcopy: a new channel, the recovery
  * handshake and the rest of the pages (postcopy-src.c).  Status
@@ -869,11 +883,8 @@ static bool migrate_resume(MigrationState *s, const char *uri, GError **errp)
         kvmig_error(errp, "Cannot resume if there is no paused migration");
         return false;
     }
-    a = g_new0(OutgoingArgs, 1);
-    a->s = s;
-    a->fd = -1;
-    if (!mig_uri_parse(uri, &a->uri, errp)) {
-        g_free(a);
+    a = outgoing_args_new(s, uri, errp);
+    if (!a) {
         return false;
     }
     if (a->uri.kind != MIG_URI_TCP && a->uri.kind != MIG_URI_UNIX) {
@@ -918,11 +929,8 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
         kvmig_error(errp, "Guest is waiting for an incoming migration");
         return false;
     }
-    a = g_new0(OutgoingArgs, 1);
-    a->s = s;
-    a->fd = -1;
-    if (!mig_uri_parse(uri, &a->uri, errp)) {
-        g_free(a);
+    a = outgoing_args_new(s, uri, errp);
+    if (!a) {
         return false;
     }
     if (migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD) &&

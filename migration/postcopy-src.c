@@ -473,6 +473,19 @@ static void src_free(PostcopySrc *pc)
     g_free(pc);
 }
 
+/* Flush @f and count its bytes (@base: earlier streams'); false with *errp. */
+static bool flush_counted(MigrationState *s, MigStream *f, uint64_t base, GError **errp)
+{
+    if (mig_stream_flush(f)) {
+        kvmig_error(errp, "%s", mig_stream_error_msg(f));
+        return false;
+    }
+    stat_set(&s->stats, transferred, base + mig_stream_transferred(f));
+    stat_set(&s->stats, postcopy_bytes, stat_get(&s->stats, transferred) -
+             stat_get(&s->stats, precopy_bytes));
+    return true;
+}
+
 /*
  * Serve pages on @f until every page is sent, then END, EOF and DONE.
  * Byte counts: @base is what was transferred before @f (earlier streams).
@@ -498,16 +511,9 @@ static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
             return false;
         }
         ret = savevm_save_iterate(s->reg, f, errp);
-        if (ret < 0) {
+        if (ret < 0 || !flush_counted(s, f, base, errp)) {
             return false;
         }
-        if (mig_stream_flush(f)) {
-            kvmig_error(errp, "%s", mig_stream_error_msg(f));
-            return false;
-        }
-        stat_set(&s->stats, transferred, base + mig_stream_transferred(f));
-        stat_set(&s->stats, postcopy_bytes, stat_get(&s->stats, transferred) -
-                 stat_get(&s->stats, precopy_bytes));
         if (ret > 0) {
             break;
         }
@@ -521,16 +527,9 @@ static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
             return false;
         }
     }
-    if (!savevm_save_complete_postcopy(s->reg, f, errp)) {
+    if (!savevm_save_complete_postcopy(s->reg, f, errp) || !flush_counted(s, f, base, errp)) {
         return false;
     }
-    if (mig_stream_flush(f)) {
-        kvmig_error(errp, "%s", mig_stream_error_msg(f));
-        return false;
-    }
-    stat_set(&s->stats, transferred, base + mig_stream_transferred(f));
-    stat_set(&s->stats, postcopy_bytes, stat_get(&s->stats, transferred) -
-             stat_get(&s->stats, precopy_bytes));
     return wait_done(pc, errp);
 }
 

@@ -340,7 +340,8 @@ static void put_vmdesc(MigStream *f, JsonBuilder *b)
     g_string_free(s, TRUE);
 }
 
-bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp)
+/* SECTION_END of every live section (precopy's switchover, postcopy's end). */
+static bool save_ends(SaveVMRegistry *reg, MigStream *f, GError **errp)
 {
     for (guint i = 0; i < reg->entries->len; i++) {
         SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
@@ -356,6 +357,14 @@ bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp)
         if (!stream_check(f, se, errp)) {
             return false;
         }
+    }
+    return true;
+}
+
+bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp)
+{
+    if (!save_ends(reg, f, errp)) {
+        return false;
     }
     /* no vmdesc here: savevm_put_vmdesc describes them after the downtime */
     for (guint i = 0; i < reg->entries->len; i++) {
@@ -381,20 +390,8 @@ bool savevm_save_devices(SaveVMRegistry *reg, MigStream *f, GError **errp)
 
 bool savevm_save_complete_postcopy(SaveVMRegistry *reg, MigStream *f, GError **errp)
 {
-    for (guint i = 0; i < reg->entries->len; i++) {
-        SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
-        if (!se->ops) {
-            continue;
-        }
-        put_section_header(f, se, QEMU_VM_SECTION_END);
-        if (se->ops->save_complete && !se->ops->save_complete(f, se->opaque, errp)) {
-            g_prefix_error(errp, "section '%s' completion: ", se->idstr);
-            return false;
-        }
-        put_section_footer(f, se);
-        if (!stream_check(f, se, errp)) {
-            return false;
-        }
+    if (!save_ends(reg, f, errp)) {
+        return false;
     }
     mig_stream_put_u8(f, QEMU_VM_EOF);
     return stream_check(f, NULL, errp);

@@ -252,6 +252,25 @@ static void print_ram(GString *out, JsonObject *ram)
     }
 }
 
+/* The integer array @name of @o, if any: @head, the numbers with @sep, @tail. */
+static void print_int_array(GString *out, JsonObject *o, const char *name, const char *head,
+                            const char *sep, const char *tail)
+{
+    JsonNode *n = json_object_get_member(o, name);
+    JsonArray *a;
+
+    if (!n || !JSON_NODE_HOLDS_ARRAY(n)) {
+        return;
+    }
+    a = json_node_get_array(n);
+    g_string_append(out, head);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        g_string_append_printf(out, "%s%" G_GINT64_FORMAT, i ? sep : "",
+                               json_array_get_int_element(a, i));
+    }
+    g_string_append(out, tail);
+}
+
 /* @us as QEMU's HMP writes a latency bucket's bound: "4 us", "16 ms", "2 sec". */
 static char *hmp_time_str(uint64_t us)
 {
@@ -368,33 +387,15 @@ void hmp_print_migrate(MonitorCmdCtx *ctx, JsonNode *ret, GString *out)
         g_string_append_printf(out, "postcopy blocktime: %" PRIu64 "\n",
                                u64(info, "postcopy-blocktime"));
     }
-    n = json_object_get_member(info, "postcopy-vcpu-blocktime");
-    if (n && JSON_NODE_HOLDS_ARRAY(n)) {
-        JsonArray *a = json_node_get_array(n);
-
-        g_string_append(out, "postcopy vcpu blocktime: ");
-        for (guint i = 0; i < json_array_get_length(a); i++) {
-            g_string_append_printf(out, "%s%" G_GINT64_FORMAT, i ? "," : "",
-                                   json_array_get_int_element(a, i));
-        }
-        g_string_append_c(out, '\n');
-    }
+    print_int_array(out, info, "postcopy-vcpu-blocktime", "postcopy vcpu blocktime: ", ",",
+                    "\n");
     /* QEMU 10.1's page-fault latency lines (postcopy-blocktime, destination) */
     if (json_object_has_member(info, "postcopy-latency")) {
         g_string_append_printf(out, "Postcopy Latency (ns): %" PRIu64 "\n",
                                u64(info, "postcopy-latency"));
     }
-    n = json_object_get_member(info, "postcopy-vcpu-latency");
-    if (n && JSON_NODE_HOLDS_ARRAY(n)) {
-        JsonArray *a = json_node_get_array(n);
-
-        g_string_append(out, "Postcopy vCPU Latencies (ns):\n  [");
-        for (guint i = 0; i < json_array_get_length(a); i++) {
-            g_string_append_printf(out, "%s%" G_GINT64_FORMAT, i ? ", " : "",
-                                   json_array_get_int_element(a, i));
-        }
-        g_string_append(out, "]\n");
-    }
+    print_int_array(out, info, "postcopy-vcpu-latency", "Postcopy vCPU Latencies (ns):\n  [",
+                    ", ", "]\n");
     n = json_object_get_member(info, "postcopy-latency-dist");
     if (n && JSON_NODE_HOLDS_ARRAY(n)) {
         JsonArray *a = json_node_get_array(n);

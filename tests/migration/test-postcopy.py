@@ -23,8 +23,8 @@ import sys
 import threading
 import time
 
-from framework import (main, VM, TestDir, check_pagewalk_invariant, query, set_params,
-                       wait_migration)
+from framework import (main, VM, TestDir, check_pagewalk_invariant, free_tcp_port, query,
+                       set_params, wait_migration, wait_status)
 from qmp import QMPError
 
 KVMIG = sys.argv[1]
@@ -91,18 +91,6 @@ def wait_syncs(v, n, timeout=120):
         v.check_alive()
         if time.monotonic() > deadline:
             raise AssertionError(f"no {n} syncs: {info}")
-        time.sleep(0.02)
-
-
-def wait_status(v, want, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        info = query(v)
-        if info.get("status") == want:
-            return info
-        v.check_alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{v.name}: status {info.get('status')}, want {want}: {info}")
         time.sleep(0.02)
 
 
@@ -342,14 +330,6 @@ class Proxy:
         self.lsock.close()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def recover(src, dst, d, n):
     """migrate-recover on the destination, `migrate -r` on the source (HMP,
     as a user types it), over a new unix: socket."""
@@ -364,7 +344,7 @@ def case_recover():
     the received bitmaps and finish, with the invariant.  Then migrate-pause
     (QEMU's way to cut on purpose) and recovery again, in the same run."""
     with TestDir() as d:
-        port = free_port()
+        port = free_tcp_port()
         src = vm(d, "src")
         dst = vm(d, "dst", incoming="defer")
         proxy = None

@@ -323,9 +323,10 @@ static void test_capabilities(void)
     expect_caps(&o, "[{\"capability\": \"postcopy-preempt\", \"state\": true}]", false,
                 "Postcopy preempt requires postcopy-ram");
     expect_caps(&o, "[{\"capability\": \"postcopy-ram\", \"state\": true}, "
-                "{\"capability\": \"postcopy-preempt\", \"state\": true}]", false,
-                "postcopy-preempt is not supported by kvmig yet: requested pages share the "
-                "main channel with the background pages");
+                "{\"capability\": \"postcopy-preempt\", \"state\": true}]", false, NULL);
+    g_assert_true(migrate_cap(&o, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT));
+    expect_caps(&o, "[{\"capability\": \"postcopy-preempt\", \"state\": false}]", false,
+                NULL);
     expect_caps(&o, "[{\"capability\": \"postcopy-ram\", \"state\": true}, "
                 "{\"capability\": \"postcopy-blocktime\", \"state\": true}]", false, NULL);
     g_assert_true(migrate_cap(&o, MIGRATION_CAPABILITY_POSTCOPY_RAM));
