@@ -23,8 +23,8 @@ import sys
 import threading
 import time
 
-from framework import (main, VM, TestDir, check_pagewalk_invariant, free_tcp_port, query,
-                       set_params, wait_migration, wait_status)
+from framework import (main, VM, TestDir, check_pagewalk_invariant, compare_paused_memory,
+                       free_tcp_port, query, set_params, wait_migration, wait_status)
 from qmp import QMPError
 
 KVMIG = sys.argv[1]
@@ -415,6 +415,28 @@ def case_cancel():
             dst.kill()
 
 
+def case_no_switch():
+    """postcopy-ram on, migrate-start-postcopy never given: a guest that
+    converges completes as precopy (ADVISE sent, nothing else), and its
+    memory arrives exact."""
+    with TestDir() as d:
+        src = vm(d, "src", append="workload=idle")
+        dst = vm(d, "dst", append="workload=idle", incoming="defer")
+        try:
+            for v in (src, dst):
+                caps(v, postcopy_ram=True)
+            dst.qmp.command("migrate-incoming", uri=f"unix:{d}/mig.sock")
+            src.qmp.command("stop")
+            src.qmp.command("migrate", uri=f"unix:{d}/mig.sock")
+            info = wait_migration(src)
+            if info["status"] != "completed" or info["ram"]["postcopy-bytes"] != 0:
+                raise AssertionError(f"precopy with postcopy-ram on: {info}")
+            compare_paused_memory(src, dst, d, MEM_BYTES)
+        finally:
+            src.kill()
+            dst.kill()
+
+
 def case_refusals():
     with TestDir() as d:
         v = vm(d, "src")
@@ -446,6 +468,7 @@ CASES = [
     ("dest-killed", case_dest_killed),
     ("recover", case_recover),
     ("cancel", case_cancel),
+    ("no-switch", case_no_switch),
     ("refusals", case_refusals),
 ]
 
