@@ -309,6 +309,7 @@ typedef struct MigRun {
     uint64_t win_bytes, win_pages, last_pass;
     bool pass_done;
     MigSettle settle;
+    bool pinged;                /* settle waited for a PONG once already */
 
     /*
      * switchover: the run state the guest was stopped from, or
@@ -456,6 +457,12 @@ static bool mig_iterate(MigRun *r)
  * during the wait: what it dirtied is counted again (a dirty sync) and,
  * if it no longer fits in downtime-limit, *@again asks for more
  * iterating.  The limit is a bound only so.
+ *
+ * The wait happens once per migration: a guest that dirties more during
+ * one PONG wait than the limit allows would otherwise go round iterate
+ * and settle for ever (a pagewalk guest under compress did).  After it,
+ * the switchover follows iterate's own sync with no wait in between, as
+ * in QEMU, so the bound still holds.
  */
 static bool mig_settle(MigRun *r, bool *again)
 {
@@ -464,7 +471,8 @@ static bool mig_settle(MigRun *r, bool *again)
     bool ok = true;
 
     *again = false;
-    if (r->two_way) {
+    if (r->two_way && !r->pinged) {
+        r->pinged = true;
         savevm_put_ping(r->f, 1);
         ok = !mig_stream_flush(r->f) &&
              wait_for_destination(r->f, MIG_RP_MSG_PONG, &pong, &r->err);
