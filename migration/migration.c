@@ -956,16 +956,6 @@ JsonObject *qmp_query_migrate(MigrationState *s)
 
 /* ---- creation ---- */
 
-bool vmstate_register(Machine *m, const char *idstr, uint32_t instance_id,
-                      const VMStateDescription *vmsd, void *opaque, GError **errp)
-{
-    if (!m->migration) {
-        kvmig_error(errp, "vmstate '%s' registered before migration_new()", idstr);
-        return false;
-    }
-    return savevm_register_vmsd(m->migration->reg, idstr, instance_id, vmsd, opaque, errp);
-}
-
 MigrationOptions *migration_options(MigrationState *s)
 {
     return s->opts;
