@@ -17,9 +17,10 @@
  * A page whose zlib stream would not be smaller than a PAGE record goes
  * as a PAGE record from the copy: the destination has nothing to inflate.
  *
- * The codec is the multifd zlib method's (multifd-zlib.h), one page per
- * stream: libdeflate where built (its whole-buffer zlib functions), else
- * zlib (deflateReset/inflateReset per page, like QEMU).  Either way a
+ * The codec: libdeflate where built (its whole-buffer zlib functions,
+ * compress-libdeflate.c), else the multifd zlib method's codec
+ * (multifd-zlib.h: deflateReset/inflateReset per page, like QEMU;
+ * compress-zlib.c).  Either way a
  * record is one zlib stream (RFC 1950), so QEMU reads ours and we read
  * QEMU's.  On this project's fill data (3:1), one 4 KiB page per call,
  * libdeflate 1.14 at level 1 deflates about 320 MB/s on this project's
@@ -45,7 +46,6 @@
 #include <string.h>
 
 #include "migration/compress.h"
-#include "migration/multifd-zlib.h"
 #include "migration/workers.h"
 #include "util/error.h"
 
@@ -63,44 +63,7 @@ size_t compress_page_bound(void)
     return compressBound(TARGET_PAGE_SIZE);
 }
 
-/* ---- the codec: the zlib method's (multifd-zlib.h), one page per stream ---- */
-
-const char *compress_codec_name(void)
-{
-    return multifd_zlib_backend;
-}
-
-PageDeflater *page_deflater_new(int level, GError **errp)
-{
-    return multifd_zlib_new(level, true, errp);
-}
-
-void page_deflater_free(PageDeflater *d)
-{
-    multifd_zlib_free(d);
-}
-
-size_t page_deflate(PageDeflater *d, const uint8_t *page, uint8_t *out, size_t cap,
-                    GError **errp)
-{
-    return multifd_zlib_deflate(d, page, TARGET_PAGE_SIZE, out, cap, errp);
-}
-
-PageInflater *page_inflater_new(GError **errp)
-{
-    return multifd_zlib_new(0, false, errp);
-}
-
-void page_inflater_free(PageInflater *i)
-{
-    multifd_zlib_free(i);
-}
-
-bool page_inflate(PageInflater *i, const uint8_t *in, size_t len, uint8_t *page,
-                  GError **errp)
-{
-    return multifd_zlib_inflate(i, in, len, page, TARGET_PAGE_SIZE, "page", errp);
-}
+/* The codec: compress-libdeflate.c, else compress-zlib.c (the zlib method's). */
 
 /* ---- source ---- */
 

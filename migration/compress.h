@@ -25,9 +25,8 @@ size_t compress_page_bound(void);
 
 /* ---- the codec (one per worker; not thread-safe) ---- */
 
-/* Both are the zlib method's codec (multifd-zlib.h), one direction each. */
-typedef struct MultiFDZlib PageDeflater;
-typedef struct MultiFDZlib PageInflater;
+typedef struct PageDeflater PageDeflater;
+typedef struct PageInflater PageInflater;
 
 /* The implementation built in: "libdeflate" or "zlib". */
 const char *compress_codec_name(void);

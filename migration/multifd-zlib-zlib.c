@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The zlib method's codec (multifd-zlib.h) on zlib itself: built where libdeflate is not. */
+/* The zlib method's codec (multifd-zlib.h) on zlib. */
 #include <zlib.h>
 
 #include "migration/multifd-zlib.h"
 #include "util/error.h"
-
-const char multifd_zlib_backend[] = "zlib";
 
 struct MultiFDZlib {
     z_stream zs;

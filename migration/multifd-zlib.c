@@ -27,7 +27,7 @@ static bool zlib_decompress(void *state, const void *in, size_t in_len, void *ou
 
 const MultiFDMethods multifd_zlib_ops = {
     .method = MULTIFD_COMPRESSION_ZLIB,
-    .backend = multifd_zlib_backend,
+    .backend = "zlib",
     .state_new = zlib_state_new,
     .state_free = zlib_state_free,
     .compress = zlib_compress,

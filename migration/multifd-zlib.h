@@ -2,12 +2,10 @@
 /*
  * Private to migration/: the zlib method's codec, shared by multifd's
  * "zlib" method (multifd-zlib.c) and the compress capability (compress.c),
- * so that kvmig has one zlib wrapper.  Two implementations, one built:
- * multifd-zlib-zlib.c (zlib: deflateReset/inflateReset per unit, like QEMU) and
- * multifd-zlib-libdeflate.c (libdeflate's whole-buffer zlib functions:
- * about 4x faster at level 1 on this project's build machine, same
- * ratio).  Either way a unit is one zlib stream (RFC 1950): QEMU reads
- * ours and we read QEMU's.
+ * where libdeflate is not built (compress-zlib.c), so that kvmig has one
+ * zlib wrapper.  Implemented on zlib (multifd-zlib-zlib.c:
+ * deflateReset/inflateReset per unit, like QEMU).  A unit is one zlib
+ * stream (RFC 1950): QEMU reads ours and we read QEMU's.
  *
  * A MultiFDZlib is one direction, used by one thread at a time.
  */
@@ -19,9 +17,6 @@
 #include <stddef.h>
 
 typedef struct MultiFDZlib MultiFDZlib;
-
-/* The implementation built in: "libdeflate" or "zlib". */
-extern const char multifd_zlib_backend[];
 
 /* A deflater at @level (0..9) when @compress, else an inflater; NULL with @errp set. */
 MultiFDZlib *multifd_zlib_new(int level, bool compress, GError **errp);
