@@ -964,33 +964,26 @@ JsonObject *qmp_query_migrate(MigrationState *s)
 
 /* ---- creation ---- */
 
-bool vmstate_register(Machine *m, const char *idstr, uint32_t instance_id,
-                      const VMStateDescription *vmsd, void *opaque, GError **errp)
+MigrationOptions *migration_options(MigrationState *s)
 {
-    if (!m->migration) {
-        kvmig_error(errp, "vmstate '%s' registered before migration_new()", idstr);
-        return false;
-    }
-    return savevm_register_vmsd(m->migration->reg, idstr, instance_id, vmsd, opaque, errp);
+    return s->opts;
 }
 
-MigrationState *migration_new(Machine *m, MigrationOptions *opts, GError **errp)
+MigrationState *migration_new(Machine *m, GError **errp)
 {
     MigrationState *s = g_new0(MigrationState, 1);
 
     /* a vanished destination must be EPIPE, not a dead source */
     signal(SIGPIPE, SIG_IGN);
     s->m = m;
-    s->opts = opts;
+    s->opts = g_new(MigrationOptions, 1);
+    mig_opts_init(s->opts);
     s->reg = savevm_registry_new();
     g_mutex_init(&s->lock);
     g_cond_init(&s->cond);
     s->in_listen_fd = -1;
     s->objects = mig_objects_new();
-    s->ram = ram_register(s->reg, m, &s->stats, errp);
-    if (s->ram) {
-        s->ram->opts = opts;    /* xbzrle reads its capability and cache size */
-    }
+    s->ram = ram_register(s->reg, m, &s->stats, s->opts, errp);
     if (!s->ram || !machine_sections_register(s, errp)) {
         migration_free(s);
         return NULL;
@@ -1014,6 +1007,8 @@ void migration_free(MigrationState *s)
     g_mutex_clear(&s->lock);
     g_cond_clear(&s->cond);
     mig_objects_free(s->objects);
+    mig_opts_destroy(s->opts);
+    g_free(s->opts);
     g_free(s->tls_session);
     g_free(s->error_desc);
     g_free(s);
