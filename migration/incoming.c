@@ -17,6 +17,7 @@
 #include "migration/compress.h"
 #include "migration/migration-int.h"
 #include "migration/multifd.h"
+#include "migration/postcopy.h"
 #include "migration/rdma.h"
 #include "migration/savevm.h"
 #include "migration/return-path.h"
@@ -273,7 +274,7 @@ static uint32_t set_loaded_stats(MigrationState *s, MultiFDRecv *mr, int64_t loa
  * Run the guest unless the source's was paused or -S was given; returns
  * whether it runs.  Records the resume time since @from_us.
  */
-static bool resume_guest(MigrationState *s, int64_t from_us)
+bool incoming_resume_guest(MigrationState *s, int64_t from_us)
 {
     Machine *m = s->m;
     bool resume;
@@ -319,7 +320,7 @@ static bool switchover_handshake(MigrationState *s, MigChannel *ch, MigStream *f
     }
     if (ok) {
         go_us = g_get_monotonic_time();
-        done.resumed = resume_guest(s, go_us);
+        done.resumed = incoming_resume_guest(s, go_us);
         done.resume_us = MIN(g_get_monotonic_time() - go_us, UINT32_MAX);
         mig_rp_send(ch, &done);     /* statistics only: best effort */
         /* the guest runs here already: a bad vmdesc is only worth a word */
@@ -351,6 +352,105 @@ static void go_lost(MigrationState *s, const char *why)
     g_printerr("kvmig: incoming migration: %s\n", msg);
 }
 
+/*
+ * Postcopy recovery, paused: wait for migrate-recover's listener (or for
+ * kvmig to quit), then accept the source's new main channel.  NULL when
+ * quitting or on an error (then paused again, with the reason).
+ */
+static MigStream *wait_recovery(MigrationState *s, GError **errp)
+{
+    MigChannel *ch;
+    MigUri uri;
+    int lfd;
+
+    g_mutex_lock(&s->lock);
+    while (s->pc_recover_lfd < 0 && !__atomic_load_n(&s->in_quitting, __ATOMIC_SEQ_CST)) {
+        g_cond_wait(&s->cond, &s->lock);
+    }
+    lfd = s->pc_recover_lfd;
+    uri = s->pc_recover_uri;
+    s->pc_recover_lfd = -1;
+    memset(&s->pc_recover_uri, 0, sizeof(s->pc_recover_uri));
+    s->in_listen_fd = lfd;      /* migration_incoming_join shuts it down */
+    g_mutex_unlock(&s->lock);
+    if (lfd < 0) {
+        kvmig_error(errp, "quitting");
+        return NULL;
+    }
+    ch = mig_socket_accept(lfd, &uri, errp);     /* closes lfd */
+    mig_socket_listen_close(-1, &uri);
+    mig_uri_clear(&uri);
+    set_in_channel(s, ch, -1);
+    return ch ? mig_stream_new(ch) : NULL;
+}
+
+/*
+ * Postcopy, after the package: wait for the listen thread (every page
+ * placed, EOF), then DONE and completed.  If it fails, the guest has run
+ * here and some of its pages are only at the source: the migration is
+ * postcopy-paused, the guest keeps waiting for them (RAM stays registered)
+ * and kvmig does not quit -- QEMU's rule.  migrate-recover then listens
+ * for the source's `migrate -r`: the new stream goes to a new listen
+ * thread (recovery: RECV_BITMAP, POSTCOPY_RESUME, the rest of the pages),
+ * and so on until every page is here.
+ */
+static void incoming_postcopy_end(MigrationState *s, PostcopyIncoming *pi, MultiFDRecv *mr,
+                                  MigStream *f)
+{
+    g_mutex_lock(&s->lock);
+    s->mf_recv = NULL;
+    g_mutex_unlock(&s->lock);
+    s->ram->mfr = NULL;
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        MigrationStatus cur;
+
+        if (postcopy_incoming_finish(pi, &err)) {
+            postcopy_incoming_done(pi, machine_is_running(s->m));
+            postcopy_incoming_free(pi);
+            migrate_set_state(s, &s->in_status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                              MIGRATION_STATUS_COMPLETED);
+            break;
+        }
+        postcopy_incoming_pause(pi);
+        s->pc_in = pi;
+        set_in_channel(s, NULL, -1);
+        mig_stream_close(f);
+        f = NULL;
+        g_mutex_lock(&s->lock);
+        g_clear_pointer(&s->error_desc, g_free);
+        g_mutex_unlock(&s->lock);
+        migration_set_error(s, err->message);
+        cur = __atomic_load_n(&s->in_status, __ATOMIC_SEQ_CST);
+        if (cur != MIGRATION_STATUS_POSTCOPY_PAUSED) {
+            migrate_set_state(s, &s->in_status, cur, MIGRATION_STATUS_POSTCOPY_PAUSED);
+        }
+        g_printerr("kvmig: postcopy paused: %s\n", err->message);
+        g_clear_error(&err);
+        f = wait_recovery(s, &err);
+        if (!f) {
+            if (!__atomic_load_n(&s->in_quitting, __ATOMIC_SEQ_CST)) {
+                g_printerr("kvmig: postcopy recovery: %s\n", err->message);
+                migration_set_error(s, err->message);
+                continue;   /* paused still; migrate-recover may be tried again */
+            }
+            break;
+        }
+        migrate_set_state(s, &s->in_status, MIGRATION_STATUS_POSTCOPY_PAUSED,
+                          MIGRATION_STATUS_POSTCOPY_RECOVER);
+        if (!postcopy_incoming_resume(pi, f, &err)) {
+            g_printerr("kvmig: postcopy recovery: %s\n", err->message);
+            break;
+        }
+    }
+    ram_decompress_cleanup(s->ram);
+    multifd_recv_free(mr);
+    set_in_channel(s, NULL, -1);
+    if (f) {
+        mig_stream_close(f);
+    }
+}
+
 static gpointer incoming_thread(gpointer opaque)
 {
     IncomingArgs *a = opaque;
@@ -359,13 +459,20 @@ static gpointer incoming_thread(gpointer opaque)
     MigChannel *ch = a->ch;
     MultiFDRecv *mr = NULL;
     MigStream *f;
+    PostcopyIncoming *pi;
+    int preempt_lfd = -1;
     bool ok;
 
     if (!ch) {
         bool accepted = accept_channels(a, &ch, &mr, &err);
 
         set_in_channel(s, ch, -1);
-        mig_socket_listen_close(a->listen_fd, &a->uri);
+        if (accepted && migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT)) {
+            /* postcopy-preempt: the source connects once more at the switch */
+            preempt_lfd = a->listen_fd;
+        } else {
+            mig_socket_listen_close(a->listen_fd, &a->uri);
+        }
         a->listen_fd = -1;
         if (!accepted) {
             incoming_failed(s, ch, err->message);
@@ -402,8 +509,22 @@ static gpointer incoming_thread(gpointer opaque)
      * after GO (it is not needed to run the guest): resume first, read it
      * after.  A one-way stream (file:, exec:) already holds it.
      */
+    pi = postcopy_incoming_new(s, f);
+    if (preempt_lfd >= 0) {
+        postcopy_incoming_set_preempt_listener(pi, preempt_lfd, &a->uri);
+    }
     ok = loadvm_state_until_eof(s->reg, f, &err) &&
          (ch->bidirectional || loadvm_skip_vmdesc(f, &err));
+    if (ok && loadvm_handed_off(s->reg)) {
+        /* postcopy: the guest may run already; the listen thread reads on */
+        incoming_postcopy_end(s, pi, mr, f);
+        goto out;
+    }
+    if (!ok && postcopy_listening(pi)) {
+        /* the package failed before RUN: the guest never ran here */
+        g_prefix_error(&err, "postcopy: ");
+    }
+    postcopy_incoming_free(pi);
     /*
      * multifd: every page was placed at the last MULTIFD_FLUSH.  After a
      * good load the channels are torn down once the guest runs (below),
@@ -427,7 +548,7 @@ static gpointer incoming_thread(gpointer opaque)
         int64_t loaded_us = g_get_monotonic_time();
 
         set_loaded_stats(s, mr, loaded_us);
-        resume_guest(s, loaded_us);
+        incoming_resume_guest(s, loaded_us);
         migrate_set_state(s, &s->in_status, MIGRATION_STATUS_ACTIVE,
                           MIGRATION_STATUS_COMPLETED);
     } else {
@@ -533,6 +654,50 @@ bool qmp_migrate_incoming(MigrationState *s, const char *uri, GError **errp)
     return incoming_open(s, uri, errp);
 }
 
+bool qmp_migrate_recover(MigrationState *s, const char *uri, GError **errp)
+{
+    MigrationStatus in = __atomic_load_n(&s->in_status, __ATOMIC_SEQ_CST);
+    MigUri u;
+    int lfd;
+
+    if (in != MIGRATION_STATUS_POSTCOPY_PAUSED) {
+        kvmig_error(errp, "Migrate recover can only be run when postcopy is paused.");
+        return false;
+    }
+    if (!mig_uri_parse(uri, &u, errp)) {
+        return false;
+    }
+    if (u.kind != MIG_URI_TCP && u.kind != MIG_URI_UNIX) {
+        kvmig_error(errp, "migrate-recover: %s: the new channel must be tcp: or unix:", uri);
+        mig_uri_clear(&u);
+        return false;
+    }
+    if (migrate_tls(s->opts)) {
+        kvmig_error(errp, "migrate-recover: postcopy recovery over TLS is not supported by "
+                    "kvmig yet");
+        mig_uri_clear(&u);
+        return false;
+    }
+    lfd = mig_socket_listen(&u, errp);
+    if (lfd < 0) {
+        mig_uri_clear(&u);
+        return false;
+    }
+    g_mutex_lock(&s->lock);
+    if (s->pc_recover_lfd >= 0) {
+        g_mutex_unlock(&s->lock);
+        kvmig_error(errp, "migrate-recover: already listening for the source");
+        mig_socket_listen_close(lfd, &u);
+        mig_uri_clear(&u);
+        return false;
+    }
+    s->pc_recover_lfd = lfd;
+    s->pc_recover_uri = u;
+    g_cond_broadcast(&s->cond);
+    g_mutex_unlock(&s->lock);
+    return true;
+}
+
 void migration_incoming_join(MigrationState *s)
 {
     if (!s->in_thread) {
@@ -548,6 +713,7 @@ void migration_incoming_join(MigrationState *s)
         mig_channel_shutdown(s->in_ch);
     }
     multifd_recv_shutdown(s->mf_recv);
+    g_cond_broadcast(&s->cond);     /* a paused postcopy waiting for migrate-recover */
     g_mutex_unlock(&s->lock);
     g_thread_join(s->in_thread);
     s->in_thread = NULL;

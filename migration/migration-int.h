@@ -144,9 +144,20 @@ struct MigrationState {
     struct MultiFDSend *mf_send;    /* outgoing multifd channels while in use */
     struct MultiFDRecv *mf_recv;    /* incoming multifd channels while in use */
     bool continue_switchover;
+    /* atomic: migrate-start-postcopy asked to switch (cleared by qmp_migrate) */
+    bool start_postcopy;
+    /* incoming thread: postcopy's state while a load runs (kept if it paused) */
+    struct PostcopyIncoming *pc_in;
+    /*
+     * migrate-recover (main thread) -> the incoming thread, under lock: the
+     * listener for the new channel of a paused postcopy (-1: none yet)
+     */
+    int pc_recover_lfd;
+    MigUri pc_recover_uri;
     char *tls_session;          /* outgoing: the main channel's TLS session, or NULL */
     /*
-     * Set by the migration thread when it commits to writing GO (status
+     * Set by the migration thread when it commits to writing GO, or has
+     * written postcopy's package (the destination may run the guest) (status
      * device, not cancelling), cleared by qmp_migrate.  While set, cancel
      * does nothing and the source never resumes its guest by itself.
      */
@@ -173,5 +184,11 @@ void machine_sections_free(MigrationState *s);
 
 /* incoming.c */
 void migration_incoming_join(MigrationState *s);
+/*
+ * Run the loaded guest unless the source's was paused or -S was given
+ * (incoming thread; postcopy's RUN too); returns whether it runs.
+ * Records the resume time since @from_us.
+ */
+bool incoming_resume_guest(MigrationState *s, int64_t from_us);
 
 #endif

@@ -40,6 +40,7 @@
 
 #include "migration/migration-int.h"
 #include "migration/multifd.h"
+#include "migration/postcopy.h"
 #include "migration/rdma.h"
 #include "migration/return-path.h"
 #include "util/error.h"
@@ -93,7 +94,9 @@ static void set_final_failure(MigrationState *s)
         MigrationStatus cur = get_status(s);
         MigrationStatus to = cur == MIGRATION_STATUS_CANCELLING ? MIGRATION_STATUS_CANCELLED
                                                                  : MIGRATION_STATUS_FAILED;
-        if (migration_status_is_idle(cur) || migrate_set_state(s, &s->status, cur, to)) {
+        /* postcopy-paused is where a postcopy that lost its link stays */
+        if (migration_status_is_idle(cur) || cur == MIGRATION_STATUS_POSTCOPY_PAUSED ||
+            migrate_set_state(s, &s->status, cur, to)) {
             return;
         }
     }
@@ -311,6 +314,10 @@ typedef struct MigRun {
     MigSettle settle;
     bool pinged;                /* settle waited for a PONG once already */
 
+    /* postcopy-ram was on at migrate (ADVISE sent); switching now (migrate-start-postcopy) */
+    bool postcopy;
+    bool postcopy_switch;
+
     /*
      * switchover: the run state the guest was stopped from, or
      * RUN_STATE__MAX while it has not been stopped by us.  mig_fail puts
@@ -359,7 +366,8 @@ static bool mig_setup(MigRun *r)
     }
     if (!ch) {
         /* the error is set */
-    } else if (migrate_cap(s->opts, MIGRATION_CAPABILITY_RETURN_PATH) && !r->two_way) {
+    } else if ((migrate_cap(s->opts, MIGRATION_CAPABILITY_RETURN_PATH) || r->postcopy) &&
+               !r->two_way) {
         /*
          * return-path asks for one: QEMU fails where the channel has none
          * (exec:, file:, an fd: that is not a socket), with this text.
@@ -370,6 +378,9 @@ static bool mig_setup(MigRun *r)
     } else if (get_status(s) == MIGRATION_STATUS_SETUP) {
         mig_stream_set_rate_limit(r->f, migrate_max_bandwidth(s->opts));
         savevm_put_header(r->f);
+        if (r->postcopy) {
+            postcopy_src_advise(r->f);  /* the destination checks it can, up front */
+        }
         ok = true;
         if (migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD)) {
             MultiFDSend *ms = NULL;
@@ -416,6 +427,11 @@ static bool mig_iterate(MigRun *r)
 
         if (get_status(s) != MIGRATION_STATUS_ACTIVE) {
             failed = true;
+            break;
+        }
+        if (r->postcopy && postcopy_src_wanted(s)) {
+            r->postcopy_switch = true;  /* migrate-start-postcopy: mig_postcopy next */
+            converged = true;
             break;
         }
         mig_stream_set_rate_limit(r->f, migrate_max_bandwidth(s->opts));
@@ -690,6 +706,42 @@ static bool mig_complete(MigRun *r)
     return ok;
 }
 
+/*
+ * Phase postcopy (postcopy-src.c): stop, discards, the package, serve
+ * pages, DONE; status active -> postcopy-active -> completed.  Once the
+ * package is written the destination may run the guest: from then on
+ * this side never resumes it (go_sent, as after GO), and a failure leaves
+ * the migration in postcopy-paused and the guest in finish-migrate (so
+ * `cont` refuses), with error-desc saying why.
+ */
+static bool mig_postcopy(MigRun *r)
+{
+    MigrationState *s = r->s;
+    bool dest_may_run = false, ok;
+
+    r->stopped_from = machine_runstate(s->m);
+    s->switchover_runstate = r->stopped_from;
+    ok = postcopy_src_run(s, r->f, &r->a->uri, &dest_may_run, &r->err);
+    if (dest_may_run) {
+        g_mutex_lock(&s->lock);
+        s->go_sent = true;
+        g_mutex_unlock(&s->lock);
+    }
+    if (ok) {
+        stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+        machine_set_runstate(s->m, RUN_STATE_POSTMIGRATE);
+        ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                               MIGRATION_STATUS_COMPLETED);
+    } else if (dest_may_run) {
+        g_prefix_error(&r->err, "postcopy paused: the destination may have run the guest, "
+                       "so it stays stopped here; ");
+        migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                          MIGRATION_STATUS_POSTCOPY_PAUSED);
+        g_printerr("kvmig: %s\n", r->err ? r->err->message : "postcopy paused");
+    }
+    return ok;
+}
+
 /* Phase fail: report once, give the guest back as it was, failed or cancelled. */
 static void mig_fail(MigRun *r)
 {
@@ -721,7 +773,10 @@ static void mig_teardown(MigRun *r, bool ok)
 
     /* auto-converge: the guest runs at full speed again, however this ended */
     mig_convergence_end(s);
-    savevm_save_cleanup(s->reg);        /* idempotent (x-early-dirty-log-stop) */
+    if (get_status(s) != MIGRATION_STATUS_POSTCOPY_PAUSED) {
+        /* paused: the bitmaps wait for `migrate -r` (or migration_free) */
+        savevm_save_cleanup(s->reg);    /* idempotent (x-early-dirty-log-stop) */
+    }
     multifd_teardown(s, !ok);
     g_mutex_lock(&s->lock);
     s->out_ch = NULL;
@@ -750,17 +805,119 @@ static gpointer migration_thread(gpointer opaque)
 {
     MigRun r = { .a = opaque, .s = ((OutgoingArgs *)opaque)->s,
                  .stopped_from = RUN_STATE__MAX };
-    bool ok = mig_setup(&r), again = true;
+    bool ok, again = true;
 
+    r.postcopy = migrate_cap(r.s->opts, MIGRATION_CAPABILITY_POSTCOPY_RAM);
+    ok = mig_setup(&r);
     while (ok && again) {
-        ok = mig_iterate(&r) && mig_settle(&r, &again);
+        ok = mig_iterate(&r) && (r.postcopy_switch || mig_settle(&r, &again));
+        again = again && !r.postcopy_switch;
     }
-    ok = ok && mig_switchover(&r) && mig_complete(&r);
+    if (r.postcopy_switch) {
+        ok = ok && mig_postcopy(&r);
+    } else {
+        ok = ok && mig_switchover(&r) && mig_complete(&r);
+    }
     if (!ok) {
         mig_fail(&r);
     }
     mig_teardown(&r, ok);
     return NULL;
+}
+
+/* The arguments of an outgoing migration to @uri (parsed), or NULL with *errp. */
+static OutgoingArgs *outgoing_args_new(MigrationState *s, const char *uri, GError **errp)
+{
+    OutgoingArgs *a = g_new0(OutgoingArgs, 1);
+
+    a->s = s;
+    a->fd = -1;
+    if (!mig_uri_parse(uri, &a->uri, errp)) {
+        g_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/*
+ * `migrate -r URI` on a paused postcopy: a new channel, the recovery
+ * handshake and the rest of the pages (postcopy-src.c).  Status
+ * postcopy-recover-setup -> postcopy-recover -> postcopy-active ->
+ * completed, or back to postcopy-paused with the reason.
+ */
+static gpointer resume_thread(gpointer opaque)
+{
+    MigRun r = { .a = opaque, .s = ((OutgoingArgs *)opaque)->s,
+                 .stopped_from = RUN_STATE__MAX };
+    MigrationState *s = r.s;
+    MigChannel *ch = open_outgoing(r.a, &r.err);
+    bool ok = false;
+
+    if (ch) {
+        g_mutex_lock(&s->lock);
+        s->out_ch = ch;
+        g_mutex_unlock(&s->lock);
+        r.f = mig_stream_new(ch);
+        ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP,
+                               MIGRATION_STATUS_POSTCOPY_RECOVER) &&
+             postcopy_src_resume(s, r.f, &r.err);
+    }
+    if (ok) {
+        stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
+        machine_set_runstate(s->m, RUN_STATE_POSTMIGRATE);
+        ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
+                               MIGRATION_STATUS_COMPLETED);
+    } else {
+        MigrationStatus cur = get_status(s);
+
+        g_prefix_error(&r.err, "postcopy paused (the guest stays stopped here); recovery "
+                       "failed: ");
+        if (cur != MIGRATION_STATUS_POSTCOPY_PAUSED) {
+            migrate_set_state(s, &s->status, cur, MIGRATION_STATUS_POSTCOPY_PAUSED);
+        }
+        migration_set_error(s, r.err ? r.err->message : "postcopy recovery failed");
+        g_printerr("kvmig: %s\n", r.err ? r.err->message : "postcopy recovery failed");
+    }
+    mig_teardown(&r, ok);
+    return NULL;
+}
+
+/* qmp_migrate with resume: a paused postcopy goes on over @uri. */
+static bool migrate_resume(MigrationState *s, const char *uri, GError **errp)
+{
+    OutgoingArgs *a;
+
+    if (get_status(s) != MIGRATION_STATUS_POSTCOPY_PAUSED) {
+        kvmig_error(errp, "Cannot resume if there is no paused migration");
+        return false;
+    }
+    a = outgoing_args_new(s, uri, errp);
+    if (!a) {
+        return false;
+    }
+    if (a->uri.kind != MIG_URI_TCP && a->uri.kind != MIG_URI_UNIX) {
+        kvmig_error(errp, "migrate resume: %s: the new channel must be tcp: or unix:", uri);
+    } else if (migrate_tls(s->opts)) {
+        kvmig_error(errp, "migrate resume: postcopy recovery over TLS is not supported by "
+                    "kvmig yet");
+    } else if (s->thread) {
+        g_thread_join(s->thread);   /* the paused one has finished */
+        s->thread = NULL;
+    }
+    if ((errp && *errp) || !migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_PAUSED,
+                                              MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP)) {
+        if (errp && !*errp) {
+            kvmig_error(errp, "Cannot resume if there is no paused migration");
+        }
+        mig_uri_clear(&a->uri);
+        g_free(a);
+        return false;
+    }
+    g_mutex_lock(&s->lock);
+    g_clear_pointer(&s->error_desc, g_free);
+    g_mutex_unlock(&s->lock);
+    s->thread = g_thread_new("migration", resume_thread, a);
+    return true;
 }
 
 bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
@@ -770,8 +927,7 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
     RunState rs = machine_runstate(s->m);
 
     if (resume) {
-        kvmig_error(errp, "Cannot resume if there is no paused migration");
-        return false;
+        return migrate_resume(s, uri, errp);
     }
     if (migration_status_is_running(cur)) {
         kvmig_error(errp, "There's a migration process in progress");
@@ -781,11 +937,8 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
         kvmig_error(errp, "Guest is waiting for an incoming migration");
         return false;
     }
-    a = g_new0(OutgoingArgs, 1);
-    a->s = s;
-    a->fd = -1;
-    if (!mig_uri_parse(uri, &a->uri, errp)) {
-        g_free(a);
+    a = outgoing_args_new(s, uri, errp);
+    if (!a) {
         return false;
     }
     if (migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD) &&
@@ -843,6 +996,7 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
     s->continue_switchover = false;
     s->go_sent = false;
     g_mutex_unlock(&s->lock);
+    __atomic_store_n(&s->start_postcopy, false, __ATOMIC_SEQ_CST);
     memset(&s->stats, 0, sizeof(s->stats));
     stat_set(&s->stats, start_ms, mig_now_ms());
     if (!migrate_set_state(s, &s->status, cur, MIGRATION_STATUS_SETUP)) {
@@ -873,8 +1027,13 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
     return true;
 }
 
-void qmp_migrate_cancel(MigrationState *s)
+bool qmp_migrate_cancel(MigrationState *s, GError **errp)
 {
+    if (migration_status_in_postcopy(get_status(s))) {
+        /* the destination may run the guest: the source must not resume it (QEMU's text) */
+        kvmig_error(errp, "Postcopy migration in progress, cannot cancel.");
+        return false;
+    }
     /*
      * Under lock, against send_go(): once GO is out the guest may run on
      * the destination, and a cancel must not bring it back here too.
@@ -882,7 +1041,7 @@ void qmp_migrate_cancel(MigrationState *s)
     g_mutex_lock(&s->lock);
     if (s->go_sent) {
         g_mutex_unlock(&s->lock);
-        return;
+        return true;
     }
     for (;;) {
         MigrationStatus cur = get_status(s);
@@ -890,7 +1049,7 @@ void qmp_migrate_cancel(MigrationState *s)
         if (cur != MIGRATION_STATUS_SETUP && cur != MIGRATION_STATUS_ACTIVE &&
             cur != MIGRATION_STATUS_PRE_SWITCHOVER && cur != MIGRATION_STATUS_DEVICE) {
             g_mutex_unlock(&s->lock);
-            return;
+            return true;
         }
         if (migrate_set_state(s, &s->status, cur, MIGRATION_STATUS_CANCELLING)) {
             break;
@@ -902,6 +1061,51 @@ void qmp_migrate_cancel(MigrationState *s)
     multifd_send_shutdown(s->mf_send);
     g_cond_broadcast(&s->cond);
     g_mutex_unlock(&s->lock);
+    return true;
+}
+
+bool qmp_migrate_start_postcopy(MigrationState *s, GError **errp)
+{
+    MigrationStatus cur = get_status(s);
+
+    /* QEMU's checks and texts */
+    if (!migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_RAM)) {
+        kvmig_error(errp, "Enable postcopy with migrate_set_capability before the start "
+                    "of migration");
+        return false;
+    }
+    if (cur == MIGRATION_STATUS_NONE) {
+        kvmig_error(errp, "Postcopy must be started after migration has been started");
+        return false;
+    }
+    __atomic_store_n(&s->start_postcopy, true, __ATOMIC_SEQ_CST);
+    return true;
+}
+
+bool qmp_migrate_pause(MigrationState *s, GError **errp)
+{
+    MigrationStatus cur = get_status(s);
+    MigrationStatus in = __atomic_load_n(&s->in_status, __ATOMIC_SEQ_CST);
+
+    if (cur != MIGRATION_STATUS_POSTCOPY_ACTIVE && in != MIGRATION_STATUS_POSTCOPY_ACTIVE) {
+        kvmig_error(errp, "migrate-pause is currently only supported during postcopy-active "
+                    "or postcopy-recover state");
+        return false;
+    }
+    /*
+     * Cut the link as a network failure would: the threads that read or
+     * write it fail and each side goes to postcopy-paused (QEMU's way);
+     * migrate-recover and `migrate -r` go on from there.
+     */
+    g_mutex_lock(&s->lock);
+    if (cur == MIGRATION_STATUS_POSTCOPY_ACTIVE && s->out_ch) {
+        mig_channel_shutdown(s->out_ch);
+    }
+    if (in == MIGRATION_STATUS_POSTCOPY_ACTIVE && s->in_ch) {
+        mig_channel_shutdown(s->in_ch);
+    }
+    g_mutex_unlock(&s->lock);
+    return true;
 }
 
 bool qmp_migrate_continue(MigrationState *s, const char *state, GError **errp)
@@ -934,8 +1138,13 @@ JsonObject *qmp_query_migrate(MigrationState *s)
     /* a destination reports its incoming migration, as QEMU's does */
     if (out == MIGRATION_STATUS_NONE && in != MIGRATION_STATUS_NONE) {
         json_object_set_string_member(obj, "status", migration_status_name(in));
-        if (in == MIGRATION_STATUS_FAILED && err) {
+        if ((in == MIGRATION_STATUS_FAILED || in == MIGRATION_STATUS_POSTCOPY_PAUSED) && err) {
             json_object_set_string_member(obj, "error-desc", err);
+        }
+        if (migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_BLOCKTIME) &&
+            (migration_status_in_postcopy(in) || in == MIGRATION_STATUS_COMPLETED)) {
+            /* the destination's page faults (QEMU 10.1's names) */
+            migration_stats_fill_postcopy_blocktime(obj, &s->in_stats, s->m->smp);
         }
         if (in == MIGRATION_STATUS_COMPLETED) {
             /* kvmig: this side's share of the downtime */
@@ -956,7 +1165,8 @@ JsonObject *qmp_query_migrate(MigrationState *s)
         json_object_set_string_member(obj, "x-tls-session", s->tls_session);
     }
     g_mutex_unlock(&s->lock);
-    if ((out == MIGRATION_STATUS_FAILED || out == MIGRATION_STATUS_CANCELLED) && err) {
+    if ((out == MIGRATION_STATUS_FAILED || out == MIGRATION_STATUS_CANCELLED ||
+         out == MIGRATION_STATUS_POSTCOPY_PAUSED) && err) {
         json_object_set_string_member(obj, "error-desc", err);
     }
     return obj;
@@ -982,6 +1192,7 @@ MigrationState *migration_new(Machine *m, GError **errp)
     g_mutex_init(&s->lock);
     g_cond_init(&s->cond);
     s->in_listen_fd = -1;
+    s->pc_recover_lfd = -1;
     s->objects = mig_objects_new();
     s->ram = ram_register(s->reg, m, &s->stats, s->opts, errp);
     if (!s->ram || !machine_sections_register(s, errp)) {
@@ -996,11 +1207,27 @@ void migration_free(MigrationState *s)
     if (!s) {
         return;
     }
-    qmp_migrate_cancel(s);
+    if (!qmp_migrate_cancel(s, NULL)) {
+        /* postcopy: cut the link; the thread ends in postcopy-paused */
+        g_mutex_lock(&s->lock);
+        if (s->out_ch) {
+            mig_channel_shutdown(s->out_ch);
+        }
+        g_mutex_unlock(&s->lock);
+    }
     if (s->thread) {
         g_thread_join(s->thread);
     }
     migration_incoming_join(s);
+    postcopy_incoming_free(s->pc_in);   /* a paused postcopy's, if any */
+    if (get_status(s) == MIGRATION_STATUS_POSTCOPY_PAUSED) {
+        savevm_save_cleanup(s->reg);    /* kept for `migrate -r` (mig_teardown) */
+    }
+    postcopy_src_free(s->ram);
+    if (s->pc_recover_lfd >= 0) {
+        mig_socket_listen_close(s->pc_recover_lfd, &s->pc_recover_uri);
+        mig_uri_clear(&s->pc_recover_uri);
+    }
     savevm_registry_free(s->reg);
     ram_state_free(s->ram);
     machine_sections_free(s);

@@ -40,6 +40,8 @@ static const char *const capability_names[MIGRATION_CAPABILITY__MAX] = {
     [MIGRATION_CAPABILITY_RETURN_PATH] = "return-path",
     [MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER] = "pause-before-switchover",
     [MIGRATION_CAPABILITY_MULTIFD] = "multifd",
+    [MIGRATION_CAPABILITY_POSTCOPY_BLOCKTIME] = "postcopy-blocktime",
+    [MIGRATION_CAPABILITY_POSTCOPY_PREEMPT] = "postcopy-preempt",
     [MIGRATION_CAPABILITY_X_EARLY_DIRTY_LOG_STOP] = "x-early-dirty-log-stop",
     [MIGRATION_CAPABILITY_X_SWITCHOVER_AT_THRESHOLD] = "x-switchover-at-threshold",
 };
@@ -96,6 +98,7 @@ static const ParamDesc params_desc[] = {
     P("downtime-limit", PARAM_U64, HMP_SIZE, downtime_limit),
     P("multifd-channels", PARAM_U8, HMP_NUMBER, multifd_channels),
     P("xbzrle-cache-size", PARAM_U64, HMP_SIZE, xbzrle_cache_size),
+    P("max-postcopy-bandwidth", PARAM_U64, HMP_SIZE, max_postcopy_bandwidth),
     P("max-cpu-throttle", PARAM_U8, HMP_NUMBER, max_cpu_throttle),
     P("multifd-compression", PARAM_COMPRESSION, HMP_ENUM, multifd_compression),
     P("multifd-zlib-level", PARAM_U8, HMP_NUMBER, multifd_zlib_level),
@@ -176,6 +179,7 @@ bool migrate_cap(MigrationOptions *o, MigrationCapability cap)
     }
 
 GETTER(uint64_t, migrate_max_bandwidth, max_bandwidth)
+GETTER(uint64_t, migrate_max_postcopy_bandwidth, max_postcopy_bandwidth)
 GETTER(uint64_t, migrate_downtime_limit, downtime_limit)
 GETTER(uint64_t, migrate_xbzrle_cache_size, xbzrle_cache_size)
 GETTER(int, migrate_compress_level, compress_level)
@@ -227,7 +231,7 @@ bool migrate_status_is_running(const char *status)
 {
     static const char *const running[] = {
         "setup", "active", "postcopy-active", "postcopy-paused",
-        "postcopy-recover", "pre-switchover", "device", "wait-unplug",
+        "postcopy-recover-setup", "postcopy-recover", "pre-switchover", "device", "wait-unplug",
         "cancelling",
     };
 
@@ -281,10 +285,12 @@ static bool caps_check(const bool *caps, GError **errp)
             kvmig_error(errp, "Postcopy is not currently compatible with compression");
             return false;
         }
-#ifndef CONFIG_POSTCOPY
-        kvmig_error(errp, "Postcopy is not supported");
-        return false;
-#endif
+    }
+    if (caps[MIGRATION_CAPABILITY_POSTCOPY_PREEMPT]) {
+        if (!caps[MIGRATION_CAPABILITY_POSTCOPY_RAM]) {
+            kvmig_error(errp, "Postcopy preempt requires postcopy-ram");
+            return false;
+        }
     }
     if (caps[MIGRATION_CAPABILITY_MULTIFD] && caps[MIGRATION_CAPABILITY_COMPRESS]) {
         kvmig_error(errp, "Multifd is not compatible with compress");

@@ -24,6 +24,7 @@
 
 #include "migration/compress.h"
 #include "migration/multifd.h"
+#include "migration/postcopy.h"
 #include "migration/ram.h"
 #include "migration/xbzrle.h"
 #include "util/bitmap.h"
@@ -152,8 +153,8 @@ static bool load_mem_size(RAMState *rs, MigStream *f, uint64_t total, GError **e
         return false;
     }
     rs->mem_size_seen = true;
-    for (unsigned i = 0; i < m->nr_ram_blocks; i++) {
-        /* advice only: without THP the load is just slower */
+    for (unsigned i = 0; i < m->nr_ram_blocks && !rs->postcopy_advised; i++) {
+        /* advice only: without THP the load is just slower; postcopy places 4 KiB pages */
         madvise(m->ram_blocks[i]->host, m->ram_blocks[i]->used_length, MADV_HUGEPAGE);
     }
     multifd_recv_start(rs->mfr);     /* the block set matches: channels may place pages */
@@ -247,6 +248,47 @@ static bool load_xbzrle(MigStream *f, RAMBlock *rb, uint64_t addr, GError **errp
     return true;
 }
 
+/*
+ * Postcopy, listen thread: a ZERO or PAGE record placed with userfaultfd,
+ * so that a vCPU waiting on the page wakes to all of it.  Other records
+ * are not sent after the switch.
+ */
+static bool load_postcopy_page(RAMState *rs, MigStream *f, uint64_t flags, uint64_t addr,
+                               uint64_t type, GError **errp)
+{
+    uint8_t page[TARGET_PAGE_SIZE];
+    RAMBlock *rb;
+
+    if (type != RAM_SAVE_FLAG_ZERO && type != RAM_SAVE_FLAG_PAGE) {
+        kvmig_error(errp, "RAM record flags 0x%" G_GINT64_MODIFIER "x at offset 0x%"
+                    G_GINT64_MODIFIER "x in postcopy (only ZERO and PAGE)", flags, addr);
+        return false;
+    }
+    rb = record_block(rs, f, flags, addr, errp);
+    if (!rb) {
+        return false;
+    }
+    if (type == RAM_SAVE_FLAG_ZERO) {
+        uint8_t ch = mig_stream_get_u8(f);
+
+        memset(page, ch, sizeof(page));
+        if (mig_stream_error(f)) {
+            kvmig_error(errp, "RAM page at 0x%" G_GINT64_MODIFIER "x: %s", addr,
+                        mig_stream_error_msg(f));
+            return false;
+        }
+        rs->zero_pages_loaded++;
+        return postcopy_place_page(rs->pc_in, rb, addr, ch ? page : NULL, errp);
+    }
+    if (!mig_stream_get_buffer(f, page, sizeof(page))) {
+        kvmig_error(errp, "RAM page at 0x%" G_GINT64_MODIFIER "x: %s", addr,
+                    mig_stream_error_msg(f));
+        return false;
+    }
+    rs->pages_loaded++;
+    return postcopy_place_page(rs->pc_in, rb, addr, page, errp);
+}
+
 bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
 {
     RAMState *rs = opaque;
@@ -274,6 +316,14 @@ bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)
         }
         if (type != RAM_SAVE_FLAG_ZERO) {
             rs->zero_win_block = NULL;  /* it may change what is populated */
+        }
+        if (postcopy_listening(rs->pc_in) && type != RAM_SAVE_FLAG_EOS &&
+            type != RAM_SAVE_FLAG_MULTIFD_FLUSH) {
+            /* postcopy: guest RAM is registered; pages are placed whole */
+            if (!load_postcopy_page(rs, f, flags, addr, type, errp)) {
+                return false;
+            }
+            continue;
         }
         switch (type) {
         case RAM_SAVE_FLAG_MEM_SIZE:

@@ -20,6 +20,7 @@
 #include "migration/compress.h"
 #include "migration/free-page-hint.h"
 #include "migration/multifd.h"
+#include "migration/postcopy.h"
 #include "migration/ram.h"
 #include "util/bitmap.h"
 #include "util/bufferiszero.h"
@@ -347,6 +348,12 @@ static int ram_save_iterate(MigStream *f, void *opaque, GError **errp)
     RAMState *rs = opaque;
     bool empty;
 
+    if (rs->pc_src) {
+        /* postcopy: requested pages first, then the background pass */
+        empty = postcopy_src_send(rs, f, g_get_monotonic_time() * 1000 + RAM_ITERATE_SLICE_NS);
+        mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
+        return empty ? 1 : 0;
+    }
     ram_xbzrle_poll(rs);        /* xbzrle-cache-size may have changed */
     empty = send_dirty(rs, f, g_get_monotonic_time() * 1000 + RAM_ITERATE_SLICE_NS);
     multifd_sync_point(rs, f);
@@ -362,6 +369,12 @@ static bool ram_save_complete(MigStream *f, void *opaque, GError **errp)
     RAMState *rs = opaque;
     int64_t t0 = g_get_monotonic_time(), t1;
 
+    if (rs->pc_src) {
+        /* postcopy: everything was sent by the iterations; serve what is left */
+        postcopy_src_send(rs, f, 0);
+        mig_stream_put_be64(f, RAM_SAVE_FLAG_EOS);
+        return true;
+    }
     /* vCPUs are stopped: this sync is the last word on what is dirty */
     rs->dirty.final = true;
     if (!ram_dirty_sync(rs->m, &rs->dirty, errp)) {

@@ -149,6 +149,16 @@ typedef struct RAMState {
     uint64_t compress_pages_loaded;
     /* compress: the decompress workers, started by the first COMPRESS_PAGE record */
     struct RamDecompress *decompress;
+
+    /*
+     * postcopy (postcopy-src.c, postcopy-ram.c): the source's page server
+     * after the switch (migration thread), the destination's state
+     * (incoming thread sets it; the listen thread places pages through
+     * it), and whether ADVISE came (no huge pages then)
+     */
+    struct PostcopySrc *pc_src;
+    struct PostcopyIncoming *pc_in;
+    bool postcopy_advised;
 } RAMState;
 
 /*

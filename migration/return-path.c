@@ -30,11 +30,54 @@ static uint32_t get_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    put_be32(p, v >> 32);
+    put_be32(p + 4, v);
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+#define REQ_PAGES_LEN 12        /* be64 start, be32 length */
+
+/* REQ_PAGES(_ID)'s payload; false if the lengths do not add up. */
+static bool decode_req_pages(uint16_t type, const uint8_t *p, size_t len, MigRpMsg *m)
+{
+    size_t n;
+
+    if (len < REQ_PAGES_LEN || (type == MIG_RP_MSG_REQ_PAGES && len != REQ_PAGES_LEN)) {
+        return false;
+    }
+    m->start = get_be64(p);
+    m->len = get_be32(p + 8);
+    if (type == MIG_RP_MSG_REQ_PAGES) {
+        return true;
+    }
+    n = len > REQ_PAGES_LEN ? p[REQ_PAGES_LEN] : 0;
+    if (n == 0 || len != REQ_PAGES_LEN + 1 + n) {
+        return false;
+    }
+    memcpy(m->block, p + REQ_PAGES_LEN + 1, n);
+    m->block[n] = '\0';
+    return strlen(m->block) == n;      /* no NUL inside the name */
+}
+
 const char *mig_rp_msg_name(uint16_t type)
 {
     switch (type) {
     case MIG_RP_MSG_PONG:
         return "PONG";
+    case MIG_RP_MSG_REQ_PAGES_ID:
+        return "REQ_PAGES_ID";
+    case MIG_RP_MSG_REQ_PAGES:
+        return "REQ_PAGES";
+    case MIG_RP_MSG_RECV_BITMAP:
+        return "RECV_BITMAP";
+    case MIG_RP_MSG_RESUME_ACK:
+        return "RESUME_ACK";
     case MIG_RP_MSG_DONE:
         return "DONE";
     case MIG_RP_MSG_FAIL:
@@ -70,6 +113,31 @@ size_t mig_rp_encode(const MigRpMsg *m, uint8_t *buf)
     case MIG_RP_MSG_FAIL:
         len = strnlen(m->text, MIG_RP_PAYLOAD_MAX);
         memcpy(p, m->text, len);
+        break;
+    case MIG_RP_MSG_RECV_BITMAP: {
+        size_t n = strnlen(m->block, sizeof(m->block) - 1);
+
+        p[0] = n;
+        memcpy(p + 1, m->block, n);
+        len = 1 + n;
+        break;
+    }
+    case MIG_RP_MSG_RESUME_ACK:
+        put_be32(p, m->value);
+        len = 4;
+        break;
+    case MIG_RP_MSG_REQ_PAGES_ID:
+    case MIG_RP_MSG_REQ_PAGES:
+        put_be64(p, m->start);
+        put_be32(p + 8, m->len);
+        len = REQ_PAGES_LEN;
+        if (m->type == MIG_RP_MSG_REQ_PAGES_ID) {
+            size_t n = strnlen(m->block, sizeof(m->block) - 1);
+
+            p[len] = n;
+            memcpy(p + len + 1, m->block, n);
+            len += 1 + n;
+        }
         break;
     default:
         break;      /* GO, INVALID: no payload */
@@ -135,6 +203,24 @@ bool mig_rp_decode(uint16_t type, const uint8_t *payload, size_t len, MigRpMsg *
         break;
     case MIG_RP_MSG_GO:
         len_ok = len == 0;
+        break;
+    case MIG_RP_MSG_REQ_PAGES_ID:
+    case MIG_RP_MSG_REQ_PAGES:
+        len_ok = decode_req_pages(type, payload, len, m);
+        break;
+    case MIG_RP_MSG_RECV_BITMAP:
+        len_ok = len >= 2 && len == 1 + (size_t)payload[0];
+        if (len_ok) {
+            memcpy(m->block, payload + 1, payload[0]);
+            m->block[payload[0]] = '\0';
+            len_ok = strlen(m->block) == payload[0];
+        }
+        break;
+    case MIG_RP_MSG_RESUME_ACK:
+        len_ok = len == 4;
+        if (len_ok) {
+            m->value = get_be32(payload);
+        }
         break;
     default:
         kvmig_error(errp, "unknown return-path message 0x%04x", type);

@@ -40,6 +40,22 @@
 typedef enum MigRpMsgType {
     MIG_RP_MSG_INVALID = 0,     /* QEMU: never sent */
     MIG_RP_MSG_PONG = 2,        /* QEMU: answer to a PING; be32 the PING's value */
+    /*
+     * QEMU, postcopy (postcopy.h): send these pages now.  be64 start,
+     * be32 length (bytes); _ID adds u8 n and n bytes of block name,
+     * REQ_PAGES means the block last named.
+     */
+    MIG_RP_MSG_REQ_PAGES_ID = 3,
+    MIG_RP_MSG_REQ_PAGES = 4,
+    /*
+     * QEMU, postcopy recovery: RECV_BITMAP is u8 n and n bytes of block
+     * name, and right after the frame, outside it, the bitmap of pages the
+     * destination has (be64 size in bytes, a multiple of 8; the bitmap as
+     * little-endian 64-bit words; be64 MIG_RP_RECV_BITMAP_ENDING).
+     * RESUME_ACK is be32 1: the destination is ready for pages again.
+     */
+    MIG_RP_MSG_RECV_BITMAP = 5,
+    MIG_RP_MSG_RESUME_ACK = 6,
     MIG_RP_MSG_DONE = 0x80,     /* kvmig: after GO; u8 resumed [, be32 resume µs] */
     MIG_RP_MSG_FAIL = 0x81,     /* kvmig: the load failed; error text */
     MIG_RP_MSG_READY = 0x82,    /* kvmig: all loaded, paused, waiting for GO; be32 load µs */
@@ -47,17 +63,22 @@ typedef enum MigRpMsgType {
 } MigRpMsgType;
 
 #define MIG_RP_HDR_LEN      4
+#define MIG_RP_RECV_BITMAP_ENDING   0x0123456789abcdefULL   /* QEMU's */
+#define MIG_RP_RESUME_ACK_VALUE     1
 #define MIG_RP_PAYLOAD_MAX  1024    /* longest payload either side accepts */
 #define MIG_RP_MSG_MAX      (MIG_RP_HDR_LEN + MIG_RP_PAYLOAD_MAX)
 
 /* One decoded message; which fields mean something depends on type. */
 typedef struct MigRpMsg {
     MigRpMsgType type;
-    uint32_t value;             /* PONG */
+    uint32_t value;             /* PONG, RESUME_ACK */
     uint32_t load_us;           /* READY: EOF read -> everything loaded */
     bool resumed;               /* DONE: the guest runs on the destination */
     uint32_t resume_us;         /* DONE: GO read -> vm_start returned (0: not sent) */
     char text[MIG_RP_PAYLOAD_MAX + 1];  /* FAIL, NUL-terminated (truncated to fit) */
+    uint64_t start;             /* REQ_PAGES(_ID): bytes into the block */
+    uint32_t len;               /* REQ_PAGES(_ID): bytes */
+    char block[256];            /* REQ_PAGES_ID, RECV_BITMAP: the block's name, 1..255 bytes */
 } MigRpMsg;
 
 /* The name of a message type for errors ("PONG", "READY", ...; "unknown"). */

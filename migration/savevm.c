@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "migration/migration-int.h"
+#include "migration/postcopy.h"
 #include "migration/return-path.h"
 #include "migration/savevm.h"
 #include "system/memory.h"
@@ -34,6 +35,17 @@ struct SaveVMRegistry {
     uint32_t next_section_id;
     JsonBuilder *vmdesc;                /* source: built during one save */
     int64_t load_switchover_us;         /* loader: first END record (0: none yet) */
+    /*
+     * loader: live sections by the source's id, for one load; shared by
+     * the incoming thread and, once postcopy listens, the listen thread
+     * (which only looks ids up: every START came before LISTEN)
+     */
+    GHashTable *load_ids;
+    /* loader: postcopy's commands (set by postcopy-ram.c), may be NULL */
+    LoadVMCommandFn cmd_fn;
+    void *cmd_opaque;
+    /* loader: a LISTEN handed the rest of the main stream to another thread */
+    bool load_handed_off;
 };
 
 SaveVMRegistry *savevm_registry_new(void)
@@ -56,6 +68,7 @@ void savevm_registry_free(SaveVMRegistry *reg)
     }
     g_ptr_array_free(reg->entries, TRUE);
     g_clear_object(&reg->vmdesc);
+    g_clear_pointer(&reg->load_ids, g_hash_table_unref);
     g_free(reg);
 }
 
@@ -343,7 +356,8 @@ static void put_vmdesc(MigStream *f, JsonBuilder *b)
     g_string_free(s, TRUE);
 }
 
-bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp)
+/* SECTION_END of every live section (precopy's switchover, postcopy's end). */
+static bool save_ends(SaveVMRegistry *reg, MigStream *f, GError **errp)
 {
     for (guint i = 0; i < reg->entries->len; i++) {
         SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
@@ -360,12 +374,40 @@ bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp)
             return false;
         }
     }
+    return true;
+}
+
+bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp)
+{
+    if (!save_ends(reg, f, errp)) {
+        return false;
+    }
     /* no vmdesc here: savevm_put_vmdesc describes them after the downtime */
     for (guint i = 0; i < reg->entries->len; i++) {
         SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
         if (se->vmsd && !se->early && !save_device(f, se, NULL, errp)) {
             return false;
         }
+    }
+    mig_stream_put_u8(f, QEMU_VM_EOF);
+    return stream_check(f, NULL, errp);
+}
+
+bool savevm_save_devices(SaveVMRegistry *reg, MigStream *f, GError **errp)
+{
+    for (guint i = 0; i < reg->entries->len; i++) {
+        SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
+        if (se->vmsd && !se->early && !save_device(f, se, NULL, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool savevm_save_complete_postcopy(SaveVMRegistry *reg, MigStream *f, GError **errp)
+{
+    if (!save_ends(reg, f, errp)) {
+        return false;
     }
     mig_stream_put_u8(f, QEMU_VM_EOF);
     return stream_check(f, NULL, errp);
@@ -574,19 +616,81 @@ static bool load_part(SaveVMRegistry *reg, MigStream *f, GHashTable *ids, uint8_
     return load_footer(f, se, errp);
 }
 
-/* QEMU_VM_COMMAND: PING is answered with a PONG; nothing else is known. */
-static bool load_command(MigStream *f, GError **errp)
+static int load_loop(SaveVMRegistry *reg, MigStream *f, uint64_t end, GError **errp);
+
+/*
+ * PACKAGED: be32 length, then that many bytes of records, loaded from
+ * memory with the same registry (QEMU's postcopy package: LISTEN, the
+ * devices, RUN).  Bounded by POSTCOPY_PACKAGED_MAX.
+ */
+static bool load_packaged(SaveVMRegistry *reg, MigStream *f, uint16_t len, GError **errp)
+{
+    g_autofree uint8_t *buf = NULL;
+    uint32_t n;
+    MigStream *pf;
+    int ret;
+
+    if (len != 4) {
+        kvmig_error(errp, "PACKAGED command of %u bytes, expected 4", len);
+        return false;
+    }
+    n = mig_stream_get_be32(f);
+    if (!load_check(f, "PACKAGED", errp)) {
+        return false;
+    }
+    if (n == 0 || n > POSTCOPY_PACKAGED_MAX) {
+        kvmig_error(errp, "PACKAGED of %u bytes (1 to %u expected)", n, POSTCOPY_PACKAGED_MAX);
+        return false;
+    }
+    buf = g_malloc(n);
+    mig_stream_get_buffer(f, buf, n);
+    if (!load_check(f, "PACKAGED", errp)) {
+        return false;
+    }
+    pf = mig_stream_new(mig_channel_new_memory_reader(buf, n));
+    ret = load_loop(reg, pf, n, errp);
+    mig_stream_close(pf);
+    if (ret == 0) {
+        kvmig_error(errp, "EOF inside a PACKAGED command");
+        return false;
+    }
+    return ret > 0;
+}
+
+/*
+ * QEMU_VM_COMMAND: PING is answered with a PONG, PACKAGED is loaded here,
+ * every other command goes to the registered handler (postcopy), which
+ * gets its payload (at most 65535 bytes, so read whole).
+ */
+static bool load_command(SaveVMRegistry *reg, MigStream *f, bool *packaged, GError **errp)
 {
     uint16_t cmd = mig_stream_get_be16(f);
     uint16_t len = mig_stream_get_be16(f);
     MigChannel *c = mig_stream_channel(f);
     MigRpMsg pong = { .type = MIG_RP_MSG_PONG };
+    g_autofree uint8_t *payload = NULL;
 
     if (!load_check(f, "command header", errp)) {
         return false;
     }
-    if (cmd != MIG_CMD_PING || len != 4) {
-        kvmig_error(errp, "unsupported command %u (%u bytes) in the stream", cmd, len);
+    if (cmd == MIG_CMD_PACKAGED) {
+        *packaged = true;
+        return load_packaged(reg, f, len, errp);
+    }
+    if (cmd != MIG_CMD_PING) {
+        if (!reg->cmd_fn) {
+            kvmig_error(errp, "unsupported command %u (%u bytes) in the stream", cmd, len);
+            return false;
+        }
+        payload = g_malloc(len + 1);
+        mig_stream_get_buffer(f, payload, len);
+        if (!load_check(f, "command", errp)) {
+            return false;
+        }
+        return reg->cmd_fn(reg->cmd_opaque, f, cmd, payload, len, errp);
+    }
+    if (len != 4) {
+        kvmig_error(errp, "PING command of %u bytes, expected 4", len);
         return false;
     }
     pong.value = mig_stream_get_be32(f);
@@ -598,6 +702,30 @@ static bool load_command(MigStream *f, GError **errp)
         mig_rp_send(c, &pong);
     }
     return true;
+}
+
+void savevm_set_command_handler(SaveVMRegistry *reg, LoadVMCommandFn fn, void *opaque)
+{
+    reg->cmd_fn = fn;
+    reg->cmd_opaque = opaque;
+}
+
+void loadvm_hand_off(SaveVMRegistry *reg)
+{
+    reg->load_handed_off = true;
+}
+
+bool loadvm_handed_off(SaveVMRegistry *reg)
+{
+    return reg->load_handed_off;
+}
+
+void savevm_put_command(MigStream *f, uint16_t cmd, const void *payload, uint16_t len)
+{
+    mig_stream_put_u8(f, QEMU_VM_COMMAND);
+    mig_stream_put_be16(f, cmd);
+    mig_stream_put_be16(f, len);
+    mig_stream_put_buffer(f, payload, len);
 }
 
 void savevm_put_ping(MigStream *f, uint32_t value)
@@ -641,55 +769,99 @@ bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp)
     return loadvm_state_until_eof(reg, f, errp) && loadvm_skip_vmdesc(f, errp);
 }
 
+/*
+ * Load records until EOF (0), an error (-1), or (1) the end of a package
+ * (@end bytes read, 0: not a package) or a PACKAGED command after which
+ * postcopy's listen thread reads the rest of the stream.
+ */
+static int load_loop(SaveVMRegistry *reg, MigStream *f, uint64_t end, GError **errp)
+{
+    for (;;) {
+        uint64_t pos = mig_stream_transferred(f);
+        uint8_t type;
+        bool ok;
+
+        if (end && pos >= end) {
+            return 1;
+        }
+        type = mig_stream_get_u8(f);
+        if (!load_check(f, "section type", errp)) {
+            return -1;
+        }
+        switch (type) {
+        case QEMU_VM_EOF:
+            return 0;
+        case QEMU_VM_SECTION_START:
+        case QEMU_VM_SECTION_FULL:
+            ok = load_start(reg, f, reg->load_ids, type, errp);
+            break;
+        case QEMU_VM_SECTION_PART:
+        case QEMU_VM_SECTION_END:
+            ok = load_part(reg, f, reg->load_ids, type, errp);
+            break;
+        case QEMU_VM_COMMAND: {
+            bool packaged = false;
+
+            ok = load_command(reg, f, &packaged, errp);
+            if (ok && !end && packaged && reg->load_handed_off) {
+                return 1;
+            }
+            break;
+        }
+        default:
+            kvmig_error(errp, "unknown section type 0x%02x at byte %" G_GUINT64_FORMAT,
+                        type, pos);
+            return -1;
+        }
+        if (!ok) {
+            return -1;
+        }
+    }
+}
+
+bool loadvm_check_ended(SaveVMRegistry *reg, GError **errp)
+{
+    for (guint i = 0; i < reg->entries->len; i++) {
+        SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
+        if (!se->ended) {
+            kvmig_error(errp, "section '%s' instance %u %s before EOF", se->idstr,
+                        se->instance_id, se->seen ? "did not end" : "missing");
+            return false;
+        }
+    }
+    return true;
+}
+
 bool loadvm_state_until_eof(SaveVMRegistry *reg, MigStream *f, GError **errp)
 {
-    g_autoptr(GHashTable) ids = g_hash_table_new(g_direct_hash, g_direct_equal);
+    int ret;
 
     reg->load_switchover_us = 0;
+    reg->load_handed_off = false;
     for (guint i = 0; i < reg->entries->len; i++) {
         SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
         se->seen = se->ended = false;
     }
+    g_clear_pointer(&reg->load_ids, g_hash_table_unref);
+    reg->load_ids = g_hash_table_new(g_direct_hash, g_direct_equal);
     if (!load_header(f, errp)) {
         return false;
     }
-    for (;;) {
-        uint64_t pos = mig_stream_transferred(f);
-        uint8_t type = mig_stream_get_u8(f);
-        bool ok;
-
-        if (!load_check(f, "section type", errp)) {
-            return false;
-        }
-        switch (type) {
-        case QEMU_VM_EOF:
-            for (guint i = 0; i < reg->entries->len; i++) {
-                SaveStateEntry *se = g_ptr_array_index(reg->entries, i);
-                if (!se->ended) {
-                    kvmig_error(errp, "section '%s' instance %u %s before EOF", se->idstr,
-                                se->instance_id, se->seen ? "did not end" : "missing");
-                    return false;
-                }
-            }
-            return true;
-        case QEMU_VM_SECTION_START:
-        case QEMU_VM_SECTION_FULL:
-            ok = load_start(reg, f, ids, type, errp);
-            break;
-        case QEMU_VM_SECTION_PART:
-        case QEMU_VM_SECTION_END:
-            ok = load_part(reg, f, ids, type, errp);
-            break;
-        case QEMU_VM_COMMAND:
-            ok = load_command(f, errp);
-            break;
-        default:
-            kvmig_error(errp, "unknown section type 0x%02x at byte %" G_GUINT64_FORMAT,
-                        type, pos);
-            return false;
-        }
-        if (!ok) {
-            return false;
-        }
+    ret = load_loop(reg, f, 0, errp);
+    if (ret < 0) {
+        return false;
     }
+    /* handed off: the listen thread reads on (loadvm_state_continue) */
+    return ret > 0 || loadvm_check_ended(reg, errp);
+}
+
+bool loadvm_state_continue(SaveVMRegistry *reg, MigStream *f, GError **errp)
+{
+    int ret = load_loop(reg, f, 0, errp);
+
+    if (ret > 0) {
+        kvmig_error(errp, "a second PACKAGED command after postcopy listened");
+        return false;
+    }
+    return ret == 0;
 }

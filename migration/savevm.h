@@ -22,8 +22,11 @@
 #define QEMU_VM_COMMAND         0x08
 #define QEMU_VM_SECTION_FOOTER  0x7e
 
-/* QEMU_VM_COMMAND: be16 command, be16 length, payload.  Only PING here. */
-#define MIG_CMD_PING            3       /* payload: be32; answered by a PONG (return-path.h) */
+/*
+ * QEMU_VM_COMMAND: be16 command, be16 length, payload.  PING here, the
+ * postcopy commands in postcopy.h; QEMU's numbers (enum qemu_vm_cmd).
+ */
+#define MIG_CMD_PING            2       /* payload: be32; answered by a PONG */
 
 /* The machine type name carried in the configuration section. */
 #define SAVEVM_MACHINE_NAME "pc-i440fx-kvmig"
@@ -57,6 +60,15 @@ bool savevm_save_complete(SaveVMRegistry *reg, MigStream *f, GError **errp);
  * layout, for analyze-migration.py).  Does not flush.
  */
 bool savevm_put_vmdesc(SaveVMRegistry *reg, MigStream *f, GError **errp);
+/*
+ * Postcopy, vCPUs stopped: the FULL section of every (non-early) device,
+ * without EOF -- the body of the PACKAGED command.
+ */
+bool savevm_save_devices(SaveVMRegistry *reg, MigStream *f, GError **errp);
+/* Postcopy, all RAM sent: the END of every live section, then EOF. */
+bool savevm_save_complete_postcopy(SaveVMRegistry *reg, MigStream *f, GError **errp);
+/* A QEMU_VM_COMMAND record with @len bytes of @payload. */
+void savevm_put_command(MigStream *f, uint16_t cmd, const void *payload, uint16_t len);
 /* save_cleanup of every live section (the vmdesc stays for savevm_put_vmdesc); idempotent. */
 void savevm_save_cleanup(SaveVMRegistry *reg);
 
@@ -76,6 +88,22 @@ bool loadvm_state(SaveVMRegistry *reg, MigStream *f, GError **errp);
  */
 bool loadvm_state_until_eof(SaveVMRegistry *reg, MigStream *f, GError **errp);
 bool loadvm_skip_vmdesc(MigStream *f, GError **errp);
+/*
+ * Postcopy.  A command other than PING and PACKAGED goes to @fn (incoming
+ * thread, or the listen thread) with its whole payload; false fails the
+ * load with *errp.  The LISTEN handler calls loadvm_hand_off: then
+ * loadvm_state_until_eof returns true at the end of that PACKAGED command
+ * (loadvm_handed_off says so), before EOF, and another thread reads the
+ * rest with loadvm_state_continue (up to EOF; the incoming thread checks
+ * with loadvm_check_ended that every section ended once both are done).
+ */
+typedef bool (*LoadVMCommandFn)(void *opaque, MigStream *f, uint16_t cmd,
+                                const uint8_t *payload, uint16_t len, GError **errp);
+void savevm_set_command_handler(SaveVMRegistry *reg, LoadVMCommandFn fn, void *opaque);
+void loadvm_hand_off(SaveVMRegistry *reg);
+bool loadvm_handed_off(SaveVMRegistry *reg);
+bool loadvm_state_continue(SaveVMRegistry *reg, MigStream *f, GError **errp);
+bool loadvm_check_ended(SaveVMRegistry *reg, GError **errp);
 /*
  * When the last loadvm_state() met the first SECTION_END record (the
  * source's switchover began), g_get_monotonic_time() µs; 0 if it did not.

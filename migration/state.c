@@ -18,6 +18,10 @@ static const char *const status_names[MIGRATION_STATUS__MAX] = {
     [MIGRATION_STATUS_FAILED] = "failed",
     [MIGRATION_STATUS_PRE_SWITCHOVER] = "pre-switchover",
     [MIGRATION_STATUS_DEVICE] = "device",
+    [MIGRATION_STATUS_POSTCOPY_ACTIVE] = "postcopy-active",
+    [MIGRATION_STATUS_POSTCOPY_PAUSED] = "postcopy-paused",
+    [MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP] = "postcopy-recover-setup",
+    [MIGRATION_STATUS_POSTCOPY_RECOVER] = "postcopy-recover",
 };
 
 #define T(s) (1u << MIGRATION_STATUS_##s)
@@ -28,7 +32,16 @@ static const unsigned allowed[MIGRATION_STATUS__MAX] = {
     [MIGRATION_STATUS_SETUP] = T(ACTIVE) | T(FAILED) | T(CANCELLING),
     /* active -> completed: the destination's load (the source goes via device) */
     [MIGRATION_STATUS_ACTIVE] = T(DEVICE) | T(PRE_SWITCHOVER) | T(COMPLETED) |
-                                T(FAILED) | T(CANCELLING),
+                                T(FAILED) | T(CANCELLING) | T(POSTCOPY_ACTIVE),
+    /*
+     * Postcopy: once the destination may run the guest, nothing goes back
+     * to the source: no cancel (QEMU refuses it), a broken link pauses
+     * both sides; failed only for a destination's load error it reports.
+     */
+    [MIGRATION_STATUS_POSTCOPY_ACTIVE] = T(COMPLETED) | T(POSTCOPY_PAUSED) | T(FAILED),
+    [MIGRATION_STATUS_POSTCOPY_PAUSED] = T(POSTCOPY_RECOVER_SETUP) | T(POSTCOPY_RECOVER),
+    [MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP] = T(POSTCOPY_RECOVER) | T(POSTCOPY_PAUSED),
+    [MIGRATION_STATUS_POSTCOPY_RECOVER] = T(POSTCOPY_ACTIVE) | T(POSTCOPY_PAUSED),
     [MIGRATION_STATUS_PRE_SWITCHOVER] = T(DEVICE) | T(FAILED) | T(CANCELLING),
     [MIGRATION_STATUS_DEVICE] = T(COMPLETED) | T(FAILED) | T(CANCELLING),
     [MIGRATION_STATUS_CANCELLING] = T(CANCELLED) | T(FAILED),
@@ -96,6 +109,13 @@ bool migration_status_is_idle(MigrationStatus s)
 {
     return s == MIGRATION_STATUS_NONE || s == MIGRATION_STATUS_COMPLETED ||
            s == MIGRATION_STATUS_FAILED || s == MIGRATION_STATUS_CANCELLED;
+}
+
+bool migration_status_in_postcopy(MigrationStatus s)
+{
+    return s == MIGRATION_STATUS_POSTCOPY_ACTIVE || s == MIGRATION_STATUS_POSTCOPY_PAUSED ||
+           s == MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP ||
+           s == MIGRATION_STATUS_POSTCOPY_RECOVER;
 }
 
 bool migration_status_is_running(MigrationStatus s)

@@ -97,13 +97,13 @@ static void fill_ram(JsonObject *obj, const MigrationStats *st)
     json_object_set_int_member(ram, "dirty-pages-rate", stat_get(st, dirty_pages_rate));
     json_object_set_double_member(ram, "mbps", bw * 8.0 / 1e6);
     json_object_set_int_member(ram, "dirty-sync-count", stat_get(st, dirty_sync_count));
-    json_object_set_int_member(ram, "postcopy-requests", 0);
+    json_object_set_int_member(ram, "postcopy-requests", stat_get(st, postcopy_requests));
     json_object_set_int_member(ram, "page-size", TARGET_PAGE_SIZE);
     json_object_set_int_member(ram, "multifd-bytes", stat_get(st, multifd_bytes));
     json_object_set_int_member(ram, "pages-per-second", stat_get(st, pages_per_second));
     json_object_set_int_member(ram, "precopy-bytes", stat_get(st, precopy_bytes));
     json_object_set_int_member(ram, "downtime-bytes", stat_get(st, downtime_bytes));
-    json_object_set_int_member(ram, "postcopy-bytes", 0);
+    json_object_set_int_member(ram, "postcopy-bytes", stat_get(st, postcopy_bytes));
     json_object_set_int_member(ram, "x-free-page-hint-pages",
                                stat_get(st, free_page_hint_pages));
     migration_stats_fill_channel_bytes(ram, st);
@@ -196,4 +196,50 @@ void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
         /* failed, cancelled: QEMU keeps only status and error-desc */
         return;
     }
+}
+
+void migration_stats_add_latency(MigrationStats *st, int64_t ns)
+{
+    uint64_t us = ns / 1000;
+    unsigned b = 0;
+
+    while (us > 1 && b < MIG_STATS_LAT_BUCKETS - 1) {
+        us >>= 1;
+        b++;
+    }
+    stat_add(st, postcopy_lat_count, 1);
+    stat_add(st, postcopy_lat_sum_ns, ns);
+    stat_add(st, postcopy_lat_dist[b], 1);
+}
+
+void migration_stats_fill_postcopy_blocktime(JsonObject *obj, const MigrationStats *st,
+                                             unsigned nvcpus)
+{
+    uint64_t n = stat_get(st, postcopy_lat_count);
+    JsonArray *dist = json_array_new(), *vbt = json_array_new(), *vlat = json_array_new();
+    unsigned last = 0;
+
+    nvcpus = MIN(nvcpus, MIG_STATS_MAX_VCPUS);
+    json_object_set_int_member(obj, "postcopy-blocktime",
+                               stat_get(st, postcopy_blocktime_ns) / 1000000);
+    for (unsigned i = 0; i < nvcpus; i++) {
+        uint64_t faults = stat_get(st, postcopy_vcpu_faults[i]);
+        uint64_t ns = stat_get(st, postcopy_vcpu_block_ns[i]);
+
+        json_array_add_int_element(vbt, ns / 1000000);
+        json_array_add_int_element(vlat, faults ? ns / faults : 0);
+    }
+    json_object_set_array_member(obj, "postcopy-vcpu-blocktime", vbt);
+    json_object_set_int_member(obj, "postcopy-latency",
+                               n ? stat_get(st, postcopy_lat_sum_ns) / n : 0);
+    json_object_set_array_member(obj, "postcopy-vcpu-latency", vlat);
+    for (unsigned i = 0; i < MIG_STATS_LAT_BUCKETS; i++) {
+        if (stat_get(st, postcopy_lat_dist[i])) {
+            last = i + 1;
+        }
+    }
+    for (unsigned i = 0; i < last; i++) {
+        json_array_add_int_element(dist, stat_get(st, postcopy_lat_dist[i]));
+    }
+    json_object_set_array_member(obj, "postcopy-latency-dist", dist);
 }

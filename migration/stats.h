@@ -41,6 +41,10 @@ const char *mig_phase_name(MigPhase p);
 
 /* multifd-channels' upper bound (MULTIFD_MAX_CHANNELS). */
 #define MIG_STATS_MAX_CHANNELS 255
+/* postcopy-latency-dist buckets: [2^i, 2^(i+1)) µs, as QEMU 10.1 */
+#define MIG_STATS_LAT_BUCKETS 32
+/* per-vCPU postcopy figures (MACHINE_MAX_CPUS) */
+#define MIG_STATS_MAX_VCPUS 64
 
 typedef struct MigrationStats {
     /* times, ms (monotonic clock for durations) */
@@ -68,6 +72,19 @@ typedef struct MigrationStats {
     uint64_t precopy_bytes;     /* sent while the guest ran */
     uint64_t downtime_bytes;    /* sent while it was stopped */
     uint64_t free_page_hint_pages;  /* dirty pages dropped as guest-free (balloon) */
+    /* postcopy: source: requests served, bytes after the switch */
+    uint64_t postcopy_requests;     /* destination: requests sent */
+    uint64_t postcopy_bytes;
+    /* postcopy, destination: pages placed, pages discarded, fault latency */
+    uint64_t postcopy_pages_placed;
+    uint64_t postcopy_discarded;
+    uint64_t postcopy_lat_count;    /* faults resolved */
+    uint64_t postcopy_lat_sum_ns;
+    uint64_t postcopy_lat_dist[MIG_STATS_LAT_BUCKETS];  /* [2^i, 2^(i+1)) µs */
+    /* postcopy-blocktime: all vCPUs blocked at once; per vCPU blocked time and faults */
+    uint64_t postcopy_blocktime_ns;
+    uint64_t postcopy_vcpu_block_ns[MIG_STATS_MAX_VCPUS];
+    uint64_t postcopy_vcpu_faults[MIG_STATS_MAX_VCPUS];
     /*
      * multifd, per channel (x-multifd-channel-bytes): packet bytes written
      * (source) or read (destination); multifd_channels of them, 0: none.
@@ -117,6 +134,16 @@ static inline double stat_bits_to_double(uint64_t bits)
 
 /* Monotonic milliseconds. */
 int64_t mig_now_ms(void);
+/* postcopy, destination: one fault resolved after @ns (any thread). */
+void migration_stats_add_latency(MigrationStats *st, int64_t ns);
+/*
+ * postcopy-blocktime: postcopy-blocktime (ms all @nvcpus were blocked at
+ * once), postcopy-vcpu-blocktime (ms per vCPU), postcopy-latency (average
+ * ns per resolved fault), postcopy-vcpu-latency (the same per vCPU),
+ * postcopy-latency-dist (faults per [2^i, 2^(i+1)) µs).  QEMU 10.1's names.
+ */
+void migration_stats_fill_postcopy_blocktime(JsonObject *obj, const MigrationStats *st,
+                                             unsigned nvcpus);
 
 /*
  * migration_stats_fill: add query-migrate's members for @status to @obj:

@@ -14,7 +14,7 @@
 /* qapi MigrationStatus, in QEMU's order */
 const char *const monitor_migration_status_names[] = {
     "none", "setup", "cancelling", "cancelled", "active", "postcopy-active",
-    "postcopy-paused", "postcopy-recover", "completed", "failed", "colo",
+    "postcopy-paused", "postcopy-recover-setup", "postcopy-recover", "completed", "failed", "colo",
     "pre-switchover", "device", "wait-unplug", NULL
 };
 
@@ -113,10 +113,9 @@ JsonNode *monitor_cmd_migrate_cancel(MonitorCmdCtx *ctx, JsonObject *args, GErro
 {
     MigrationState *s = migration_state(ctx, errp);
 
-    if (!s) {
+    if (!s || !qmp_migrate_cancel(s, errp)) {
         return NULL;
     }
-    qmp_migrate_cancel(s);
     return monitor_empty_return();
 }
 
@@ -134,6 +133,37 @@ JsonNode *monitor_cmd_migrate_continue(MonitorCmdCtx *ctx, JsonObject *args, GEr
     MigrationState *s = migration_state(ctx, errp);
 
     if (!s || !qmp_migrate_continue(s, json_object_get_string_member(args, "state"), errp)) {
+        return NULL;
+    }
+    return monitor_empty_return();
+}
+
+JsonNode *monitor_cmd_migrate_start_postcopy(MonitorCmdCtx *ctx, JsonObject *args,
+                                             GError **errp)
+{
+    MigrationState *s = migration_state(ctx, errp);
+
+    if (!s || !qmp_migrate_start_postcopy(s, errp)) {
+        return NULL;
+    }
+    return monitor_empty_return();
+}
+
+JsonNode *monitor_cmd_migrate_pause(MonitorCmdCtx *ctx, JsonObject *args, GError **errp)
+{
+    MigrationState *s = migration_state(ctx, errp);
+
+    if (!s || !qmp_migrate_pause(s, errp)) {
+        return NULL;
+    }
+    return monitor_empty_return();
+}
+
+JsonNode *monitor_cmd_migrate_recover(MonitorCmdCtx *ctx, JsonObject *args, GError **errp)
+{
+    MigrationState *s = migration_state(ctx, errp);
+
+    if (!s || !qmp_migrate_recover(s, json_object_get_string_member(args, "uri"), errp)) {
         return NULL;
     }
     return monitor_empty_return();

@@ -660,6 +660,19 @@ const MonitorCmd monitor_cmds[] = {
         .hmp_name = "migrate_continue", .hmp_params = "state", .hmp_args = hargs_state,
         .hmp_adapt = hmp_adapt_migrate_continue,
     }, {
+        .name = "migrate-start-postcopy", .args = NO_ARGS,
+        .fn = monitor_cmd_migrate_start_postcopy,
+        .help = "switch the running migration to postcopy (capability postcopy-ram)",
+        .hmp_name = "migrate_start_postcopy", .hmp_params = "",
+    }, {
+        .name = "migrate-pause", .args = NO_ARGS, .fn = monitor_cmd_migrate_pause,
+        .help = "pause a postcopy migration (refused: kvmig has no postcopy recovery)",
+        .hmp_name = "migrate_pause", .hmp_params = "",
+    }, {
+        .name = "migrate-recover", .args = args_uri, .fn = monitor_cmd_migrate_recover,
+        .help = "recover a paused postcopy migration on URI (refused: no recovery yet)",
+        .hmp_name = "migrate_recover", .hmp_params = "uri", .hmp_args = hargs_uri,
+    }, {
         .name = "balloon", .args = args_balloon, .fn = monitor_cmd_balloon,
         .help = "ask the guest to use 'target' MiB of RAM (virtio-balloon)",
         .hmp_name = "balloon", .hmp_params = "target", .hmp_args = hargs_balloon,

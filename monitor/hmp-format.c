@@ -252,6 +252,38 @@ static void print_ram(GString *out, JsonObject *ram)
     }
 }
 
+/* The integer array @name of @o, if any: @head, the numbers with @sep, @tail. */
+static void print_int_array(GString *out, JsonObject *o, const char *name, const char *head,
+                            const char *sep, const char *tail)
+{
+    JsonNode *n = json_object_get_member(o, name);
+    JsonArray *a;
+
+    if (!n || !JSON_NODE_HOLDS_ARRAY(n)) {
+        return;
+    }
+    a = json_node_get_array(n);
+    g_string_append(out, head);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        g_string_append_printf(out, "%s%" G_GINT64_FORMAT, i ? sep : "",
+                               json_array_get_int_element(a, i));
+    }
+    g_string_append(out, tail);
+}
+
+/* @us as QEMU's HMP writes a latency bucket's bound: "4 us", "16 ms", "2 sec". */
+static char *hmp_time_str(uint64_t us)
+{
+    static const char *const units[] = { "us", "ms", "sec" };
+    unsigned i = 0;
+
+    while (us >= 1000 && i + 1 < G_N_ELEMENTS(units)) {
+        us /= 1000;
+        i++;
+    }
+    return g_strdup_printf("%" PRIu64 " %s", us, units[i]);
+}
+
 void hmp_print_migrate(MonitorCmdCtx *ctx, JsonNode *ret, GString *out)
 {
     JsonObject *info = as_object(ret);
@@ -355,16 +387,27 @@ void hmp_print_migrate(MonitorCmdCtx *ctx, JsonNode *ret, GString *out)
         g_string_append_printf(out, "postcopy blocktime: %" PRIu64 "\n",
                                u64(info, "postcopy-blocktime"));
     }
-    n = json_object_get_member(info, "postcopy-vcpu-blocktime");
+    print_int_array(out, info, "postcopy-vcpu-blocktime", "postcopy vcpu blocktime: ", ",",
+                    "\n");
+    /* QEMU 10.1's page-fault latency lines (postcopy-blocktime, destination) */
+    if (json_object_has_member(info, "postcopy-latency")) {
+        g_string_append_printf(out, "Postcopy Latency (ns): %" PRIu64 "\n",
+                               u64(info, "postcopy-latency"));
+    }
+    print_int_array(out, info, "postcopy-vcpu-latency", "Postcopy vCPU Latencies (ns):\n  [",
+                    ", ", "]\n");
+    n = json_object_get_member(info, "postcopy-latency-dist");
     if (n && JSON_NODE_HOLDS_ARRAY(n)) {
         JsonArray *a = json_node_get_array(n);
 
-        g_string_append(out, "postcopy vcpu blocktime: ");
+        g_string_append(out, "Postcopy Latency Distribution:\n");
         for (guint i = 0; i < json_array_get_length(a); i++) {
-            g_string_append_printf(out, "%s%" G_GINT64_FORMAT, i ? "," : "",
+            g_autofree char *from = hmp_time_str(1ULL << i);
+            g_autofree char *to = hmp_time_str(2ULL << i);
+
+            g_string_append_printf(out, "  [ %8s - %8s ]: %10" G_GINT64_FORMAT "\n", from, to,
                                    json_array_get_int_element(a, i));
         }
-        g_string_append_c(out, '\n');
     }
     n = json_object_get_member(info, "socket-address");
     if (n && JSON_NODE_HOLDS_ARRAY(n)) {

@@ -171,6 +171,10 @@ JsonNode *monitor_cmd_migrate_incoming(MonitorCmdCtx *ctx, JsonObject *args, GEr
 JsonNode *monitor_cmd_migrate_cancel(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
 JsonNode *monitor_cmd_query_migrate(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
 JsonNode *monitor_cmd_migrate_continue(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
+JsonNode *monitor_cmd_migrate_start_postcopy(MonitorCmdCtx *ctx, JsonObject *args,
+                                             GError **errp);
+JsonNode *monitor_cmd_migrate_pause(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
+JsonNode *monitor_cmd_migrate_recover(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
 JsonNode *monitor_cmd_balloon(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);
 /* object-add / object-del: the objects migration TLS uses (migration/tls.h) */
 JsonNode *monitor_cmd_object_add(MonitorCmdCtx *ctx, JsonObject *args, GError **errp);

@@ -7,6 +7,7 @@ usage:
                        [--accel kvm|thread|thread,dirty=uffd|thread,dirty=soft]
                        [--cap NAME]... [--param NAME=VALUE]... [--qemu] --output DIR
                        [--warmup S] [--max-time S] [--post S]
+                       [--postcopy N|Ts] [--postcopy-preempt]
   scripts/guestperf.py --compare DIR1 DIR2 [--output DIR]
 
 Starts a source and a destination (kvmig, or with --qemu qemu-system-x86_64
@@ -18,6 +19,15 @@ guest's own progress -- the stress workload's `S<ms-per-GiB>` lines on both
 serial logs, timestamped as they appear (polled every 20 ms) -- and keeps
 watching the guest on the destination for --post seconds.  A migration still
 running after --max-time seconds is cancelled and recorded as such.
+
+--postcopy N switches to postcopy (migrate-start-postcopy) once the source
+has made N dirty syncs, --postcopy Ts at T seconds after the migrate
+command (capability postcopy-ram on both sides, postcopy-blocktime on the
+destination); --postcopy-preempt adds postcopy-preempt (and implies
+--postcopy 1 when --postcopy is not given).  The summary then has when
+the switch came, the requests and bytes after it, and the destination's
+fault figures (postcopy-blocktime, -latency, -latency-dist); the plot
+shades the postcopy phase.
 
 Writes DIR/result.json {"guest": [...], "migration": [...], "summary": {...}}
 (times in seconds from the migrate command) and the plots DIR/guest.png
@@ -124,7 +134,8 @@ def sample_of(info, t):
               "cpu-throttle-percentage"):
         if k in info:
             s[k] = info[k]
-    for k in ("transferred", "remaining", "mbps", "dirty-pages-rate", "dirty-sync-count"):
+    for k in ("transferred", "remaining", "mbps", "dirty-pages-rate", "dirty-sync-count",
+              "postcopy-requests", "postcopy-bytes"):
         if k in ram:
             s[k] = ram[k]
     if "x-convergence" in info:
@@ -162,9 +173,17 @@ def run(a):
             poll_serial(time.monotonic())
             time.sleep(SERIAL_POLL_S)
         caps = [{"capability": c, "state": True} for c in a.cap]
+        if a.postcopy:
+            caps += [{"capability": "postcopy-ram", "state": True}]
+            if a.postcopy_preempt:
+                caps += [{"capability": "postcopy-preempt", "state": True}]
         if caps:
             for side in (src, dst):
                 side.qmp.command("migrate-set-capabilities", capabilities=caps)
+        if a.postcopy and not a.qemu:
+            # the destination's fault figures (QEMU 10.1 names; QEMU 7.2 has blocktime only)
+            dst.qmp.command("migrate-set-capabilities",
+                            capabilities=[{"capability": "postcopy-blocktime", "state": True}])
         params = dict(parse_param(p) for p in a.param)
         if params:
             src.qmp.command("migrate-set-parameters", **params)
@@ -178,6 +197,7 @@ def run(a):
         end_at = None
         timed_out = False
         last = {}
+        postcopy_at = None
         while True:
             now = time.monotonic()
             poll_serial(now)
@@ -188,6 +208,10 @@ def run(a):
                 next_sample += SAMPLE_S
                 last = src.qmp.command("query-migrate")
                 migration.append(sample_of(last, now - t0))
+                if (a.postcopy and postcopy_at is None and last.get("status") == "active" and
+                        postcopy_due(a.postcopy, last, now - t0)):
+                    postcopy_at = round(now - t0, 3)
+                    src.qmp.command("migrate-start-postcopy")
                 if last.get("status") in FINAL:
                     end_at = now + (a.post if last["status"] == "completed" else 1.0)
                 elif now - t0 > a.max_time and not timed_out:
@@ -196,6 +220,19 @@ def run(a):
             time.sleep(SERIAL_POLL_S)
         poll_serial(time.monotonic())
         summary = summarize(a, guest, migration, last, timed_out)
+        if a.postcopy:
+            dinfo = dst.qmp.command("query-migrate")
+            summary["postcopy"] = {
+                "start_s": postcopy_at,
+                "requests": last.get("ram", {}).get("postcopy-requests"),
+                "bytes": last.get("ram", {}).get("postcopy-bytes"),
+                "after_switch_s": round(migration[-1]["t"] - postcopy_at, 2)
+                if postcopy_at is not None and migration else None,
+            }
+            for k in ("postcopy-blocktime", "postcopy-vcpu-blocktime", "postcopy-latency",
+                      "postcopy-latency-dist"):
+                if k in dinfo:
+                    summary["postcopy"][k] = dinfo[k]
     finally:
         for side in (src, dst):
             if side:
@@ -209,6 +246,13 @@ def run(a):
     return 0
 
 
+def postcopy_due(when, info, t):
+    """--postcopy N (dirty syncs) or Ts (seconds): time to switch?"""
+    if when.endswith("s"):
+        return t >= float(when[:-1])
+    return info.get("ram", {}).get("dirty-sync-count", 0) >= int(when)
+
+
 def parse_param(p):
     if "=" not in p:
         raise SystemExit(f"--param {p}: expected NAME=VALUE")
@@ -220,7 +264,7 @@ def phases(migration):
     """(setup_end, active_end, end, downtime_s, throttled spans) from the samples."""
     if not migration:
         return None
-    active = [s["t"] for s in migration if s["status"] == "active"]
+    active = [s["t"] for s in migration if s["status"] in ("active", "postcopy-active")]
     setup_end = active[0] if active else migration[-1]["t"]
     final = next((s for s in migration if s["status"] in FINAL), None)
     end = final["t"] if final else migration[-1]["t"]
@@ -236,8 +280,13 @@ def phases(migration):
             cur = None
     if cur is not None:
         spans.append((cur, end))
+    pc = [s["t"] for s in migration if s["status"] == "postcopy-active"]
+    if pc:
+        # postcopy: the downtime is at the switch, postcopy runs to the end
+        active_end = max(setup_end, pc[0] - downtime_s)
     return {"setup_end": setup_end, "active_end": active_end, "end": end,
-            "downtime_s": downtime_s, "throttled": spans}
+            "downtime_s": downtime_s, "throttled": spans,
+            "postcopy": (pc[0], end) if pc else None}
 
 
 def med(v):
@@ -328,6 +377,9 @@ def shade(ax, ph):
     for i, (x0, x1) in enumerate(ph["throttled"]):
         ax.axvspan(x0, x1, color="tab:orange", alpha=0.25,
                    label="throttled" if i == 0 else None)
+    if ph.get("postcopy"):
+        ax.axvspan(ph["postcopy"][0], ph["postcopy"][1], color="tab:green", alpha=0.15,
+                   label="postcopy")
     if ph["downtime_s"] > 0:
         # at least 1/400 of the axis wide so a millisecond downtime is seen
         w = max(ph["downtime_s"], (ph["end"] + 1) / 400)
@@ -467,11 +519,19 @@ def main():
                     help="cancel a migration still running after this many seconds")
     ap.add_argument("--post", type=float, default=5.0,
                     help="seconds to watch the guest on the destination")
+    ap.add_argument("--postcopy", metavar="N|Ts",
+                    help="switch to postcopy after N dirty syncs, or at T seconds")
+    ap.add_argument("--postcopy-preempt", action="store_true",
+                    help="postcopy with postcopy-preempt (implies --postcopy 1)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--kvmig")
     ap.add_argument("--guest-elf")
     ap.add_argument("--qemu-binary", default="qemu-system-x86_64")
     a = ap.parse_args()
+    if a.postcopy_preempt and not a.postcopy:
+        a.postcopy = "1"
+    if a.postcopy and not (a.postcopy.endswith("s") or a.postcopy.isdigit()):
+        ap.error(f"--postcopy {a.postcopy}: expected a number of syncs or seconds (e.g. 2.5s)")
     # before any run: the plots at its end need matplotlib
     benchlib.need_debian_python("matplotlib")
     if a.compare:

@@ -12,6 +12,9 @@
  * exit_request is cleared only under run_lock, after checking cpu->stop, so
  * a request made after the check is seen by vcpu_exec.
  */
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "accel/accel.h"
 #include "system/cpu-throttle.h"
 #include "system/machine.h"
@@ -92,6 +95,8 @@ static gpointer vcpu_thread_fn(gpointer opaque)
     Vcpu *cpu = opaque;
     Machine *m = cpu->machine;
 
+    /* postcopy-blocktime tells vCPUs apart by the faulting thread's id */
+    __atomic_store_n(&cpu->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
     if (m->accel->vcpu_thread_init) {
         m->accel->vcpu_thread_init(cpu);
     }

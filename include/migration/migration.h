@@ -60,7 +60,13 @@ bool qmp_migrate(MigrationState *s, const char *uri, bool resume, GError **errp)
 /* migrate-incoming: listen on / open @uri (after -incoming defer). */
 bool qmp_migrate_incoming(MigrationState *s, const char *uri, GError **errp);
 /* migrate_cancel: cancel the outgoing migration, if any. */
-void qmp_migrate_cancel(MigrationState *s);
+bool qmp_migrate_cancel(MigrationState *s, GError **errp);
+/* migrate-start-postcopy: switch the running migration to postcopy (postcopy-ram). */
+bool qmp_migrate_start_postcopy(MigrationState *s, GError **errp);
+/* migrate-pause: QEMU's checks; kvmig has no recovery, so it is refused. */
+bool qmp_migrate_pause(MigrationState *s, GError **errp);
+/* migrate-recover (destination): QEMU's checks; refused, no recovery. */
+bool qmp_migrate_recover(MigrationState *s, const char *uri, GError **errp);
 /* query-migrate: the MigrationInfo object; new object, caller owns. */
 JsonObject *qmp_query_migrate(MigrationState *s);
 /* migrate-continue: leave the paused @state (e.g. "pre-switchover"). */

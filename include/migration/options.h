@@ -25,6 +25,8 @@ typedef enum MigrationCapability {
     MIGRATION_CAPABILITY_RETURN_PATH,
     MIGRATION_CAPABILITY_PAUSE_BEFORE_SWITCHOVER,
     MIGRATION_CAPABILITY_MULTIFD,
+    MIGRATION_CAPABILITY_POSTCOPY_BLOCKTIME,
+    MIGRATION_CAPABILITY_POSTCOPY_PREEMPT,
     /*
      * Not here: QEMU's late-block-activate (kvmig has no block devices to
      * activate late), refused as QEMU refuses a capability it does not
@@ -82,6 +84,7 @@ typedef struct MigrationParameters {
     uint8_t multifd_zlib_level;         /* 0..9 */
     uint8_t multifd_zstd_level;         /* 0..20 */
     uint64_t xbzrle_cache_size;         /* bytes, power of two >= page size */
+    uint64_t max_postcopy_bandwidth;    /* bytes/second after the switch; 0: unlimited */
     /* TLS (QEMU's StrOrNull: "" or null = off); strings, so the struct copies */
     char tls_creds[MIGRATE_TLS_STR_MAX];    /* id of a tls-creds-* object */
     char tls_hostname[MIGRATE_TLS_STR_MAX]; /* name the destination's certificate has */
@@ -131,6 +134,7 @@ MultiFDCompression migrate_multifd_compression(MigrationOptions *o);
 /* Is tls-creds set (TLS on)?  QEMU's migrate_tls(). */
 bool migrate_tls(MigrationOptions *o);
 int migrate_multifd_zlib_level(MigrationOptions *o);
+uint64_t migrate_max_postcopy_bandwidth(MigrationOptions *o);
 int migrate_multifd_zstd_level(MigrationOptions *o);
 
 /* Names <-> enums; lookup returns false for unknown names. */

@@ -11,6 +11,10 @@
  *                      cancelling <--- (setup, active, pre-switchover, device)
  *                      cancelling --> cancelled | failed
  *
+ * Postcopy: active --> postcopy-active --> completed; a broken link in
+ * postcopy-active --> postcopy-paused (both sides) --> postcopy-recover-setup
+ * --> postcopy-recover --> postcopy-active.
+ *
  * The destination uses none -> setup -> active -> completed | failed.  The full table
  * is in state.c; docs/devel/migration/main.rst draws it.
  */
@@ -32,8 +36,16 @@ typedef enum MigrationStatus {
     MIGRATION_STATUS_FAILED,
     MIGRATION_STATUS_PRE_SWITCHOVER,
     MIGRATION_STATUS_DEVICE,
+    /* postcopy (docs/devel/migration/postcopy.rst) */
+    MIGRATION_STATUS_POSTCOPY_ACTIVE,
+    MIGRATION_STATUS_POSTCOPY_PAUSED,
+    MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP,
+    MIGRATION_STATUS_POSTCOPY_RECOVER,
     MIGRATION_STATUS__MAX,
 } MigrationStatus;
+
+/* Postcopy has started: the destination may run the guest (QEMU's migration_in_postcopy). */
+bool migration_status_in_postcopy(MigrationStatus s);
 
 /* QEMU's wire name ("pre-switchover"), or NULL for a bad value. */
 const char *migration_status_name(MigrationStatus s);

@@ -44,6 +44,7 @@ typedef struct Vcpu {
     int index;
     GThread *thread;
     void *accel;                /* the accelerator's per-vCPU state */
+    int tid;                    /* atomic: the vCPU thread's kernel id, set when it starts */
 
     /* protected by machine->run_lock */
     bool stop;                  /* requested: leave exec, wait */

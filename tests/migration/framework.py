@@ -168,6 +168,20 @@ def wait_migration(vm, states=("completed", "failed", "cancelled"), timeout=120)
 
 
 
+def wait_status(vm, want, timeout=60):
+    """Wait until @vm's query-migrate status is @want (any state, e.g.
+    postcopy-active); fail at once if @vm died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = query(vm)
+        if info.get("status") == want:
+            return info
+        vm.check_alive()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{vm.name}: status {info.get('status')}, want {want}: {info}")
+        time.sleep(0.02)
+
+
 def compare_paused_memory(src, dst, d, size):
     """A paused guest's RAM (@size bytes) arrived byte-exact: the destination
     completes, stays paused, and its memory equals the source's."""

@@ -12,7 +12,14 @@ static const struct { MigrationStatus from, to; } allowed[] = {
     { S(SETUP), S(ACTIVE) }, { S(SETUP), S(FAILED) }, { S(SETUP), S(CANCELLING) },
     { S(ACTIVE), S(DEVICE) }, { S(ACTIVE), S(PRE_SWITCHOVER) }, { S(ACTIVE), S(FAILED) },
     { S(ACTIVE), S(COMPLETED) },     /* the destination */
-    { S(ACTIVE), S(CANCELLING) },
+    { S(ACTIVE), S(CANCELLING) }, { S(ACTIVE), S(POSTCOPY_ACTIVE) },
+    /* postcopy: no way back to the source, no cancel */
+    { S(POSTCOPY_ACTIVE), S(COMPLETED) }, { S(POSTCOPY_ACTIVE), S(POSTCOPY_PAUSED) },
+    { S(POSTCOPY_ACTIVE), S(FAILED) },
+    { S(POSTCOPY_PAUSED), S(POSTCOPY_RECOVER_SETUP) }, { S(POSTCOPY_PAUSED), S(POSTCOPY_RECOVER) },
+    { S(POSTCOPY_RECOVER_SETUP), S(POSTCOPY_RECOVER) },
+    { S(POSTCOPY_RECOVER_SETUP), S(POSTCOPY_PAUSED) },
+    { S(POSTCOPY_RECOVER), S(POSTCOPY_ACTIVE) }, { S(POSTCOPY_RECOVER), S(POSTCOPY_PAUSED) },
     { S(PRE_SWITCHOVER), S(DEVICE) }, { S(PRE_SWITCHOVER), S(FAILED) },
     { S(PRE_SWITCHOVER), S(CANCELLING) },
     { S(DEVICE), S(COMPLETED) }, { S(DEVICE), S(FAILED) }, { S(DEVICE), S(CANCELLING) },
@@ -53,7 +60,8 @@ static void test_names(void)
 {
     static const char *const names[] = {
         "none", "setup", "cancelling", "cancelled", "active", "completed", "failed",
-        "pre-switchover", "device",
+        "pre-switchover", "device", "postcopy-active", "postcopy-paused",
+        "postcopy-recover-setup", "postcopy-recover",
     };
     for (int i = 0; i < MIGRATION_STATUS__MAX; i++) {
         MigrationStatus s;

@@ -82,8 +82,8 @@ static void test_names(void)
     /* pinned: these are wire names */
     static const char *const want[] = {
         "xbzrle", "rdma-pin-all", "auto-converge", "compress", "events", "postcopy-ram",
-        "return-path", "pause-before-switchover", "multifd",
-        "x-early-dirty-log-stop", "x-switchover-at-threshold",
+        "return-path", "pause-before-switchover", "multifd", "postcopy-blocktime",
+        "postcopy-preempt", "x-early-dirty-log-stop", "x-switchover-at-threshold",
     };
     MigrationCapability c;
 
@@ -320,8 +320,18 @@ static void test_capabilities(void)
                 "{\"capability\": \"multifd\", \"state\": false}, "
                 "{\"capability\": \"compress\", \"state\": true}]", false,
                 "Postcopy is not currently compatible with compression");
-    expect_caps(&o, "[{\"capability\": \"postcopy-ram\", \"state\": true}]", false,
-                "Postcopy is not supported");
+    expect_caps(&o, "[{\"capability\": \"postcopy-preempt\", \"state\": true}]", false,
+                "Postcopy preempt requires postcopy-ram");
+    expect_caps(&o, "[{\"capability\": \"postcopy-ram\", \"state\": true}, "
+                "{\"capability\": \"postcopy-preempt\", \"state\": true}]", false, NULL);
+    g_assert_true(migrate_cap(&o, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT));
+    expect_caps(&o, "[{\"capability\": \"postcopy-preempt\", \"state\": false}]", false,
+                NULL);
+    expect_caps(&o, "[{\"capability\": \"postcopy-ram\", \"state\": true}, "
+                "{\"capability\": \"postcopy-blocktime\", \"state\": true}]", false, NULL);
+    g_assert_true(migrate_cap(&o, MIGRATION_CAPABILITY_POSTCOPY_RAM));
+    expect_caps(&o, "[{\"capability\": \"postcopy-ram\", \"state\": false}, "
+                "{\"capability\": \"postcopy-blocktime\", \"state\": false}]", false, NULL);
     /* later entries win, as in QEMU */
     expect_caps(&o, "[{\"capability\": \"events\", \"state\": true}, "
                 "{\"capability\": \"events\", \"state\": false}]", false, NULL);

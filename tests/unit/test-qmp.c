@@ -533,8 +533,8 @@ static void test_caps_params(Fixture *f, gconstpointer data)
            "\"info migrate_capabilities\"}}",
            "{\"return\": \"xbzrle: on\\r\\nrdma-pin-all: off\\r\\nauto-converge: off\\r\\n"
            "compress: off\\r\\nevents: on\\r\\npostcopy-ram: off\\r\\nreturn-path: off\\r\\n"
-           "pause-before-switchover: off\\r\\nmultifd: off"
-           "\\r\\nx-early-dirty-log-stop: off\\r\\nx-switchover-at-threshold: off\\r\\n\"}");
+           "pause-before-switchover: off\\r\\nmultifd: off\\r\\npostcopy-blocktime: off"
+           "\\r\\npostcopy-preempt: off\\r\\nx-early-dirty-log-stop: off\\r\\nx-switchover-at-threshold: off\\r\\n\"}");
 
     expect(f, "{\"execute\":\"migrate-set-parameters\", \"arguments\": {\"max-bandwidth\": "
            "1000000, \"downtime-limit\": 50, \"multifd-compression\": \"zlib\"}}",
@@ -554,7 +554,7 @@ static void test_caps_params(Fixture *f, gconstpointer data)
                     "\"cpu-throttle-increment\": 10, \"cpu-throttle-tailslow\": false, "
                     "\"tls-creds\": \"\", \"tls-hostname\": \"\", \"tls-authz\": \"\", "
                     "\"max-bandwidth\": 1000000, \"downtime-limit\": 50, "
-                    "\"multifd-channels\": 2, \"xbzrle-cache-size\": 67108864, "
+                    "\"multifd-channels\": 2, \"xbzrle-cache-size\": 67108864, \"max-postcopy-bandwidth\": 0, "
                     "\"max-cpu-throttle\": 99, \"multifd-compression\": \"zlib\", "
                     "\"multifd-zlib-level\": 1, \"multifd-zstd-level\": 1}}");
 }
@@ -673,6 +673,7 @@ static void test_hmp_migration_options(Fixture *f, gconstpointer data)
                     "multifd-channels: 2\r\n"
                     "multifd-compression: none\r\n"
                     "xbzrle-cache-size: 1073741824 bytes\r\n"
+                    "max-postcopy-bandwidth: 0\r\n"
                     "tls-authz: ''\r\n"
                     "multifd-zlib-level: 1\r\n"
                     "multifd-zstd-level: 1\r\n");

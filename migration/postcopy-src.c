@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Postcopy on the source: ADVISE, the switch (final sync, discards, the
+ * PACKAGED device state that ends in RUN), then the page server -- pages
+ * the destination asks for on the return path go first, the background
+ * pass over what is still dirty goes on behind them -- until every page is
+ * sent, END and EOF, and the destination's DONE.
+ *
+ * Threads:
+ *  - the migration thread runs postcopy_src_run and, through the ram
+ *    section's iterate hook, postcopy_src_send; it owns the bitmaps, the
+ *    scan position and the "sent after the switch" bitmaps;
+ *  - the return-path thread ("postcopy-rp") reads the destination's
+ *    messages: page requests are queued under PostcopySrc.lock, DONE and
+ *    FAIL and a broken link are recorded there, cond is signalled.
+ *
+ * The rule that keeps the guest whole: once the PACKAGED command (whose
+ * last record is RUN) has been written, the destination may run the guest,
+ * so from then on the source never runs it again -- a failure leaves it
+ * paused, in postcopy-paused, with error-desc saying why.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "migration/migration-int.h"
+#include "migration/postcopy.h"
+#include "migration/return-path.h"
+#include "util/bitmap.h"
+#include "util/bufferiszero.h"
+#include "util/error.h"
+
+typedef struct PostcopyReqItem {
+    RAMBlock *rb;
+    uint64_t page;
+    uint64_t npages;
+} PostcopyReqItem;
+
+typedef struct PostcopySrc PostcopySrc;
+
+struct PostcopySrc {
+    /* set at creation */
+    MigrationState *s;
+    RAMState *rs;
+    MigChannel *ch;
+
+    /* migration thread */
+    unsigned long *sent[2];     /* per RAM block: sent since the switch */
+    MigStream *pf;              /* postcopy-preempt: the requested pages' channel, or NULL */
+    RAMBlock *pf_last_block;    /* its CONTINUE state */
+    /*
+     * max-postcopy-bandwidth, for the background pass only (a requested
+     * page is never held back): bytes sent since bucket_t0 (ns), read
+     * from the parameter once per iteration
+     */
+    uint64_t bw;
+    int64_t bucket_t0;
+    uint64_t bucket_bytes;
+    GThread *rp_thread;
+
+    /* protected by lock */
+    GMutex lock;
+    GCond cond;
+    GQueue reqs;                /* PostcopyReqItem */
+    bool done;                  /* DONE received */
+    bool rp_ended;              /* the return path closed or failed */
+    char *rp_error;             /* why (first error) */
+    /* recovery: the destination's received bitmaps, how many came, RESUME_ACK */
+    unsigned long *recv[2];
+    unsigned nrecv;
+    bool resume_acked;
+
+    /* return-path thread */
+    RAMBlock *rp_last_block;
+};
+
+void postcopy_src_advise(MigStream *f)
+{
+    uint8_t buf[POSTCOPY_ADVISE_LEN];
+
+    postcopy_advise_encode(TARGET_PAGE_SIZE, TARGET_PAGE_SIZE, buf);
+    savevm_put_command(f, MIG_CMD_POSTCOPY_ADVISE, buf, sizeof(buf));
+}
+
+bool postcopy_src_wanted(MigrationState *s)
+{
+    return __atomic_load_n(&s->start_postcopy, __ATOMIC_SEQ_CST);
+}
+
+/* ---- the return path ---- */
+
+static void rp_fail(PostcopySrc *pc, char *msg)
+{
+    g_mutex_lock(&pc->lock);
+    if (!pc->rp_error) {
+        pc->rp_error = msg;
+    } else {
+        g_free(msg);
+    }
+    pc->rp_ended = true;
+    g_cond_broadcast(&pc->cond);
+    g_mutex_unlock(&pc->lock);
+}
+
+static bool queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp)
+{
+    Machine *m = pc->s->m;
+    bool named = r->type == MIG_RP_MSG_REQ_PAGES_ID;
+    RAMBlock *rb = named ? machine_find_ram_block(m, r->block) : pc->rp_last_block;
+    PostcopyReqItem *it;
+
+    if (!rb) {
+        kvmig_error(errp, "page request for %s", named ? "an unknown RAM block"
+                                                       : "no RAM block named yet");
+        return false;
+    }
+    if (r->start % TARGET_PAGE_SIZE || r->len == 0 || r->start >= rb->used_length ||
+        r->len > rb->used_length - r->start) {
+        kvmig_error(errp, "page request 0x%" G_GINT64_MODIFIER "x+0x%x outside RAM block "
+                    "'%s' or unaligned", r->start, r->len, rb->idstr);
+        return false;
+    }
+    pc->rp_last_block = rb;
+    it = g_new(PostcopyReqItem, 1);
+    it->rb = rb;
+    it->page = r->start >> TARGET_PAGE_BITS;
+    it->npages = (r->len + TARGET_PAGE_SIZE - 1) >> TARGET_PAGE_BITS;
+    stat_add(&pc->s->stats, postcopy_requests, 1);
+    g_mutex_lock(&pc->lock);
+    g_queue_push_tail(&pc->reqs, it);
+    g_mutex_unlock(&pc->lock);
+    return true;
+}
+
+static bool read_recv_bitmap(PostcopySrc *pc, RAMBlock *rb, GError **errp);
+
+static gpointer rp_thread(gpointer opaque)
+{
+    PostcopySrc *pc = opaque;
+
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        MigRpMsg m;
+
+        if (!mig_rp_recv(pc->ch, &m, &err)) {
+            rp_fail(pc, g_strdup_printf("the destination's return path: %s", err->message));
+            return NULL;
+        }
+        switch (m.type) {
+        case MIG_RP_MSG_REQ_PAGES:
+        case MIG_RP_MSG_REQ_PAGES_ID:
+            if (!queue_request(pc, &m, &err)) {
+                rp_fail(pc, g_strdup(err->message));
+                return NULL;
+            }
+            g_mutex_lock(&pc->lock);
+            g_cond_broadcast(&pc->cond);
+            g_mutex_unlock(&pc->lock);
+            break;
+        case MIG_RP_MSG_RECV_BITMAP: {
+            RAMBlock *rb = machine_find_ram_block(pc->s->m, m.block);
+
+            if (!rb || rb->index >= G_N_ELEMENTS(pc->recv)) {
+                rp_fail(pc, g_strdup_printf("RECV_BITMAP of an unknown RAM block"));
+                return NULL;
+            }
+            if (!read_recv_bitmap(pc, rb, &err)) {
+                rp_fail(pc, g_strdup(err->message));
+                return NULL;
+            }
+            break;
+        }
+        case MIG_RP_MSG_RESUME_ACK:
+            if (m.value != MIG_RP_RESUME_ACK_VALUE) {
+                rp_fail(pc, g_strdup_printf("RESUME_ACK with value %u", m.value));
+                return NULL;
+            }
+            g_mutex_lock(&pc->lock);
+            pc->resume_acked = true;
+            g_cond_broadcast(&pc->cond);
+            g_mutex_unlock(&pc->lock);
+            break;
+        case MIG_RP_MSG_DONE:
+            g_mutex_lock(&pc->lock);
+            pc->done = true;
+            g_cond_broadcast(&pc->cond);
+            g_mutex_unlock(&pc->lock);
+            return NULL;
+        case MIG_RP_MSG_FAIL:
+            rp_fail(pc, g_strdup_printf("the destination failed: %s", m.text));
+            return NULL;
+        default:
+            rp_fail(pc, g_strdup_printf("unexpected return-path message %s in postcopy",
+                                        mig_rp_msg_name(m.type)));
+            return NULL;
+        }
+    }
+}
+
+/* ---- sending pages (migration thread) ---- */
+
+/* A record's header on the preempt channel (its own CONTINUE state). */
+static void preempt_header(PostcopySrc *pc, RAMBlock *rb, uint64_t offset, uint64_t flags)
+{
+    if (rb == pc->pf_last_block) {
+        mig_stream_put_be64(pc->pf, offset | flags | RAM_SAVE_FLAG_CONTINUE);
+    } else {
+        size_t n = strlen(rb->idstr);
+
+        mig_stream_put_be64(pc->pf, offset | flags);
+        mig_stream_put_u8(pc->pf, n);
+        mig_stream_put_buffer(pc->pf, rb->idstr, n);
+        pc->pf_last_block = rb;
+    }
+}
+
+/* Send @page once after the switch: on @f, or (@urgent) the preempt channel. */
+static void send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page, bool urgent)
+{
+    RAMState *rs = pc->rs;
+    uint64_t offset = page << TARGET_PAGE_BITS;
+    bool zero;
+
+    if (test_bit(page, pc->sent[rb->index])) {
+        return;     /* in flight or placed: sent once after the switch */
+    }
+    set_bit(page, pc->sent[rb->index]);
+    if (test_bit(page, rb->bmap)) {
+        clear_bit(page, rb->bmap);
+        rs->dirty.dirty_pages--;
+    }
+    /* the guest is stopped here: the page cannot change under the iovec */
+    zero = buffer_is_zero(rb->host + offset, TARGET_PAGE_SIZE);
+    stat_add(&pc->s->stats, zero_pages, zero);
+    stat_add(&pc->s->stats, normal_pages, !zero);
+    if (urgent && pc->pf) {
+        preempt_header(pc, rb, offset, zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
+        f = pc->pf;
+    } else {
+        ram_put_page_header(rs, f, rb, offset, zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
+    }
+    if (zero) {
+        mig_stream_put_u8(f, 0);
+    } else {
+        mig_stream_put_buffer_async(f, rb->host + offset, TARGET_PAGE_SIZE);
+    }
+}
+
+/* Send every queued request; true if there were any. */
+static bool send_requests(PostcopySrc *pc, MigStream *f)
+{
+    bool any = false;
+
+    for (;;) {
+        PostcopyReqItem *it;
+
+        g_mutex_lock(&pc->lock);
+        it = g_queue_pop_head(&pc->reqs);
+        g_mutex_unlock(&pc->lock);
+        if (!it) {
+            return any;
+        }
+        for (uint64_t i = 0; i < it->npages; i++) {
+            send_one(pc, f, it->rb, it->page + i, true);
+        }
+        any = true;
+        g_free(it);
+    }
+}
+
+/* Background pages: ns to wait before the next one may go (0: now). */
+static int64_t background_delay(PostcopySrc *pc)
+{
+    int64_t now = g_get_monotonic_time() * 1000, due;
+
+    if (!pc->bw) {
+        return 0;
+    }
+    if (!pc->bucket_t0) {
+        pc->bucket_t0 = now;
+        pc->bucket_bytes = 0;
+    }
+    due = pc->bucket_t0 + (int64_t)(pc->bucket_bytes * 1000000000ULL / pc->bw);
+    if (now - due > 100 * 1000 * 1000) {
+        /* idle (requests only) for a while: no burst of saved-up credit */
+        pc->bucket_t0 = now;
+        pc->bucket_bytes = 0;
+        return 0;
+    }
+    return due > now ? due - now : 0;
+}
+
+/* Sleep at most @ns, or until a request arrives. */
+static void wait_request(PostcopySrc *pc, int64_t ns)
+{
+    int64_t until = g_get_monotonic_time() + ns / 1000 + 1;
+
+    g_mutex_lock(&pc->lock);
+    while (g_queue_is_empty(&pc->reqs) && !pc->rp_ended &&
+           g_cond_wait_until(&pc->cond, &pc->lock, until)) {
+    }
+    g_mutex_unlock(&pc->lock);
+}
+
+bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
+{
+    PostcopySrc *pc = rs->pc_src;
+    Machine *m = rs->m;
+    unsigned n = 0;
+
+    rs->last_sent_block = NULL;
+    while (!mig_stream_error(f)) {
+        RAMBlock *rb;
+        uint64_t page;
+
+        if (send_requests(pc, f)) {
+            /* an urgent page waits for nothing already buffered */
+            mig_stream_flush(pc->pf ? pc->pf : f);
+            if (pc->pf && mig_stream_error(pc->pf)) {
+                return false;   /* rp_broken or the main stream says why soon */
+            }
+        }
+        if (!rs->dirty.dirty_pages) {
+            break;
+        }
+        rb = m->ram_blocks[rs->scan_block];
+        page = bitmap_find_next(rb->bmap, rb->npages, rs->scan_page);
+        if (page >= rb->npages) {
+            rs->scan_block = (rs->scan_block + 1) % m->nr_ram_blocks;
+            rs->scan_page = 0;
+            continue;
+        }
+        {
+            int64_t delay = background_delay(pc);
+
+            if (delay) {
+                /* what is buffered goes now; a request may come meanwhile */
+                mig_stream_flush(f);
+                wait_request(pc, MIN(delay, 20 * 1000 * 1000));
+                if (deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
+                    break;
+                }
+                continue;
+            }
+        }
+        send_one(pc, f, rb, page, false);
+        pc->bucket_bytes += TARGET_PAGE_SIZE;
+        rs->scan_page = page + 1;
+        if ((++n & 15) == 0 && deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
+            break;
+        }
+    }
+    stat_set(&pc->s->stats, remaining, rs->dirty.dirty_pages * TARGET_PAGE_SIZE);
+    return rs->dirty.dirty_pages == 0;
+}
+
+/* ---- the switch ---- */
+
+/* POSTCOPY_RAM_DISCARD for every page still dirty (re-dirtied or never sent). */
+static void send_discards(RAMState *rs, MigStream *f)
+{
+    Machine *m = rs->m;
+
+    for (unsigned b = 0; b < m->nr_ram_blocks; b++) {
+        RAMBlock *rb = m->ram_blocks[b];
+        PostcopyDiscard d = { .nranges = 0 };
+        uint8_t buf[POSTCOPY_DISCARD_MAX_LEN];
+        uint64_t page = 0;
+
+        g_strlcpy(d.block, rb->idstr, sizeof(d.block));
+        for (;;) {
+            uint64_t first = bitmap_find_next(rb->bmap, rb->npages, page);
+            uint64_t end;
+
+            if (first >= rb->npages) {
+                break;
+            }
+            end = bitmap_find_next_zero(rb->bmap, rb->npages, first);
+            d.ranges[d.nranges].start = first << TARGET_PAGE_BITS;
+            d.ranges[d.nranges].len = (end - first) << TARGET_PAGE_BITS;
+            if (++d.nranges == POSTCOPY_DISCARD_MAX_RANGES) {
+                savevm_put_command(f, MIG_CMD_POSTCOPY_RAM_DISCARD, buf,
+                                   postcopy_discard_encode(&d, buf));
+                d.nranges = 0;
+            }
+            page = end;
+        }
+        if (d.nranges) {
+            savevm_put_command(f, MIG_CMD_POSTCOPY_RAM_DISCARD, buf,
+                               postcopy_discard_encode(&d, buf));
+        }
+    }
+}
+
+/* PACKAGED { LISTEN, every device, RUN }: what the destination needs to run. */
+static bool send_package(MigrationState *s, MigStream *f, GError **errp)
+{
+    MigStream *pf = mig_stream_new(mig_channel_new_memory_writer());
+    GByteArray *data;
+    bool ok;
+
+    savevm_put_command(pf, MIG_CMD_POSTCOPY_LISTEN, NULL, 0);
+    ok = savevm_save_devices(s->reg, pf, errp);
+    savevm_put_command(pf, MIG_CMD_POSTCOPY_RUN, NULL, 0);
+    if (ok && mig_stream_flush(pf)) {
+        kvmig_error(errp, "building the postcopy package: %s", mig_stream_error_msg(pf));
+        ok = false;
+    }
+    data = mig_channel_memory_data(mig_stream_channel(pf));
+    if (ok && data->len > POSTCOPY_PACKAGED_MAX) {
+        kvmig_error(errp, "the postcopy package is %u bytes, more than %u", data->len,
+                    POSTCOPY_PACKAGED_MAX);
+        ok = false;
+    }
+    if (ok) {
+        mig_stream_put_u8(f, QEMU_VM_COMMAND);
+        mig_stream_put_be16(f, MIG_CMD_PACKAGED);
+        mig_stream_put_be16(f, 4);
+        mig_stream_put_be32(f, data->len);
+        mig_stream_put_buffer(f, data->data, data->len);
+    }
+    mig_stream_close(pf);
+    return ok;
+}
+
+/* Wait until DONE, or the return path ends.  False with *errp on the latter. */
+static bool wait_done(PostcopySrc *pc, GError **errp)
+{
+    bool done;
+
+    g_mutex_lock(&pc->lock);
+    while (!pc->done && !pc->rp_ended) {
+        g_cond_wait(&pc->cond, &pc->lock);
+    }
+    done = pc->done;
+    if (!done) {
+        kvmig_error(errp, "%s", pc->rp_error);
+    }
+    g_mutex_unlock(&pc->lock);
+    return done;
+}
+
+static bool rp_broken(PostcopySrc *pc, GError **errp)
+{
+    bool broken;
+
+    g_mutex_lock(&pc->lock);
+    broken = pc->rp_ended && !pc->done;
+    if (broken) {
+        kvmig_error(errp, "%s", pc->rp_error);
+    }
+    g_mutex_unlock(&pc->lock);
+    return broken;
+}
+
+static void src_free(PostcopySrc *pc)
+{
+    PostcopyReqItem *it;
+
+    if (pc->rp_thread) {
+        mig_channel_shutdown(pc->ch);
+        g_thread_join(pc->rp_thread);
+    }
+    while ((it = g_queue_pop_head(&pc->reqs))) {
+        g_free(it);
+    }
+    for (unsigned i = 0; i < G_N_ELEMENTS(pc->sent); i++) {
+        g_free(pc->sent[i]);
+        g_free(pc->recv[i]);
+    }
+    g_mutex_clear(&pc->lock);
+    g_cond_clear(&pc->cond);
+    g_free(pc->rp_error);
+    g_free(pc);
+}
+
+/* Flush @f and count its bytes (@base: earlier streams'); false with *errp. */
+static bool flush_counted(MigrationState *s, MigStream *f, uint64_t base, GError **errp)
+{
+    if (mig_stream_flush(f)) {
+        kvmig_error(errp, "%s", mig_stream_error_msg(f));
+        return false;
+    }
+    stat_set(&s->stats, transferred, base + mig_stream_transferred(f));
+    stat_set(&s->stats, postcopy_bytes, stat_get(&s->stats, transferred) -
+             stat_get(&s->stats, precopy_bytes));
+    return true;
+}
+
+/*
+ * Serve pages on @f until every page is sent, then END, EOF and DONE.
+ * Byte counts: @base is what was transferred before @f (earlier streams).
+ */
+static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
+{
+    MigrationState *s = pc->s;
+
+    if (!pc->rp_thread) {
+        pc->rp_thread = g_thread_new("postcopy-rp", rp_thread, pc);
+    }
+    /* max-postcopy-bandwidth holds back the background pass only (background_delay) */
+    mig_stream_set_rate_limit(f, 0);
+    pc->bw = migrate_max_postcopy_bandwidth(s->opts);
+    for (;;) {
+        int ret;
+
+        if (rp_broken(pc, errp)) {
+            return false;
+        }
+        if (pc->pf && mig_stream_error(pc->pf)) {
+            kvmig_error(errp, "postcopy-preempt channel: %s", mig_stream_error_msg(pc->pf));
+            return false;
+        }
+        ret = savevm_save_iterate(s->reg, f, errp);
+        if (ret < 0 || !flush_counted(s, f, base, errp)) {
+            return false;
+        }
+        if (ret > 0) {
+            break;
+        }
+        pc->bw = migrate_max_postcopy_bandwidth(s->opts);
+    }
+    if (pc->pf) {
+        /* the preempt channel ends first: its pages are placed before EOF here */
+        mig_stream_put_be64(pc->pf, RAM_SAVE_FLAG_EOS);
+        if (mig_stream_flush(pc->pf)) {
+            kvmig_error(errp, "postcopy-preempt: %s", mig_stream_error_msg(pc->pf));
+            return false;
+        }
+    }
+    if (!savevm_save_complete_postcopy(s->reg, f, errp) || !flush_counted(s, f, base, errp)) {
+        return false;
+    }
+    return wait_done(pc, errp);
+}
+
+/* After serve(): join the return-path thread; keep or free the rest. */
+static void serve_end(PostcopySrc *pc, bool ok)
+{
+    RAMState *rs = pc->rs;
+
+    if (pc->rp_thread) {
+        mig_channel_shutdown(pc->ch);
+        g_thread_join(pc->rp_thread);
+        pc->rp_thread = NULL;
+    }
+    pc->ch = NULL;
+    if (pc->pf) {
+        /* recovery goes on without it: requests share the new main channel */
+        mig_stream_close(pc->pf);
+        pc->pf = NULL;
+    }
+    if (ok) {
+        rs->pc_src = NULL;
+        src_free(pc);
+    }
+    /* else paused: the bitmaps and the scan position wait for `migrate -r` */
+}
+
+/*
+ * postcopy-preempt: connect once more to the destination's address, the
+ * magic first so that its LISTEN can tell the channel.
+ */
+static MigStream *preempt_connect(MigrationState *s, const MigUri *uri, GError **errp)
+{
+    MigChannel *ch;
+    MigStream *pf;
+
+    if (uri->kind != MIG_URI_TCP && uri->kind != MIG_URI_UNIX) {
+        kvmig_error(errp, "postcopy-preempt needs a tcp: or unix: URI");
+        return NULL;
+    }
+    if (migrate_tls(s->opts)) {
+        kvmig_error(errp, "postcopy-preempt over TLS is not supported by kvmig yet");
+        return NULL;
+    }
+    ch = mig_socket_connect(uri, &s->status, errp);
+    if (!ch) {
+        g_prefix_error(errp, "postcopy-preempt channel: ");
+        return NULL;
+    }
+    pf = mig_stream_new(ch);
+    mig_stream_put_be32(pf, POSTCOPY_PREEMPT_MAGIC);
+    if (mig_stream_flush(pf)) {
+        kvmig_error(errp, "postcopy-preempt channel: %s", mig_stream_error_msg(pf));
+        mig_stream_close(pf);
+        return NULL;
+    }
+    return pf;
+}
+
+bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri, bool *dest_may_run,
+                      GError **errp)
+{
+    Machine *m = s->m;
+    RAMState *rs = s->ram;
+    PostcopySrc *pc;
+    MigStream *pf = NULL;
+    int64_t down_start_us;
+    bool ok;
+
+    *dest_may_run = false;
+    stat_set(&s->stats, downtime_start_ms, mig_now_ms());
+    stat_set(&s->stats, precopy_bytes, mig_stream_transferred(f) +
+             stat_get(&s->stats, multifd_bytes));
+    down_start_us = g_get_monotonic_time();
+    vm_stop_force_state(m, RUN_STATE_FINISH_MIGRATE);
+    if (!migrate_set_state(s, &s->status, MIGRATION_STATUS_ACTIVE,
+                           MIGRATION_STATUS_POSTCOPY_ACTIVE)) {
+        return false;   /* cancelled first: the caller puts the guest back */
+    }
+    mig_stream_set_rate_limit(f, 0);
+    rs->dirty.final = true;
+    if (!ram_dirty_sync(m, &rs->dirty, errp)) {
+        return false;
+    }
+    stat_set(&s->stats, dirty_sync_count, rs->dirty.sync_count);
+    /* preempt: connected before the package, accepted at its LISTEN */
+    if (migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT) &&
+        !(pf = preempt_connect(s, uri, errp))) {
+        return false;
+    }
+    send_discards(rs, f);
+    if (!send_package(s, f, errp) || mig_stream_flush(f)) {
+        if (errp && !*errp) {
+            kvmig_error(errp, "%s", mig_stream_error_msg(f));
+        }
+        if (pf) {
+            mig_stream_close(pf);
+        }
+        return false;
+    }
+    /* From here on the destination may run the guest: never resume it here. */
+    *dest_may_run = true;
+    stat_set(&s->stats, downtime_us, g_get_monotonic_time() - down_start_us);
+    stat_set(&s->stats, downtime, (stat_get(&s->stats, downtime_us) + 500) / 1000);
+
+    pc = g_new0(PostcopySrc, 1);
+    pc->s = s;
+    pc->rs = rs;
+    pc->ch = mig_stream_channel(f);
+    g_mutex_init(&pc->lock);
+    g_cond_init(&pc->cond);
+    g_queue_init(&pc->reqs);
+    for (unsigned i = 0; i < m->nr_ram_blocks && i < G_N_ELEMENTS(pc->sent); i++) {
+        pc->sent[i] = bitmap_new(m->ram_blocks[i]->npages);
+    }
+    pc->pf = pf;
+    rs->pc_src = pc;
+    ok = serve(pc, f, stat_get(&s->stats, multifd_bytes), errp);
+    serve_end(pc, ok);
+    return ok;
+}
+
+/* ---- recovery ---- */
+
+/*
+ * Return-path thread: the bitmap after a RECV_BITMAP message for @rb (the
+ * destination's received pages), checked and stored for the migration
+ * thread.
+ */
+static bool read_recv_bitmap(PostcopySrc *pc, RAMBlock *rb, GError **errp)
+{
+    uint64_t words = (rb->npages + 63) / 64, size = 0, end = 0;
+    uint8_t be[8];
+    g_autofree uint8_t *raw = NULL;
+    int ret;
+
+    ret = mig_channel_read_all(pc->ch, be, 8);
+    for (int i = 0; i < 8 && ret == 0; i++) {
+        size = size << 8 | be[i];
+    }
+    if (ret == 0 && size != words * 8) {
+        kvmig_error(errp, "RECV_BITMAP of '%s': %" G_GUINT64_FORMAT " bytes, expected %"
+                    G_GUINT64_FORMAT, rb->idstr, size, words * 8);
+        return false;
+    }
+    raw = g_malloc(words * 8);
+    if (ret == 0) {
+        ret = mig_channel_read_all(pc->ch, raw, words * 8);
+    }
+    if (ret == 0) {
+        ret = mig_channel_read_all(pc->ch, be, 8);
+    }
+    for (int i = 0; i < 8 && ret == 0; i++) {
+        end = end << 8 | be[i];
+    }
+    if (ret < 0) {
+        kvmig_error(errp, "reading the received bitmap of '%s': %s", rb->idstr,
+                    mig_channel_strerror(pc->ch, ret));
+        return false;
+    }
+    if (end != MIG_RP_RECV_BITMAP_ENDING) {
+        kvmig_error(errp, "RECV_BITMAP of '%s' without its end marker", rb->idstr);
+        return false;
+    }
+    g_mutex_lock(&pc->lock);
+    g_free(pc->recv[rb->index]);
+    pc->recv[rb->index] = bitmap_new(rb->npages);
+    for (uint64_t page = 0; page < rb->npages; page++) {
+        if (raw[page / 8] & (1u << (page % 8))) {       /* little-endian words */
+            set_bit(page, pc->recv[rb->index]);
+        }
+    }
+    pc->nrecv++;
+    g_cond_broadcast(&pc->cond);
+    g_mutex_unlock(&pc->lock);
+    return true;
+}
+
+/* Wait until @cond_fn holds or the return path ends; false with *errp then. */
+static bool wait_for(PostcopySrc *pc, bool (*cond_fn)(PostcopySrc *), GError **errp)
+{
+    bool ok;
+
+    g_mutex_lock(&pc->lock);
+    while (!cond_fn(pc) && !pc->rp_ended) {
+        g_cond_wait(&pc->cond, &pc->lock);
+    }
+    ok = cond_fn(pc);
+    if (!ok) {
+        kvmig_error(errp, "%s", pc->rp_error);
+    }
+    g_mutex_unlock(&pc->lock);
+    return ok;
+}
+
+static bool all_bitmaps(PostcopySrc *pc)
+{
+    return pc->nrecv == pc->s->m->nr_ram_blocks;
+}
+
+static bool resume_acked(PostcopySrc *pc)
+{
+    return pc->resume_acked;
+}
+
+bool postcopy_src_resume(MigrationState *s, MigStream *f, GError **errp)
+{
+    Machine *m = s->m;
+    RAMState *rs = s->ram;
+    PostcopySrc *pc = rs->pc_src;
+    uint64_t base = stat_get(&s->stats, transferred);
+    PostcopyReqItem *it;
+    bool ok;
+
+    if (!pc) {
+        kvmig_error(errp, "no paused postcopy to resume");
+        return false;
+    }
+    pc->ch = mig_stream_channel(f);
+    g_mutex_lock(&pc->lock);
+    pc->done = pc->rp_ended = pc->resume_acked = false;
+    g_clear_pointer(&pc->rp_error, g_free);
+    pc->nrecv = 0;
+    while ((it = g_queue_pop_head(&pc->reqs))) {
+        g_free(it);     /* the destination asks again after RESUME */
+    }
+    g_mutex_unlock(&pc->lock);
+    pc->rp_last_block = NULL;
+    pc->rp_thread = g_thread_new("postcopy-rp", rp_thread, pc);
+
+    /* what the destination has; the rest is dirty again (QEMU's order) */
+    for (unsigned b = 0; b < m->nr_ram_blocks; b++) {
+        uint8_t buf[1 + POSTCOPY_BLOCK_NAME_MAX];
+        size_t n = strnlen(m->ram_blocks[b]->idstr, POSTCOPY_BLOCK_NAME_MAX);
+
+        buf[0] = n;
+        memcpy(buf + 1, m->ram_blocks[b]->idstr, n);
+        savevm_put_command(f, MIG_CMD_RECV_BITMAP, buf, 1 + n);
+    }
+    ok = !mig_stream_flush(f) && wait_for(pc, all_bitmaps, errp);
+    if (ok) {
+        rs->dirty.dirty_pages = 0;
+        for (unsigned b = 0; b < m->nr_ram_blocks && b < G_N_ELEMENTS(pc->sent); b++) {
+            RAMBlock *rb = m->ram_blocks[b];
+
+            bitmap_clear_range(rb->bmap, 0, rb->npages);
+            bitmap_clear_range(pc->sent[b], 0, rb->npages);
+            for (uint64_t page = 0; page < rb->npages; page++) {
+                if (test_bit(page, pc->recv[b])) {
+                    set_bit(page, pc->sent[b]);
+                } else {
+                    set_bit(page, rb->bmap);
+                    rs->dirty.dirty_pages++;
+                }
+            }
+        }
+        rs->scan_block = 0;
+        rs->scan_page = 0;
+        savevm_put_command(f, MIG_CMD_POSTCOPY_RESUME, NULL, 0);
+        ok = !mig_stream_flush(f) && wait_for(pc, resume_acked, errp);
+    }
+    if (ok && !migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_RECOVER,
+                                 MIGRATION_STATUS_POSTCOPY_ACTIVE)) {
+        kvmig_error(errp, "postcopy recovery: the status changed meanwhile");
+        ok = false;
+    }
+    if (!ok && mig_stream_error(f) && (!errp || !*errp)) {
+        kvmig_error(errp, "%s", mig_stream_error_msg(f));
+    }
+    if (ok) {
+        ok = serve(pc, f, base, errp);
+    }
+    serve_end(pc, ok);
+    return ok;
+}
+
+void postcopy_src_free(RAMState *rs)
+{
+    if (rs->pc_src) {
+        src_free(rs->pc_src);
+        rs->pc_src = NULL;
+    }
+}

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Private to migration/: postcopy -- the stream commands and return-path
+ * messages it adds (QEMU's numbers), their pure encoders and bounded
+ * decoders (postcopy-proto.c, fuzzed), the destination's userfaultfd side
+ * (postcopy-ram.c) and the source's page server (postcopy-src.c).
+ *
+ * Sequence (docs/devel/migration/postcopy.rst draws it):
+ *
+ *   source                                      destination
+ *   header, POSTCOPY_ADVISE ─────────────────>  check userfaultfd, no THP
+ *   precopy passes (ram PART records) ───────>  loaded as usual
+ *   migrate-start-postcopy: vm_stop, final sync
+ *   POSTCOPY_RAM_DISCARD (re-dirtied, unsent) ─>  MADV_DONTNEED those pages
+ *   PACKAGED { LISTEN, devices, RUN } ───────>  LISTEN: register RAM (MISSING),
+ *                                                 fault thread, listen thread;
+ *                                                 devices; RUN: vm_start
+ *   ram PART records, requested pages first <── REQ_PAGES(_ID) from the fault thread
+ *   ram END, EOF ────────────────────────────>  listen thread ends, unregisters
+ *                                          <──  DONE
+ *
+ * Wire formats (big-endian; a command is QEMU_VM_COMMAND, be16 cmd, be16 len):
+ *   POSTCOPY_ADVISE       be64 host page size summary, be64 target page size
+ *   POSTCOPY_LISTEN/RUN   empty
+ *   POSTCOPY_RAM_DISCARD  u8 version (0), u8 n, n bytes of block name, then
+ *                         1..12 pairs (be64 start, be64 length), bytes
+ *   PACKAGED              be32 length, then that many bytes of stream records
+ * The return path's REQ_PAGES / REQ_PAGES_ID are in return-path.h.
+ */
+#ifndef KVMIG_MIGRATION_POSTCOPY_H
+#define KVMIG_MIGRATION_POSTCOPY_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* QEMU_VM_COMMAND sub-commands (QEMU's enum qemu_vm_cmd) */
+#define MIG_CMD_POSTCOPY_ADVISE         3
+#define MIG_CMD_POSTCOPY_LISTEN         4
+#define MIG_CMD_POSTCOPY_RUN            5
+#define MIG_CMD_POSTCOPY_RAM_DISCARD    6
+#define MIG_CMD_PACKAGED                7
+#define MIG_CMD_POSTCOPY_RESUME         9
+#define MIG_CMD_RECV_BITMAP             10
+
+#define POSTCOPY_ADVISE_LEN             16
+#define POSTCOPY_DISCARD_VERSION        0
+#define POSTCOPY_DISCARD_MAX_RANGES     12      /* per command, as QEMU */
+#define POSTCOPY_PACKAGED_MAX           (1u << 24)
+#define POSTCOPY_BLOCK_NAME_MAX         255
+/*
+ * postcopy-preempt (kvmig's layout; QEMU tells its preempt channel by
+ * connection order, kvmig by its first bytes): a second connection to the
+ * destination's address opened at the switch, starting with this be32,
+ * then ram records (be64 offset | ZERO or PAGE [| CONTINUE], the block
+ * name unless CONTINUE, the payload) for requested pages only, ended by
+ * an EOS record before the main stream's EOF.
+ */
+#define POSTCOPY_PREEMPT_MAGIC          0x4b56504du     /* "KVPM" */
+
+/* The largest payload a DISCARD command may have. */
+#define POSTCOPY_DISCARD_MAX_LEN \
+    (2 + POSTCOPY_BLOCK_NAME_MAX + 16 * POSTCOPY_DISCARD_MAX_RANGES)
+
+typedef struct PostcopyRange {
+    uint64_t start;     /* bytes from the block's start */
+    uint64_t len;       /* bytes */
+} PostcopyRange;
+
+typedef struct PostcopyDiscard {
+    char block[POSTCOPY_BLOCK_NAME_MAX + 1];
+    unsigned nranges;
+    PostcopyRange ranges[POSTCOPY_DISCARD_MAX_RANGES];
+} PostcopyDiscard;
+
+/* ---- postcopy-proto.c: pure, never reads past @len ---- */
+
+/* ADVISE payload into @buf (POSTCOPY_ADVISE_LEN bytes). */
+void postcopy_advise_encode(uint64_t host_page_summary, uint64_t target_page, uint8_t *buf);
+/* Decode and check an ADVISE payload against this side's @target_page. */
+bool postcopy_advise_decode(const uint8_t *buf, size_t len, uint64_t target_page,
+                            GError **errp);
+
+/* DISCARD payload of @d into @buf (POSTCOPY_DISCARD_MAX_LEN bytes); its length. */
+size_t postcopy_discard_encode(const PostcopyDiscard *d, uint8_t *buf);
+/*
+ * Decode a DISCARD payload: version, name length and range count must
+ * match @len exactly; every range must be page aligned and non-empty (the
+ * block's bounds are the caller's to check).
+ */
+bool postcopy_discard_decode(const uint8_t *buf, size_t len, uint64_t page_size,
+                             PostcopyDiscard *d, GError **errp);
+
+/* ---- postcopy-src.c: the source (migration thread) ---- */
+
+struct MigrationState;
+struct MigStream;
+struct RAMState;
+struct RAMBlock;
+struct MigUri;
+
+/* Write POSTCOPY_ADVISE (after the header, before any section). */
+void postcopy_src_advise(struct MigStream *f);
+/* migrate-start-postcopy was given for the running migration. */
+bool postcopy_src_wanted(struct MigrationState *s);
+/*
+ * From active: stop the guest, switch to postcopy-active (with
+ * postcopy-preempt connect a second channel to @uri for requested pages),
+ * send the discards and the package, serve pages until all are sent, wait for DONE.
+ * *@dest_may_run is set once the package (ending in RUN) is written: from
+ * then on a failure must leave the guest stopped here.
+ */
+bool postcopy_src_run(struct MigrationState *s, struct MigStream *f, const struct MigUri *uri,
+                      bool *dest_may_run, GError **errp);
+/*
+ * Recovery (`migrate -r`): status postcopy-recover; on the new stream @f,
+ * ask for the destination's received bitmaps, make the rest dirty again,
+ * POSTCOPY_RESUME, wait for RESUME_ACK, postcopy-active, serve the rest.
+ */
+bool postcopy_src_resume(struct MigrationState *s, struct MigStream *f, GError **errp);
+/* Free a paused postcopy's state (kvmig quits). */
+void postcopy_src_free(struct RAMState *rs);
+/*
+ * The ram section's iterate hook after the switch: requested pages first,
+ * then the background pass, until @deadline_ns (0: until all is sent).
+ * True when every page has been sent.
+ */
+bool postcopy_src_send(struct RAMState *rs, struct MigStream *f, int64_t deadline_ns);
+
+/* ---- postcopy-ram.c: the destination ---- */
+
+typedef struct PostcopyIncoming PostcopyIncoming;
+
+/* Incoming thread, before the load: handle postcopy's commands on @f. */
+PostcopyIncoming *postcopy_incoming_new(struct MigrationState *s, struct MigStream *f);
+/* After loadvm_handed_off: wait for the listen thread; every section ended? */
+bool postcopy_incoming_finish(PostcopyIncoming *pi, GError **errp);
+/* Tell the source (DONE) that every page arrived. */
+void postcopy_incoming_done(PostcopyIncoming *pi, bool resumed);
+/*
+ * Stop the threads, unregister guest RAM, free.  Only when every page has
+ * arrived or the guest never ran: unregistering wakes blocked vCPUs onto
+ * zero pages.
+ */
+void postcopy_incoming_free(PostcopyIncoming *pi);
+/*
+ * The listen thread failed after RUN: stop asking for pages but keep RAM
+ * registered, so the guest waits for pages it can no longer get instead
+ * of finding zero pages (postcopy-paused).
+ */
+void postcopy_incoming_pause(PostcopyIncoming *pi);
+/*
+ * Recovery, paused: read the new stream @f (RECV_BITMAP, POSTCOPY_RESUME,
+ * then pages) on a new listen thread; postcopy_incoming_finish waits for it.
+ */
+bool postcopy_incoming_resume(PostcopyIncoming *pi, struct MigStream *f, GError **errp);
+/*
+ * postcopy-preempt: the listener (owned from now on) on which the source
+ * connects its preempt channel at the switch; accepted at LISTEN.
+ */
+void postcopy_incoming_set_preempt_listener(PostcopyIncoming *pi, int lfd,
+                                            const struct MigUri *uri);
+/* Listen thread: is RAM registered (pages must be placed, not written)? */
+bool postcopy_listening(PostcopyIncoming *pi);
+/* Listen thread: place one page atomically (@data NULL: a zero page). */
+bool postcopy_place_page(PostcopyIncoming *pi, struct RAMBlock *rb, uint64_t offset,
+                         const void *data, GError **errp);
+
+#endif
