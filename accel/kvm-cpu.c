@@ -177,38 +177,31 @@ static bool kvm_msr_listed(const KvmState *s, uint32_t index)
     return false;
 }
 
-/* Read one MSR; false if KVM will not. */
-static bool kvm_msr_get1(int fd, uint32_t index, uint64_t *val)
+/*
+ * One MSR through KVM_GET_MSRS or KVM_SET_MSRS (@req); false if KVM will
+ * not.  On the heap: struct kvm_msrs ends in a flexible array.
+ */
+static bool kvm_msr_io(int fd, unsigned long req, uint32_t index, uint64_t *val)
 {
-    struct {
-        struct kvm_msrs hdr;
-        struct kvm_msr_entry e;
-    } m = { .hdr.nmsrs = 1, .e.index = index };
+    g_autofree struct kvm_msrs *m = g_malloc0(sizeof(*m) + sizeof(m->entries[0]));
 
-    if (ioctl(fd, KVM_GET_MSRS, &m) != 1) {
+    m->nmsrs = 1;
+    m->entries[0].index = index;
+    m->entries[0].data = *val;
+    if (ioctl(fd, req, m) != 1) {
         return false;
     }
-    *val = m.e.data;
+    *val = m->entries[0].data;
     return true;
-}
-
-static bool kvm_msr_set1(int fd, uint32_t index, uint64_t val)
-{
-    struct {
-        struct kvm_msrs hdr;
-        struct kvm_msr_entry e;
-    } m = { .hdr.nmsrs = 1, .e.index = index, .e.data = val };
-
-    return ioctl(fd, KVM_SET_MSRS, &m) == 1;
 }
 
 /* Keep @index if it reads and takes its own value back. */
 static void kvm_msr_try(KvmVcpu *v, uint32_t index)
 {
-    uint64_t val;
+    uint64_t val = 0;
 
-    if (v->nmsrs < KVM_VCPU_STATE_MAX_MSRS && kvm_msr_get1(v->fd, index, &val) &&
-        kvm_msr_set1(v->fd, index, val)) {
+    if (v->nmsrs < KVM_VCPU_STATE_MAX_MSRS && kvm_msr_io(v->fd, KVM_GET_MSRS, index, &val) &&
+        kvm_msr_io(v->fd, KVM_SET_MSRS, index, &val)) {
         v->msr_index[v->nmsrs++] = index;
     }
 }
@@ -231,7 +224,7 @@ void kvm_vcpu_choose_msrs(KvmState *s, KvmVcpu *v, const struct kvm_cpuid2 *cpui
             uint64_t cap = 0;
             unsigned vcnt;
 
-            kvm_msr_get1(v->fd, MSR_MTRRCAP, &cap);
+            kvm_msr_io(v->fd, KVM_GET_MSRS, MSR_MTRRCAP, &cap);
             vcnt = MIN((unsigned)(cap & 0xff), MTRR_VCNT_MAX);
             for (unsigned r = 0; r < vcnt; r++) {
                 kvm_msr_try(v, MSR_MTRR_PHYSBASE0 + 2 * r);

@@ -17,8 +17,10 @@
  * A page whose zlib stream would not be smaller than a PAGE record goes
  * as a PAGE record from the copy: the destination has nothing to inflate.
  *
- * The codec: libdeflate where built (its whole-buffer zlib functions),
- * else zlib (deflateReset/inflateReset per page, like QEMU).  Either way a
+ * The codec: libdeflate where built (its whole-buffer zlib functions,
+ * compress-libdeflate.c), else the multifd zlib method's codec
+ * (multifd-zlib.h: deflateReset/inflateReset per page, like QEMU;
+ * compress-zlib.c).  Either way a
  * record is one zlib stream (RFC 1950), so QEMU reads ours and we read
  * QEMU's.  On this project's fill data (3:1), one 4 KiB page per call,
  * libdeflate 1.14 at level 1 deflates about 320 MB/s on this project's
@@ -43,15 +45,11 @@
 #include <errno.h>
 #include <string.h>
 
-#include "config-host.h"
 #include "migration/compress.h"
 #include "migration/workers.h"
 #include "util/error.h"
 
-#ifdef CONFIG_LIBDEFLATE
-#include <libdeflate.h>
-#endif
-#include <zlib.h>
+#include <zlib.h>      /* compressBound() */
 
 /*
  * Pages per job: a worker is woken once per batch, not once per page (on a
@@ -65,227 +63,7 @@ size_t compress_page_bound(void)
     return compressBound(TARGET_PAGE_SIZE);
 }
 
-/* ---- the codec ---- */
-
-#ifdef CONFIG_LIBDEFLATE
-
-struct PageDeflater {
-    struct libdeflate_compressor *c;
-};
-
-struct PageInflater {
-    struct libdeflate_decompressor *d;
-};
-
-const char *compress_codec_name(void)
-{
-    return "libdeflate";
-}
-
-PageDeflater *page_deflater_new(int level, GError **errp)
-{
-    PageDeflater *d = g_new0(PageDeflater, 1);
-
-    /* libdeflate's levels are on zlib's scale (0 = stored, 1 = fastest) */
-    d->c = libdeflate_alloc_compressor(level);
-    if (!d->c) {
-        kvmig_error(errp, "compress: cannot set up libdeflate at level %d", level);
-        g_free(d);
-        return NULL;
-    }
-    return d;
-}
-
-void page_deflater_free(PageDeflater *d)
-{
-    if (d) {
-        libdeflate_free_compressor(d->c);
-        g_free(d);
-    }
-}
-
-size_t page_deflate(PageDeflater *d, const uint8_t *page, uint8_t *out, size_t cap,
-                    GError **errp)
-{
-    /* 0: it does not fit in @cap (libdeflate has no other failure) */
-    return libdeflate_zlib_compress(d->c, page, TARGET_PAGE_SIZE, out, cap);
-}
-
-PageInflater *page_inflater_new(GError **errp)
-{
-    PageInflater *i = g_new0(PageInflater, 1);
-
-    i->d = libdeflate_alloc_decompressor();
-    if (!i->d) {
-        kvmig_error(errp, "compress: cannot set up libdeflate's decompressor");
-        g_free(i);
-        return NULL;
-    }
-    return i;
-}
-
-void page_inflater_free(PageInflater *i)
-{
-    if (i) {
-        libdeflate_free_decompressor(i->d);
-        g_free(i);
-    }
-}
-
-bool page_inflate(PageInflater *i, const uint8_t *in, size_t len, uint8_t *page,
-                  GError **errp)
-{
-    size_t in_used = 0, out_len = 0;
-    enum libdeflate_result r = libdeflate_zlib_decompress_ex(i->d, in, len, page,
-                                                             TARGET_PAGE_SIZE, &in_used,
-                                                             &out_len);
-
-    switch (r) {
-    case LIBDEFLATE_SUCCESS:
-        if (out_len != TARGET_PAGE_SIZE) {
-            kvmig_error(errp, "%zu bytes of zlib data inflate to %zu bytes, not a page",
-                        len, out_len);
-            return false;
-        }
-        if (in_used != len) {
-            kvmig_error(errp, "%zu of %zu bytes of zlib data follow the end of the page",
-                        len - in_used, len);
-            return false;
-        }
-        return true;
-    case LIBDEFLATE_INSUFFICIENT_SPACE:
-        kvmig_error(errp, "%zu bytes of zlib data inflate to more than a page", len);
-        return false;
-    default:
-        /* libdeflate does not tell a truncated stream from a corrupt one */
-        kvmig_error(errp, "%zu bytes of invalid zlib data (corrupt, or they end before "
-                    "the page does)", len);
-        return false;
-    }
-}
-
-#else /* zlib */
-
-struct PageDeflater {
-    z_stream zs;
-};
-
-struct PageInflater {
-    z_stream zs;
-};
-
-const char *compress_codec_name(void)
-{
-    return "zlib";
-}
-
-PageDeflater *page_deflater_new(int level, GError **errp)
-{
-    PageDeflater *d = g_new0(PageDeflater, 1);
-    int ret = deflateInit(&d->zs, level);
-
-    if (ret != Z_OK) {
-        kvmig_error(errp, "compress: deflateInit (level %d) failed: %s", level,
-                    zError(ret));
-        g_free(d);
-        return NULL;
-    }
-    return d;
-}
-
-void page_deflater_free(PageDeflater *d)
-{
-    if (d) {
-        deflateEnd(&d->zs);
-        g_free(d);
-    }
-}
-
-size_t page_deflate(PageDeflater *d, const uint8_t *page, uint8_t *out, size_t cap,
-                    GError **errp)
-{
-    z_stream *zs = &d->zs;
-    int ret = deflateReset(zs);
-
-    if (ret == Z_OK) {
-        zs->next_in = (Bytef *)page;
-        zs->avail_in = TARGET_PAGE_SIZE;
-        zs->next_out = out;
-        zs->avail_out = cap;
-        ret = deflate(zs, Z_FINISH);
-        if (ret == Z_OK || ret == Z_BUF_ERROR) {
-            return 0;       /* out of room: it does not fit */
-        }
-    }
-    if (ret != Z_STREAM_END) {
-        kvmig_error(errp, "compress: deflate failed: %s", zs->msg ? zs->msg : zError(ret));
-        return 0;
-    }
-    return zs->total_out;
-}
-
-PageInflater *page_inflater_new(GError **errp)
-{
-    PageInflater *i = g_new0(PageInflater, 1);
-    int ret = inflateInit(&i->zs);
-
-    if (ret != Z_OK) {
-        kvmig_error(errp, "compress: inflateInit failed: %s", zError(ret));
-        g_free(i);
-        return NULL;
-    }
-    return i;
-}
-
-void page_inflater_free(PageInflater *i)
-{
-    if (i) {
-        inflateEnd(&i->zs);
-        g_free(i);
-    }
-}
-
-bool page_inflate(PageInflater *i, const uint8_t *in, size_t len, uint8_t *page,
-                  GError **errp)
-{
-    z_stream *zs = &i->zs;
-    int ret = inflateReset(zs);
-
-    if (ret != Z_OK) {
-        kvmig_error(errp, "inflateReset failed: %s", zError(ret));
-        return false;
-    }
-    zs->next_in = (Bytef *)in;
-    zs->avail_in = len;
-    zs->next_out = page;
-    zs->avail_out = TARGET_PAGE_SIZE;
-    ret = inflate(zs, Z_FINISH);
-    if (ret == Z_STREAM_END) {
-        if (zs->total_out != TARGET_PAGE_SIZE) {
-            kvmig_error(errp, "%zu bytes of zlib data inflate to %lu bytes, not a page",
-                        len, zs->total_out);
-            return false;
-        }
-        if (zs->avail_in) {
-            kvmig_error(errp, "%u of %zu bytes of zlib data follow the end of the page",
-                        zs->avail_in, len);
-            return false;
-        }
-        return true;
-    }
-    if (ret == Z_BUF_ERROR && zs->avail_out == 0 && zs->avail_in) {
-        kvmig_error(errp, "%zu bytes of zlib data inflate to more than a page", len);
-    } else if (ret == Z_BUF_ERROR) {
-        kvmig_error(errp, "%zu bytes of invalid zlib data (they end before the page "
-                    "does)", len);
-    } else {
-        kvmig_error(errp, "%zu bytes of invalid zlib data (%s)", len,
-                    zs->msg ? zs->msg : zError(ret));
-    }
-    return false;
-}
-
-#endif
+/* The codec: compress-libdeflate.c, else compress-zlib.c (the zlib method's). */
 
 /* ---- source ---- */
 

@@ -154,10 +154,15 @@ static bool accept_channels(IncomingArgs *a, MigChannel **main_ch, MultiFDRecv *
              * connects: with -incoming on the command line they are set
              * over QMP after this thread started waiting.
              */
+            bool caps[MIGRATION_CAPABILITY__MAX];
+            MigrationParameters p;
+
+            /* one consistent copy: channel count and method belong together */
+            mig_opts_snapshot(s->opts, caps, &p);
             have_opts = true;
-            multifd = migrate_cap(s->opts, MIGRATION_CAPABILITY_MULTIFD);
-            n = multifd ? migrate_multifd_channels(s->opts) : 0;
-            method = migrate_multifd_compression(s->opts);
+            multifd = caps[MIGRATION_CAPABILITY_MULTIFD];
+            n = multifd ? p.multifd_channels : 0;
+            method = p.multifd_compression;
             if (multifd) {
                 listen(a->listen_fd, n + 1);    /* room for every channel at once */
             }
@@ -235,7 +240,7 @@ static bool accept_channels(IncomingArgs *a, MigChannel **main_ch, MultiFDRecv *
     }
     ok = true;
     if (n) {
-        *mr = multifd_recv_new(s, chans, n, errp);
+        *mr = multifd_recv_new(s, chans, n, method, errp);
         ok = *mr != NULL;
     }
 out:

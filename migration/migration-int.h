@@ -112,6 +112,11 @@ bool migration_tls_peek(MigrationState *s, MigChannel *ch, uint32_t *magic, GErr
 struct MigrationState {
     /* set at creation, read-only after */
     Machine *m;
+    /*
+     * Capabilities and parameters: owned by this state (migration_new
+     * creates them, migration_free frees them); the monitor reaches them
+     * through migration_options().  Their own lock (options.c).
+     */
     MigrationOptions *opts;
     SaveVMRegistry *reg;
     RAMState *ram;

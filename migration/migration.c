@@ -312,6 +312,7 @@ typedef struct MigRun {
     uint64_t win_bytes, win_pages, last_pass;
     bool pass_done;
     MigSettle settle;
+    bool pinged;                /* settle waited for a PONG once already */
 
     /* postcopy-ram was on at migrate (ADVISE sent); switching now (migrate-start-postcopy) */
     bool postcopy;
@@ -472,6 +473,12 @@ static bool mig_iterate(MigRun *r)
  * during the wait: what it dirtied is counted again (a dirty sync) and,
  * if it no longer fits in downtime-limit, *@again asks for more
  * iterating.  The limit is a bound only so.
+ *
+ * The wait happens once per migration: a guest that dirties more during
+ * one PONG wait than the limit allows would otherwise go round iterate
+ * and settle for ever (a pagewalk guest under compress did).  After it,
+ * the switchover follows iterate's own sync with no wait in between, as
+ * in QEMU, so the bound still holds.
  */
 static bool mig_settle(MigRun *r, bool *again)
 {
@@ -480,7 +487,8 @@ static bool mig_settle(MigRun *r, bool *again)
     bool ok = true;
 
     *again = false;
-    if (r->two_way) {
+    if (r->two_way && !r->pinged) {
+        r->pinged = true;
         savevm_put_ping(r->f, 1);
         ok = !mig_stream_flush(r->f) &&
              wait_for_destination(r->f, MIG_RP_MSG_PONG, &pong, &r->err);
@@ -1166,34 +1174,27 @@ JsonObject *qmp_query_migrate(MigrationState *s)
 
 /* ---- creation ---- */
 
-bool vmstate_register(Machine *m, const char *idstr, uint32_t instance_id,
-                      const VMStateDescription *vmsd, void *opaque, GError **errp)
+MigrationOptions *migration_options(MigrationState *s)
 {
-    if (!m->migration) {
-        kvmig_error(errp, "vmstate '%s' registered before migration_new()", idstr);
-        return false;
-    }
-    return savevm_register_vmsd(m->migration->reg, idstr, instance_id, vmsd, opaque, errp);
+    return s->opts;
 }
 
-MigrationState *migration_new(Machine *m, MigrationOptions *opts, GError **errp)
+MigrationState *migration_new(Machine *m, GError **errp)
 {
     MigrationState *s = g_new0(MigrationState, 1);
 
     /* a vanished destination must be EPIPE, not a dead source */
     signal(SIGPIPE, SIG_IGN);
     s->m = m;
-    s->opts = opts;
+    s->opts = g_new(MigrationOptions, 1);
+    mig_opts_init(s->opts);
     s->reg = savevm_registry_new();
     g_mutex_init(&s->lock);
     g_cond_init(&s->cond);
     s->in_listen_fd = -1;
     s->pc_recover_lfd = -1;
     s->objects = mig_objects_new();
-    s->ram = ram_register(s->reg, m, &s->stats, errp);
-    if (s->ram) {
-        s->ram->opts = opts;    /* xbzrle reads its capability and cache size */
-    }
+    s->ram = ram_register(s->reg, m, &s->stats, s->opts, errp);
     if (!s->ram || !machine_sections_register(s, errp)) {
         migration_free(s);
         return NULL;
@@ -1233,6 +1234,8 @@ void migration_free(MigrationState *s)
     g_mutex_clear(&s->lock);
     g_cond_clear(&s->cond);
     mig_objects_free(s->objects);
+    mig_opts_destroy(s->opts);
+    g_free(s->opts);
     g_free(s->tls_session);
     g_free(s->error_desc);
     g_free(s);

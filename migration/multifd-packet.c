@@ -1,21 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * multifd's wire codec (layout in multifd.h): the channel init, packet
- * headers, page offsets, and the per-packet compression of none, zlib,
- * zstd and lz4.  Every field from the wire is checked here; the decoders
- * are what tests/fuzz/fuzz-multifd.c drives.
+ * headers, page offsets, and the per-packet codec over the registered
+ * compression methods (multifd-method.h; one file per method).  Every
+ * field from the wire is checked here; the decoders are what
+ * tests/fuzz/fuzz-multifd.c drives.
  */
 #include <string.h>
-#include <zlib.h>
 
-#include "config-host.h"
-#ifdef CONFIG_ZSTD
-#include <zstd.h>
-#endif
-#ifdef CONFIG_LZ4
-#include <lz4.h>
-#endif
-
+#include "migration/multifd-method.h"
+#include "migration/multifd-methods.h"
 #include "migration/multifd.h"
 #include "util/error.h"
 
@@ -216,65 +210,45 @@ bool multifd_packet_parse(const uint8_t *buf, size_t len, MultiFDCompression met
 
 /* ---- compression ---- */
 
+/* The methods meson built (multifd-method.h): MULTIFD_METHOD_LIST is X(name)... */
+#define X(name) &multifd_##name##_ops,
+static const MultiFDMethods *const multifd_methods[] = { MULTIFD_METHOD_LIST };
+#undef X
+
+const MultiFDMethods *multifd_method_get(MultiFDCompression method)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(multifd_methods); i++) {
+        if (multifd_methods[i]->method == method) {
+            return multifd_methods[i];
+        }
+    }
+    return NULL;
+}
+
 struct MultiFDCodec {
-    MultiFDCompression method;
-    int level;
-    bool compress;
-    bool zinit;
-    z_stream zs;
-#ifdef CONFIG_ZSTD
-    ZSTD_CCtx *cctx;
-    ZSTD_DCtx *dctx;
-#endif
+    const MultiFDMethods *ops;
+    void *state;
 };
 
 MultiFDCodec *multifd_codec_new(MultiFDCompression method, int level, bool compress,
                                 GError **errp)
 {
-    MultiFDCodec *c = g_new0(MultiFDCodec, 1);
-    int rc;
+    const MultiFDMethods *ops = multifd_method_get(method);
+    MultiFDCodec *c;
 
-    c->method = method;
-    c->level = level;
-    c->compress = compress;
-    switch (method) {
-    case MULTIFD_COMPRESSION_NONE:
-        break;
-    case MULTIFD_COMPRESSION_ZLIB:
-        rc = compress ? deflateInit(&c->zs, level) : inflateInit(&c->zs);
-        if (rc != Z_OK) {
-            kvmig_error(errp, "multifd: zlib init failed (%d)", rc);
-            g_free(c);
-            return NULL;
-        }
-        c->zinit = true;
-        break;
-    case MULTIFD_COMPRESSION_ZSTD:
-#ifdef CONFIG_ZSTD
-        if (compress) {
-            c->cctx = ZSTD_createCCtx();
-        } else {
-            c->dctx = ZSTD_createDCtx();
-        }
-        if (!c->cctx && !c->dctx) {
-            kvmig_error(errp, "multifd: zstd context allocation failed");
-            g_free(c);
-            return NULL;
-        }
-        break;
-#endif
-    case MULTIFD_COMPRESSION_LZ4:
-#if defined(CONFIG_LZ4)
-        if (method == MULTIFD_COMPRESSION_LZ4) {
-            break;
-        }
-#endif
-        /* fallthrough */
-    default:
+    if (!ops) {
         kvmig_error(errp, "multifd: compression '%s' is not built in",
                     multifd_compression_name(method) ?: "?");
-        g_free(c);
         return NULL;
+    }
+    c = g_new0(MultiFDCodec, 1);
+    c->ops = ops;
+    if (ops->state_new) {
+        c->state = ops->state_new(level, compress, errp);
+        if (!c->state) {
+            g_free(c);
+            return NULL;
+        }
     }
     return c;
 }
@@ -284,112 +258,44 @@ void multifd_codec_free(MultiFDCodec *c)
     if (!c) {
         return;
     }
-    if (c->zinit) {
-        if (c->compress) {
-            deflateEnd(&c->zs);
-        } else {
-            inflateEnd(&c->zs);
-        }
+    if (c->ops->state_free) {
+        c->ops->state_free(c->state);
     }
-#ifdef CONFIG_ZSTD
-    ZSTD_freeCCtx(c->cctx);
-    ZSTD_freeDCtx(c->dctx);
-#endif
     g_free(c);
 }
 
 size_t multifd_compress(MultiFDCodec *c, const void *in, size_t in_len, void *out,
                         GError **errp)
 {
-    switch (c->method) {
-    case MULTIFD_COMPRESSION_ZLIB: {
-        int rc;
+    GError *err = NULL;
+    size_t n;
 
-        deflateReset(&c->zs);
-        c->zs.next_in = (Bytef *)in;
-        c->zs.avail_in = in_len;
-        c->zs.next_out = out;
-        c->zs.avail_out = MULTIFD_MAX_PAYLOAD;
-        rc = deflate(&c->zs, Z_FINISH);
-        if (rc != Z_STREAM_END) {
-            kvmig_error(errp, "multifd: deflate failed (%d)", rc);
-            return 0;
-        }
-        return MULTIFD_MAX_PAYLOAD - c->zs.avail_out;
-    }
-#ifdef CONFIG_ZSTD
-    case MULTIFD_COMPRESSION_ZSTD: {
-        size_t n = ZSTD_compressCCtx(c->cctx, out, MULTIFD_MAX_PAYLOAD, in, in_len,
-                                     c->level);
-        if (ZSTD_isError(n)) {
-            kvmig_error(errp, "multifd: zstd compression failed: %s", ZSTD_getErrorName(n));
-            return 0;
-        }
-        return n;
-    }
-#endif
-#ifdef CONFIG_LZ4
-    case MULTIFD_COMPRESSION_LZ4: {
-        int n = LZ4_compress_default(in, out, in_len, MULTIFD_MAX_PAYLOAD);
-        if (n <= 0) {
-            kvmig_error(errp, "multifd: lz4 compression failed");
-            return 0;
-        }
-        return n;
-    }
-#endif
-    default:
-        kvmig_error(errp, "multifd: no compressor for method %d", c->method);
+    if (!c->ops->compress) {
+        kvmig_error(errp, "multifd: no compressor for method %d", c->ops->method);
         return 0;
     }
+    n = c->ops->compress(c->state, in, in_len, out, MULTIFD_MAX_PAYLOAD, &err);
+    if (n == 0) {
+        if (err) {
+            g_propagate_error(errp, err);
+        } else {
+            kvmig_error(errp, "multifd: %s compression of %zu bytes does not fit in %u",
+                        multifd_compression_name(c->ops->method), in_len,
+                        (unsigned)MULTIFD_MAX_PAYLOAD);
+        }
+    }
+    return n;
 }
 
 bool multifd_decompress(MultiFDCodec *c, const void *in, size_t in_len, void *out,
                         size_t out_len, GError **errp)
 {
-    switch (c->method) {
-    case MULTIFD_COMPRESSION_NONE:
-        if (in_len != out_len) {
-            break;
-        }
-        memcpy(out, in, out_len);
+    /* one message for every method: the method's own detail is not kept */
+    if (c->ops->decompress(c->state, in, in_len, out, out_len, NULL)) {
         return true;
-    case MULTIFD_COMPRESSION_ZLIB: {
-        int rc;
-
-        inflateReset(&c->zs);
-        c->zs.next_in = (Bytef *)in;
-        c->zs.avail_in = in_len;
-        c->zs.next_out = out;
-        c->zs.avail_out = out_len;
-        rc = inflate(&c->zs, Z_FINISH);
-        if (rc == Z_STREAM_END && c->zs.avail_out == 0 && c->zs.avail_in == 0) {
-            return true;
-        }
-        break;
-    }
-#ifdef CONFIG_ZSTD
-    case MULTIFD_COMPRESSION_ZSTD: {
-        size_t n = ZSTD_decompressDCtx(c->dctx, out, out_len, in, in_len);
-        if (!ZSTD_isError(n) && n == out_len) {
-            return true;
-        }
-        break;
-    }
-#endif
-#ifdef CONFIG_LZ4
-    case MULTIFD_COMPRESSION_LZ4: {
-        int n = LZ4_decompress_safe(in, out, in_len, out_len);
-        if (n >= 0 && (size_t)n == out_len) {
-            return true;
-        }
-        break;
-    }
-#endif
-    default:
-        break;
     }
     kvmig_error(errp, "multifd: a %s payload of %zu bytes does not decompress to exactly "
-                "%zu bytes", multifd_compression_name(c->method) ?: "?", in_len, out_len);
+                "%zu bytes", multifd_compression_name(c->ops->method) ?: "?", in_len,
+                out_len);
     return false;
 }

@@ -141,10 +141,13 @@ MultiFDSend *multifd_send_new(MigrationState *s, const MigUri *u, const MigTlsSi
     g_autofree void **slotp = NULL;
     MultiFDInit init = { 0 };
     uint8_t buf[MULTIFD_INIT_SIZE];
+    MigrationParameters p;
 
+    /* channels, method and level must agree with each other: one copy */
+    mig_opts_snapshot(s->opts, NULL, &p);
     ms->s = s;
-    ms->n = migrate_multifd_channels(s->opts);
-    ms->method = migrate_multifd_compression(s->opts);
+    ms->n = p.multifd_channels;
+    ms->method = p.multifd_compression;
     ms->slots = g_new0(SendSlot, ms->n);
     ms->cur = batch_new();
     for (int i = 0; i < 16; i += 4) {
@@ -157,8 +160,7 @@ MultiFDSend *multifd_send_new(MigrationState *s, const MigUri *u, const MigTlsSi
     for (unsigned i = 0; i < ms->n; i++) {
         SendSlot *sl = &ms->slots[i];
         int level = ms->method == MULTIFD_COMPRESSION_ZLIB
-                    ? migrate_multifd_zlib_level(s->opts)
-                    : migrate_multifd_zstd_level(s->opts);
+                    ? p.multifd_zlib_level : p.multifd_zstd_level;
         int ret;
 
         sl->ms = ms;
@@ -496,14 +498,14 @@ static bool recv_job(WorkerPool *pool, unsigned idx, void *opaque, GError **errp
 }
 
 MultiFDRecv *multifd_recv_new(MigrationState *s, MigChannel **chans, unsigned n,
-                              GError **errp)
+                              MultiFDCompression method, GError **errp)
 {
     MultiFDRecv *mr = g_new0(MultiFDRecv, 1);
     g_autofree void **slotp = g_new0(void *, n);
 
     mr->s = s;
     mr->n = n;
-    mr->method = migrate_multifd_compression(s->opts);
+    mr->method = method;
     mr->slots = g_new0(RecvSlot, n);
     for (unsigned i = 0; i < n; i++) {
         RecvSlot *sl = &mr->slots[i];

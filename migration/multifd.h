@@ -180,10 +180,12 @@ uint64_t multifd_send_free(MultiFDSend *ms, bool abort, uint64_t *chan_bytes,
 
 /*
  * Destination: the channels accepted (index = id, @n of them), the
- * method; takes ownership of the channels and starts receiving.
+ * @method their inits were checked against (the incoming thread's one
+ * snapshot of the options); takes ownership of the channels and starts
+ * receiving.
  */
 MultiFDRecv *multifd_recv_new(struct MigrationState *s, struct MigChannel **chans,
-                              unsigned n, GError **errp);
+                              unsigned n, MultiFDCompression method, GError **errp);
 /* MEM_SIZE was accepted: start receiving (once). NULL-safe. */
 void multifd_recv_start(MultiFDRecv *mr);
 /* At MULTIFD_FLUSH: wait for every channel's sync packet, then restart them. */

@@ -1,7 +1,24 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Migration capabilities and parameters: defaults, QMP JSON in and out,
- * validation with QEMU 7.2's rules and error texts.  Locking: see options.h.
+ * validation with QEMU 7.2's rules and error texts.
+ *
+ * Owner: the MigrationState (migration_new creates its MigrationOptions,
+ * migration_free frees them); the monitor finds them with
+ * migration_options(), RAMState gets them at ram_register().
+ *
+ * Lock rule: every field of MigrationOptions is protected by o->lock, and
+ * only the functions of this file take it, each for one short copy or
+ * one checked update; none calls out while holding it (the notify hook
+ * runs after unlock).  Writers: the main loop only (the monitor's
+ * migrate-set-capabilities / migrate-set-parameters).  Readers: any
+ * thread, through a getter (one field) or mig_opts_snapshot() (a
+ * consistent copy of everything).  A migration thread snapshots what must
+ * agree with itself (multifd's channel count, method and level) once at
+ * setup, and reads the fields meant to change mid-migration
+ * (max-bandwidth, downtime-limit, the throttle knobs) with getters as it
+ * goes.  Capabilities cannot change while a migration runs
+ * (mig_opts_set_capabilities refuses), so single getters are consistent.
  */
 #include <errno.h>
 #include <stdlib.h>

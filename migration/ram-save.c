@@ -442,12 +442,13 @@ static const SaveVMHandlers ram_handlers = {
 };
 
 RAMState *ram_register(SaveVMRegistry *reg, Machine *m, MigrationStats *stats,
-                       GError **errp)
+                       MigrationOptions *opts, GError **errp)
 {
     RAMState *rs = g_new0(RAMState, 1);
 
     rs->m = m;
     rs->stats = stats;
+    rs->opts = opts;
     if (!savevm_register_live(reg, "ram", 0, RAM_SECTION_VERSION, &ram_handlers, rs, errp)) {
         g_free(rs);
         return NULL;

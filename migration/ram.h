@@ -96,7 +96,7 @@ typedef struct RAMState {
     /* set at creation */
     Machine *m;
     MigrationStats *stats;      /* the outgoing migration's counters; may be NULL */
-    /* set by migration_new after ram_register; NULL: every capability off */
+    /* set at creation: the MigrationState's options; NULL: every capability off */
     MigrationOptions *opts;
 
     /* source, owned by the migration thread */
@@ -163,11 +163,13 @@ typedef struct RAMState {
 
 /*
  * ram_register: register the "ram" live section (instance 0, version 4)
- * for @m's blocks.  The RAMState is owned by the registry's user: free it
- * with ram_state_free() after the registry.
+ * for @m's blocks, reading xbzrle's and compress's capabilities and
+ * parameters from @opts (NULL: all off; must outlive the RAMState).  The
+ * RAMState is owned by the registry's user: free it with ram_state_free()
+ * after the registry.
  */
 RAMState *ram_register(SaveVMRegistry *reg, Machine *m, MigrationStats *stats,
-                       GError **errp);
+                       MigrationOptions *opts, GError **errp);
 void ram_state_free(RAMState *rs);
 
 /*

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "migration/migration-int.h"
 #include "migration/postcopy.h"
 #include "migration/return-path.h"
 #include "migration/savevm.h"
@@ -102,6 +103,21 @@ static SaveStateEntry *add_entry(SaveVMRegistry *reg, const char *idstr, uint32_
     se->section_id = reg->next_section_id++;
     g_ptr_array_add(reg->entries, se);
     return se;
+}
+
+/*
+ * Devices register here, in the section layer, not in migration.c (the
+ * thread): so hw/ links against the registry and nothing above it.  Only
+ * the registry field of MigrationState is read (set at creation).
+ */
+bool vmstate_register(Machine *m, const char *idstr, uint32_t instance_id,
+                      const VMStateDescription *vmsd, void *opaque, GError **errp)
+{
+    if (!m->migration) {
+        kvmig_error(errp, "vmstate '%s' registered before migration_new()", idstr);
+        return false;
+    }
+    return savevm_register_vmsd(m->migration->reg, idstr, instance_id, vmsd, opaque, errp);
 }
 
 bool savevm_register_vmsd(SaveVMRegistry *reg, const char *idstr, uint32_t instance_id,

@@ -45,8 +45,12 @@ typedef void (*MonitorOutFn)(void *opaque, const char *data, size_t len);
 typedef struct MonitorHub {
     gatomicrefcount ref;        /* event idles hold one */
     Machine *m;
-    MigrationOptions *mig_opts;     /* main()'s, or &local_opts */
-    MigrationOptions local_opts;    /* until monitor_set_migration_options() */
+    /*
+     * Options of a machine without a MigrationState (the monitor's unit
+     * tests and fuzzer); never used once m->migration exists, which owns
+     * the real ones (monitor_mig_opts).
+     */
+    MigrationOptions local_opts;
     GPtrArray *qmp_sessions;    /* live QmpSession*, for events */
     GPtrArray *chardevs;        /* MonitorChardev* (monitor.c) */
     const MonitorBalloonOps *balloon_ops;
@@ -61,6 +65,11 @@ typedef struct MonitorHub {
 /* monitor.c */
 MonitorHub *monitor_hub_get(Machine *m);        /* created (and hook installed) on demand */
 void monitor_hub_unref(MonitorHub *hub);
+/*
+ * The options the capability and parameter commands read and change: the
+ * machine's MigrationState's (migration_options()), else local_opts.
+ * Main loop only; the options have their own lock.
+ */
 MigrationOptions *monitor_mig_opts(MonitorHub *hub);
 /* Deliver queued events now (main thread). */
 void monitor_hub_drain_events(MonitorHub *hub);

@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "migration/migration.h"
 #include "monitor-internal.h"
 
 #define MONITOR_MAX_CLIENTS 16          /* per socket; more wait in the backlog */
@@ -145,7 +146,6 @@ MonitorHub *monitor_hub_get(Machine *m)
     g_atomic_ref_count_init(&hub->ref);
     hub->m = m;
     mig_opts_init(&hub->local_opts);
-    hub->mig_opts = &hub->local_opts;
     hub->qmp_sessions = g_ptr_array_new();
     hub->chardevs = g_ptr_array_new();
     g_mutex_init(&hub->event_lock);
@@ -170,12 +170,7 @@ void monitor_hub_unref(MonitorHub *hub)
 
 MigrationOptions *monitor_mig_opts(MonitorHub *hub)
 {
-    return hub->mig_opts;
-}
-
-void monitor_set_migration_options(Machine *m, MigrationOptions *opts)
-{
-    monitor_hub_get(m)->mig_opts = opts ? opts : &monitor_hub_get(m)->local_opts;
+    return hub->m->migration ? migration_options(hub->m->migration) : &hub->local_opts;
 }
 
 void monitor_hub_drain_events(MonitorHub *hub)

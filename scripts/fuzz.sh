@@ -17,7 +17,7 @@ seconds=${FUZZ_SECONDS:-20}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=(fuzz-qmp fuzz-xbzrle fuzz-virtqueue fuzz-compress fuzz-rdma-ctl fuzz-multifd
-             fuzz-return-path fuzz-loadvm fuzz-postcopy)
+             fuzz-return-path fuzz-tls-objects fuzz-loadvm fuzz-postcopy)
 fi
 
 if ! scripts/setup.sh --no-build; then

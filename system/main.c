@@ -128,7 +128,6 @@ int main(int argc, char **argv)
 {
     g_autoptr(GError) err = NULL;
     VmmOptions o;
-    MigrationOptions mopts;
     MainState ms = { 0 };
     Machine *m = NULL;
     const AccelOps *ops;
@@ -153,7 +152,6 @@ int main(int argc, char **argv)
     if (!validate_endpoints(&o, &err)) {
         goto fail;
     }
-    mig_opts_init(&mopts);
     ops = choose_accel(&o, &err);
     m = machine_new(o.ram_size, o.smp, &err);
     if (!m) {
@@ -171,7 +169,7 @@ int main(int argc, char **argv)
     m->quit_opaque = &ms;
 
     /* Before the devices: they register their vmstate sections with it. */
-    m->migration = migration_new(m, &mopts, &err);
+    m->migration = migration_new(m, &err);
     if (!m->migration) {
         goto fail;
     }
@@ -186,7 +184,6 @@ int main(int argc, char **argv)
     if (!machine_setup(m, &o, &err)) {
         goto fail;
     }
-    monitor_set_migration_options(m, &mopts);
     for (unsigned i = 0; i < o.qmp->len; i++) {
         if (!monitor_init_qmp(m, g_ptr_array_index(o.qmp, i), &err)) {
             goto fail;

@@ -17,8 +17,9 @@ typedef struct MigrationState MigrationState;
 typedef struct MigrationOptions MigrationOptions;
 
 /*
- * migration_new: the migration state of @m, reading capabilities and
- * parameters from @opts (owned by the caller, must outlive the state).
+ * migration_new: the migration state of @m, which owns the migration
+ * options (capabilities and parameters, QEMU's defaults until the monitor
+ * changes them: see migration_options()).
  * Call after machine_new() and the accelerator's init and vCPU creation
  * (vcpu_init), before devices are created (they register their vmstate
  * with m->migration), and set m->migration to the result.  Registers the
@@ -26,7 +27,14 @@ typedef struct MigrationOptions MigrationOptions;
  * accelerator/vCPU state).  Ignores SIGPIPE process-wide: a destination
  * that goes away must be an error, not a killed source.
  */
-MigrationState *migration_new(Machine *m, MigrationOptions *opts, GError **errp);
+MigrationState *migration_new(Machine *m, GError **errp);
+/*
+ * migration_options: the capabilities and parameters @s owns, valid until
+ * migration_free().  The monitor changes them and any thread reads them
+ * only through options.h's functions, which take their lock (the rule is
+ * at the top of migration/options.c).
+ */
+MigrationOptions *migration_options(MigrationState *s);
 /* Cancel and join any migration thread, free everything.  After the vCPUs stopped. */
 void migration_free(MigrationState *s);
 

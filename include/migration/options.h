@@ -1,16 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Migration capabilities and parameters: QEMU 7.2's names, types, defaults
- * and range checks, stored in one MigrationOptions object that the monitor
- * changes and the migration threads read.
- *
- * Locking: every field of MigrationOptions is protected by its lock.  The
- * monitor (main loop) writes through mig_opts_set_capabilities() and
- * mig_opts_set_parameters(); any thread reads through the getters below,
- * each of which takes the lock for one load, or takes a consistent copy of
- * everything with mig_opts_snapshot() (what the migration thread should do
- * once at setup, then poll the few getters that may change mid-migration:
- * max-bandwidth, downtime-limit, xbzrle-cache-size and the throttle knobs).
+ * and range checks, stored in one MigrationOptions object that the
+ * MigrationState owns (migration_options()), the monitor changes and the
+ * migration threads read.  Who may touch what, and the lock: the top of
+ * migration/options.c.
  */
 #ifndef KVMIG_MIGRATION_OPTIONS_H
 #define KVMIG_MIGRATION_OPTIONS_H

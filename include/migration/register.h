@@ -8,6 +8,8 @@
  * Registration happens in the main thread during machine construction,
  * after migration_new() and before the first migration; the registry is
  * read-only afterwards.  Sections are saved in registration order.
+ * Implemented by the section layer (migration/savevm.c), so a device
+ * depends on the registry only, never on the migration thread's file.
  */
 #ifndef KVMIG_MIGRATION_REGISTER_H
 #define KVMIG_MIGRATION_REGISTER_H

@@ -61,13 +61,6 @@ void monitor_spec_clear(MonitorSpec *spec);
 bool monitor_init_qmp(Machine *m, const char *spec, GError **errp);
 bool monitor_init_hmp(Machine *m, const char *spec, GError **errp);
 
-/*
- * monitor_set_migration_options: the MigrationOptions main() created and
- * gave to migration_new(); the capability and parameter commands read and
- * change these.  Until it is called (unit tests, no migration) the monitor
- * keeps options of its own.  @opts must outlive the monitors.
- */
-void monitor_set_migration_options(Machine *m, MigrationOptions *opts);
 
 /*
  * monitor_cleanup: close every monitor and client, unlink socket paths,

@@ -98,12 +98,11 @@ static void one_run(uint64_t ram_size, int pattern, bool xbzrle, Times *t, int k
     uint64_t npages = ram_size / PAGE;
 
     g_assert_no_error(err);
-    rs = ram_register(reg, m, NULL, &err);
-    g_assert_no_error(err);
     mig_opts_init(&opts);
     opts.caps[MIGRATION_CAPABILITY_XBZRLE] = xbzrle;
     opts.params.xbzrle_cache_size = ram_size / 2;
-    rs->opts = &opts;
+    rs = ram_register(reg, m, NULL, &opts, &err);
+    g_assert_no_error(err);
     ram = m->ram_blocks[0]->host;
     fill(ram, npages, pattern, r);
 

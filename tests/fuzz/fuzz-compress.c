@@ -37,14 +37,12 @@ static void check(bool ok, const char *what)
 }
 
 static Machine *machine;
-static MigrationOptions opts;
 
 static void free_machine(void)
 {
     migration_free(machine->migration);
     machine->migration = NULL;
     machine_free(machine);
-    mig_opts_destroy(&opts);
 }
 
 static void init_machine(void)
@@ -52,11 +50,10 @@ static void init_machine(void)
     g_autoptr(GError) err = NULL;
 
     buffer_is_zero_init();
-    mig_opts_init(&opts);
     machine = machine_new(FUZZ_RAM_SIZE, 1, &err);
     check(machine != NULL, "machine_new");
     machine->accel = &thread_accel_ops;
-    machine->migration = migration_new(machine, &opts, &err);
+    machine->migration = migration_new(machine, &err);
     check(machine->migration && machine->accel->init(machine, &err),
           "migration_new / accel init");
     atexit(free_machine);

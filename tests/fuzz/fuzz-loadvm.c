@@ -46,7 +46,6 @@ static void check(bool ok, const char *what)
 
 typedef struct FuzzMachine {
     Machine *m;
-    MigrationOptions opts;
 } FuzzMachine;
 
 /* main()'s order: machine, accelerator, migration state, init, devices. */
@@ -55,11 +54,10 @@ static void fuzz_machine_init(FuzzMachine *fm, bool balloon)
     g_autoptr(GError) err = NULL;
     Machine *m;
 
-    mig_opts_init(&fm->opts);
     m = machine_new(FUZZ_RAM_SIZE, 1, &err);
     check(m != NULL, "machine_new");
     m->accel = &thread_accel_ops;
-    m->migration = migration_new(m, &fm->opts, &err);
+    m->migration = migration_new(m, &err);
     check(m->migration && m->accel->init(m, &err), "migration_new / accel init");
     m->serial = serial_new(m, "none", &err);
     check(m->serial != NULL, "serial_new");
@@ -78,7 +76,6 @@ static void fuzz_machine_free(FuzzMachine *fm)
     serial_free(m->serial);
     pit_free(m->pit);
     machine_free(m);
-    mig_opts_destroy(&fm->opts);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

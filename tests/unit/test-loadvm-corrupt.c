@@ -42,16 +42,14 @@ typedef struct Outcome {
 static Outcome load(const uint8_t *data, size_t len)
 {
     g_autoptr(GError) err = NULL;
-    MigrationOptions opts;
     Machine *m;
     MigStream *f;
     Outcome o;
 
-    mig_opts_init(&opts);
     m = machine_new(SEED_RAM_SIZE, 1, &err);
     g_assert_no_error(err);
     m->accel = &thread_accel_ops;
-    m->migration = migration_new(m, &opts, &err);
+    m->migration = migration_new(m, &err);
     g_assert_no_error(err);
     g_assert_true(m->accel->init(m, &err));
     m->serial = serial_new(m, "none", &err);
@@ -77,7 +75,6 @@ static Outcome load(const uint8_t *data, size_t len)
     serial_free(m->serial);
     pit_free(m->pit);
     machine_free(m);
-    mig_opts_destroy(&opts);
     return o;
 }
 

@@ -27,7 +27,7 @@ static void fixture_init(Fixture *fx)
     fx->m = machine_new(RAM_SIZE, 1, &err);
     g_assert_no_error(err);
     fx->reg = savevm_registry_new();
-    fx->rs = ram_register(fx->reg, fx->m, NULL, &err);
+    fx->rs = ram_register(fx->reg, fx->m, NULL, NULL, &err);
     g_assert_no_error(err);
 }
 

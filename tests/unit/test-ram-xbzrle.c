@@ -28,9 +28,8 @@ static void side_init(Side *s, MigrationStats *stats, MigrationOptions *opts)
     s->m = machine_new(RAM_SIZE, 1, &err);
     g_assert_no_error(err);
     s->reg = savevm_registry_new();
-    s->rs = ram_register(s->reg, s->m, stats, &err);
+    s->rs = ram_register(s->reg, s->m, stats, opts, &err);
     g_assert_no_error(err);
-    s->rs->opts = opts;
 }
 
 static void side_free(Side *s)
