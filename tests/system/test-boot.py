@@ -93,8 +93,11 @@ def check_internal_error(proc, qmp, stderr):
              lambda: qmp.command("query-status")["status"] == "internal-error", proc)
     if proc.poll() is not None:
         raise AssertionError(f"kvmig exited ({proc.returncode}) on an internal error")
-    if not any(e.get("event") == "STOP" for e in qmp.events):
-        raise AssertionError(f"no STOP event: {qmp.events}")
+    # the run state changes before the STOP event is sent: read events
+    # (each command collects those that arrived) until it is there
+    wait_for("a STOP event",
+             lambda: qmp.command("query-status") is not None and
+             any(e.get("event") == "STOP" for e in qmp.events), proc)
     lines = [ln for ln in stderr().splitlines() if "internal error" in ln]
     if len(lines) != 1:
         raise AssertionError(f"want one 'internal error' line on stderr: {stderr()!r}")
