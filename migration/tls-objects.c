@@ -395,6 +395,11 @@ static MigAuthz *authz_new(const char *type, const char *id, GHashTable *props,
             goto fail;
         }
         r.glob = format && !strcmp(format, "glob");
+        /* GLib's glob matcher asserts on invalid UTF-8 (found by fuzz-tls-objects) */
+        if (r.glob && !g_utf8_validate(match, -1, NULL)) {
+            kvmig_error(errp, "Parameter '%s' expects a UTF-8 glob pattern", km);
+            goto fail;
+        }
         r.match = g_steal_pointer(&match);
         a->rules = g_renew(MigAuthzRule, a->rules, a->nrules + 1);
         a->rules[a->nrules++] = r;
@@ -413,7 +418,9 @@ bool mig_authz_allowed(const MigAuthz *a, const char *identity)
     for (unsigned i = 0; i < a->nrules; i++) {
         const MigAuthzRule *r = &a->rules[i];
 
-        if (r->glob ? g_pattern_match_simple(r->match, identity)
+        /* a peer's name that is not UTF-8 never matches a glob */
+        if (r->glob ? g_utf8_validate(identity, -1, NULL) &&
+                      g_pattern_match_simple(r->match, identity)
                     : !strcmp(r->match, identity)) {
             return r->allow;
         }
