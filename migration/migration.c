@@ -735,6 +735,8 @@ static bool mig_postcopy(MigRun *r)
     } else if (dest_may_run) {
         g_prefix_error(&r->err, "postcopy paused: the destination may have run the guest, "
                        "so it stays stopped here; ");
+        /* the reason first: whoever sees postcopy-paused finds error-desc */
+        migration_set_error(s, r->err ? r->err->message : "postcopy paused");
         migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_ACTIVE,
                           MIGRATION_STATUS_POSTCOPY_PAUSED);
         g_printerr("kvmig: %s\n", r->err ? r->err->message : "postcopy paused");
@@ -872,10 +874,10 @@ static gpointer resume_thread(gpointer opaque)
 
         g_prefix_error(&r.err, "postcopy paused (the guest stays stopped here); recovery "
                        "failed: ");
+        migration_set_error(s, r.err ? r.err->message : "postcopy recovery failed");
         if (cur != MIGRATION_STATUS_POSTCOPY_PAUSED) {
             migrate_set_state(s, &s->status, cur, MIGRATION_STATUS_POSTCOPY_PAUSED);
         }
-        migration_set_error(s, r.err ? r.err->message : "postcopy recovery failed");
         g_printerr("kvmig: %s\n", r.err ? r.err->message : "postcopy recovery failed");
     }
     mig_teardown(&r, ok);
