@@ -211,11 +211,11 @@ def dest_paused_or_exit(d, why):
             if d.qmp is None:
                 d.connect()
             info = query(d)
+            status = d.status() if info.get("status") == "failed" else None
         except Exception:           # exiting: its QMP socket went away
             time.sleep(0.05)
             continue
-        if info.get("status") == "failed":
-            status = d.status()
+        if status is not None:
             if status == "running":
                 raise AssertionError(f"{why}: the destination runs the guest too")
             print(f"  destination: {status}, {info.get('error-desc')}", flush=True)
