@@ -17,9 +17,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                 "migration"))
+from framework import kvm_gate  # noqa: E402
 from qmp import QMP  # noqa: E402
 
-SKIP = 77
 GUEST_PADDR = 0x100000
 
 
@@ -131,17 +131,6 @@ def check_triple_fault(proc, qmp, stderr):
         raise AssertionError(f"stderr does not say triple fault: {stderr()!r}")
 
 
-def kvm_usable():
-    if os.environ.get("KVMIG_KVM_TESTS") == "disabled":
-        return "KVM cases disabled (-Dkvm_tests=disabled)"
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR)
-    except OSError as e:
-        return f"/dev/kvm cannot be opened: {e.strerror}"
-    os.close(fd)
-    return None
-
-
 def wait_serial(path, predicate, proc, timeout):
     """Poll the serial log until predicate(text) holds; generous timeouts only."""
     deadline = time.monotonic() + timeout
@@ -181,13 +170,7 @@ def run_case(kvmig, accel, mem, append, predicate, timeout):
 def main():
     kvmig, accel = sys.argv[1], sys.argv[2]
     if accel == "kvm":
-        reason = kvm_usable()
-        if reason:
-            print(f"SKIP: {reason}")
-            if os.environ.get("KVMIG_KVM_TESTS") == "enabled":
-                print("FAIL: -Dkvm_tests=enabled and KVM is not usable")
-                return 1
-            return SKIP
+        kvm_gate()      # exits: 77 where KVM cannot run, 1 under -Dkvm_tests=enabled
         # No vCPU is silently parked: SMP is refused under KVM, in one line.
         r = subprocess.run([kvmig, "-accel", "kvm", "-smp", "2", "-m", "64M", "-display",
                             "none"], capture_output=True, text=True, timeout=60)
