@@ -8,6 +8,7 @@ usage: scripts/bench-downtime.py [--build DIR] [--mem 8G] [--runs 3] [--no-qemu]
                                  [--workload 'churn size=3G' --ready C]
                                  [--accel thread,dirty=soft] [--smp N]
                                  [--downtime-limit MS] [--variants default,...]
+                                 [--cap auto-converge ...]
 
 Guest-observed downtime: with `vcpu1=blackout` in --workload (and --smp 2)
 vCPU 1 runs the blackout workload (DESIGN.md section 4), which reports the
@@ -129,9 +130,10 @@ def one_run(vmm, variant, a):
     try:
         src = Proc(*vmm_args(vmm, a, d, "src"))
         dst = Proc(*vmm_args(vmm, a, d, "dst", incoming=uri))
-        if variant != "default":
+        caps = list(a.cap) + ([variant] if variant != "default" else [])
+        if caps:
             src.qmp.command("migrate-set-capabilities",
-                            capabilities=[{"capability": variant, "state": True}])
+                            capabilities=[{"capability": c, "state": True} for c in caps])
         if a.downtime_limit is not None:
             src.qmp.command("migrate-set-parameters", **{"downtime-limit": a.downtime_limit})
         if a.ready:
@@ -142,7 +144,7 @@ def one_run(vmm, variant, a):
         src.qmp.command("migrate", uri=uri)
         info = wait_migration(src.qmp, vmm, a.timeout, 0.005)
         time.sleep(0.3)
-        blackout = None
+        blackout = around = None
         if "blackout" in a.workload:
             # the report that holds the switchover, and the next one
             deadline = time.monotonic() + 10
@@ -150,12 +152,15 @@ def one_run(vmm, variant, a):
                 if time.monotonic() > deadline:
                     raise BadRun(f"{vmm} {variant}: no blackout report on the destination")
                 time.sleep(0.1)
-            blackout = max(blackout_reports(os.path.join(d, "dst.serial"))[:2])
+            dst_reports = blackout_reports(os.path.join(d, "dst.serial"))
+            blackout = max(dst_reports[:2])
+            # around the switchover: the source's last reports, the destination's first
+            around = (blackout_reports(os.path.join(d, "src.serial"))[-3:], dst_reports[:3])
         phases = info.get("x-downtime-phases")
         row = {
             "bench": "downtime", "vmm": vmm, "variant": variant, "mem": a.mem,
             "accel": a.qemu_accel if vmm == "qemu" else a.accel,
-            "workload": a.workload,
+            "workload": a.workload, "caps": caps,
             "total_ms": info["total-time"], "downtime_ms": info["downtime"],
             "downtime_precise_ms": round(sum(phases.values()), 3) if phases else None,
             "setup_ms": info.get("setup-time"),
@@ -164,6 +169,8 @@ def one_run(vmm, variant, a):
             "dst_rss_mib": round(rss_mib(dst.p.pid), 1),
             "dst_status": dst.qmp.command("query-status")["status"],
             "blackout_ms": blackout,
+            "blackout_around_ms": around,
+            "throttle_pct": info.get("cpu-throttle-percentage"),
             "blackout_idle_ms": med([{"x": x} for x in idle[1:]], "x") if len(idle) > 1 else None,
         }
         if row["dst_status"] != "running":
@@ -213,6 +220,8 @@ def main():
     ap.add_argument("--accel", default="thread", help="kvmig's -accel")
     ap.add_argument("--smp", type=int, default=1, help="vCPUs (2 for vcpu1=blackout)")
     ap.add_argument("--downtime-limit", type=int, default=None, help="ms (default: the VMM's)")
+    ap.add_argument("--cap", action="append", default=[], metavar="NAME",
+                    help="a capability set on the source of every run (e.g. auto-converge)")
     ap.add_argument("--variants", default="default,x-early-dirty-log-stop,"
                     "x-switchover-at-threshold", help="kvmig's variants, comma-separated")
     a = ap.parse_args()
@@ -257,7 +266,8 @@ def main():
 
     print()
     print(f"{a.mem} guest, workload={a.workload}, over a unix socket, {a.runs} runs, medians; "
-          f"kvmig -accel {a.accel}" + (f", QEMU -accel {a.qemu_accel}" if q else ""))
+          f"kvmig -accel {a.accel}" + (f", capabilities {'+'.join(a.cap)}" if a.cap else "")
+          + (f", QEMU -accel {a.qemu_accel}" if q else ""))
     print(f"{'vmm':<6} {'variant':<26} {'total ms':>9} {'downtime ms':>12} "
           f"{'(precise)':>10} {'bytes':>11} {'in downtime':>12} {'dst RSS MiB':>12}")
     for (vmm, variant), s in summary.items():

@@ -36,39 +36,47 @@ static gint64 ns_to_glib_us(uint64_t ns)
     return (gint64)((ns + 999) / 1000);
 }
 
-uint64_t cpu_throttle_account(uint64_t *t0, int pct, uint64_t now_ns)
+uint64_t cpu_throttle_account(CpuThrottleRun *r, int pct, uint64_t now_ns, uint64_t cpu_ns)
 {
     uint64_t ran, sleep;
 
     if (pct <= 0) {
-        *t0 = 0;
+        *r = (CpuThrottleRun){ 0 };
         return 0;
     }
     pct = MIN(pct, CPU_THROTTLE_PCT_MAX);
-    if (*t0 > now_ns) {
-        return *t0;         /* a pause a kick interrupted: finish it */
+    if (r->pause_until_ns > now_ns) {
+        return r->pause_until_ns;   /* a pause a kick interrupted: finish it */
     }
-    if (!*t0 || now_ns - *t0 > CPU_THROTTLE_STALE_NS) {
-        *t0 = now_ns;       /* first look, or back from a stop or a halt */
+    if (!r->run_cpu_ns || cpu_ns < r->run_cpu_ns ||
+        cpu_ns - r->run_cpu_ns > CPU_THROTTLE_STALE_NS) {
+        r->run_cpu_ns = cpu_ns ? cpu_ns : 1;    /* first look, or a stale run */
+        r->pause_until_ns = 0;
         return 0;
     }
-    ran = now_ns - *t0;
+    ran = cpu_ns - r->run_cpu_ns;
     if (ran < CPU_THROTTLE_SLICE_NS * (uint64_t)(100 - pct) / 100) {
         return 0;
     }
     sleep = MIN(ran * (uint64_t)pct / (uint64_t)(100 - pct), CPU_THROTTLE_MAX_SLEEP_NS);
-    *t0 = now_ns + sleep;
-    return *t0;
+    r->run_cpu_ns = cpu_ns;
+    r->pause_until_ns = now_ns + sleep;
+    return r->pause_until_ns;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 uint64_t cpu_throttle_due(Vcpu *cpu, uint64_t now_ns)
 {
-    uint64_t t0 = __atomic_load_n(&cpu->throttle_t0, __ATOMIC_RELAXED);
-    uint64_t until = cpu_throttle_account(&t0, __atomic_load_n(&cpu->throttle_pct,
-                                                                __ATOMIC_RELAXED), now_ns);
-
-    __atomic_store_n(&cpu->throttle_t0, t0, __ATOMIC_RELAXED);
-    return until;
+    return cpu_throttle_account(&cpu->throttle_run,
+                                __atomic_load_n(&cpu->throttle_pct, __ATOMIC_RELAXED),
+                                now_ns, thread_cpu_ns());
 }
 
 /*

@@ -29,6 +29,12 @@ typedef struct SerialState SerialState;
 typedef struct PitState PitState;
 typedef struct CpuThrottle CpuThrottle;
 
+/* A vCPU's run and pause under a throttle (include/system/cpu-throttle.h). */
+typedef struct CpuThrottleRun {
+    uint64_t run_cpu_ns;        /* thread CPU time when the run began; 0: none yet */
+    uint64_t pause_until_ns;    /* monotonic end of the pause; 0: none */
+} CpuThrottleRun;
+
 #define MACHINE_MAX_CPUS 64
 #define MACHINE_MAX_MAPPINGS 4
 #define MACHINE_MAX_IO 32
@@ -55,8 +61,8 @@ typedef struct Vcpu {
     int exit_request;
     /* any thread, atomic: percent of each 10 ms slice to sleep (auto-converge) */
     int throttle_pct;
-    /* vCPU thread: when its current run under a throttle began (system/cpu-throttle.c) */
-    uint64_t throttle_t0;
+    /* vCPU thread: its run and pause under a throttle (system/cpu-throttle.c) */
+    CpuThrottleRun throttle_run;
 } Vcpu;
 
 typedef void (*MachineEventFn)(void *opaque, const char *event, JsonObject *data);

@@ -155,49 +155,63 @@ static void test_expected_downtime(void)
 static void test_throttle_rule(void)
 {
     const uint64_t ms = 1000000, base = 1000 * CPU_THROTTLE_SLICE_NS;
-    uint64_t t0 = 0, until, run = 0, total;
+    const uint64_t cpu0 = 7 * ms;       /* the thread's CPU time at base */
+    CpuThrottleRun r = { 5, 6 };
+    uint64_t until, run = 0, total, cpu;
 
     /* not throttled: run, and forget any accounting */
-    t0 = 5;
-    g_assert_cmpuint(cpu_throttle_account(&t0, 0, base), ==, 0);
-    g_assert_cmpuint(t0, ==, 0);
+    g_assert_cmpuint(cpu_throttle_account(&r, 0, base, cpu0), ==, 0);
+    g_assert_cmpuint(r.run_cpu_ns, ==, 0);
+    g_assert_cmpuint(r.pause_until_ns, ==, 0);
     /* 30%: the first look starts a run; 7 ms of running, then 3 ms of sleep */
-    g_assert_cmpuint(cpu_throttle_account(&t0, 30, base), ==, 0);
-    g_assert_cmpuint(cpu_throttle_account(&t0, 30, base + 7 * ms - 1), ==, 0);
-    until = cpu_throttle_account(&t0, 30, base + 7 * ms);
+    g_assert_cmpuint(cpu_throttle_account(&r, 30, base, cpu0), ==, 0);
+    g_assert_cmpuint(cpu_throttle_account(&r, 30, base + 7 * ms - 1, cpu0 + 7 * ms - 1), ==, 0);
+    until = cpu_throttle_account(&r, 30, base + 7 * ms, cpu0 + 7 * ms);
     g_assert_cmpuint(until, ==, base + 10 * ms);
     /* a kick in the pause: the rest of it is still due */
-    g_assert_cmpuint(cpu_throttle_account(&t0, 30, base + 8 * ms), ==, until);
+    g_assert_cmpuint(cpu_throttle_account(&r, 30, base + 8 * ms, cpu0 + 7 * ms), ==, until);
     /* the next run starts where the pause ends */
-    g_assert_cmpuint(cpu_throttle_account(&t0, 30, base + 10 * ms), ==, 0);
+    g_assert_cmpuint(cpu_throttle_account(&r, 30, base + 10 * ms, cpu0 + 7 * ms), ==, 0);
+    g_assert_cmpuint(cpu_throttle_account(&r, 30, base + 16 * ms, cpu0 + 13 * ms), ==, 0);
     /* 99% with a coarse yield point (1 ms between looks): the pause is 99 times
      * what actually ran, so the share stays 1% */
-    t0 = 0;
-    cpu_throttle_account(&t0, 99, base);
-    until = cpu_throttle_account(&t0, 99, base + 1 * ms);
+    r = (CpuThrottleRun){ 0 };
+    cpu_throttle_account(&r, 99, base, cpu0);
+    until = cpu_throttle_account(&r, 99, base + 1 * ms, cpu0 + 1 * ms);
     g_assert_cmpuint(until, ==, base + 100 * ms);
+    /* ... but 3 ms of wall time the host gave to others are not a run: the
+     * 0.1 ms of CPU time earns a 9.9 ms pause, not 297 ms */
+    r = (CpuThrottleRun){ 0 };
+    cpu_throttle_account(&r, 99, base, cpu0);
+    until = cpu_throttle_account(&r, 99, base + 3 * ms, cpu0 + ms / 10);
+    g_assert_cmpuint(until, ==, base + 3 * ms + 9900000);
     /* simulate: look every 0.3 ms for 10 s of wall time at 75% */
-    t0 = 0;
+    r = (CpuThrottleRun){ 0 };
+    cpu = cpu0;
     total = 0;
     for (uint64_t now = base; now < base + 10000 * ms; ) {
-        uint64_t u = cpu_throttle_account(&t0, 75, now);
+        uint64_t u = cpu_throttle_account(&r, 75, now, cpu);
 
         if (u) {
             now = u;
         } else {
             now += 300000;
+            cpu += 300000;
             run += 300000;
         }
         total = now - base;
     }
     g_assert_cmpfloat((double)run / total, >, 0.24);
     g_assert_cmpfloat((double)run / total, <, 0.26);
-    /* back after a stop: no pause for the time it was stopped */
-    g_assert_cmpuint(cpu_throttle_account(&t0, 75, base + 20000 * ms), ==, 0);
+    /* back after a stop: no CPU time passed, so no pause */
+    g_assert_cmpuint(cpu_throttle_account(&r, 75, base + 20000 * ms, cpu), ==, 0);
+    /* a run longer than the stale bound starts afresh */
+    g_assert_cmpuint(cpu_throttle_account(&r, 75, base + 20100 * ms,
+                                          cpu + CPU_THROTTLE_STALE_NS + 1), ==, 0);
     /* a pause is never longer than the cap */
-    t0 = base;
-    until = cpu_throttle_account(&t0, 99, base + CPU_THROTTLE_STALE_NS);
-    g_assert_cmpuint(until - (base + CPU_THROTTLE_STALE_NS), ==, CPU_THROTTLE_MAX_SLEEP_NS);
+    r = (CpuThrottleRun){ cpu0, 0 };
+    until = cpu_throttle_account(&r, 99, base, cpu0 + CPU_THROTTLE_STALE_NS);
+    g_assert_cmpuint(until - base, ==, CPU_THROTTLE_MAX_SLEEP_NS);
 }
 
 int main(int argc, char **argv)
