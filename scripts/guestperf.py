@@ -33,9 +33,18 @@ Writes DIR/result.json {"guest": [...], "migration": [...], "summary": {...}}
 (times in seconds from the migrate command) and the plots DIR/guest.png
 (ms per GiB over time, migration phases shaded: setup, precopy, throttled,
 downtime) and DIR/migration.png (bandwidth, remaining bytes and the
-throttle over time).  --compare plots two result directories side by side
-(DIR/compare.png, DIR defaulting to the current directory) and prints their
-headline figures.
+throttle over time).  The summary also has each VMM's CPU seconds from
+the migrate command to its side's end (cpu_s: utime+stime of the process
+and of its vCPU threads, which run the guest), end_s, and the guest's steady
+pre-migration ms/GiB (first-touch lines left out), the longest gap between
+two progress entries during the migration and the time after completion
+until it is back within 2x (guest_ms_per_gib).  --compare plots two result
+directories side by side (DIR/compare.png, DIR defaulting to the current
+directory) and prints their headline figures.
+
+Progress entries are the stress workload's S lines; for pagewalk, which
+prints a `B` per pass, the host's time between polls that saw one, per GiB
+walked.
 
 Python 3 standard library plus matplotlib (Debian's python3-matplotlib;
 hence /usr/bin/python3).  The QMP client is tests/migration/qmp.py.
@@ -56,6 +65,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "migration"))
 import benchlib  # noqa: E402
+from qmp import QMPError  # noqa: E402
 
 SAMPLE_S = 0.1          # query-migrate period
 SERIAL_POLL_S = 0.02    # serial log poll period
@@ -80,27 +90,55 @@ class Side(benchlib.Side):
         self.offset = 0
         self.partial = b""
 
-    def new_stress_lines(self):
-        """ms-per-GiB values of the S lines completed since the last call."""
+    def new_progress(self):
+        """(ms-per-GiB values of the S lines completed since the last call,
+        the number of pagewalk `B` marks since then)."""
         try:
             with open(self.serial, "rb") as f:
                 f.seek(self.offset)
                 data = f.read()
         except FileNotFoundError:
-            return []
+            return [], 0
         self.offset += len(data)
         buf = self.partial + data
         out = [int(m.group(1)) for m in STRESS_LINE.finditer(buf)]
         cut = buf.rfind(b"\n")
         self.partial = buf[cut + 1:] if cut >= 0 else buf
-        return out
+        return out, data.count(b"B")
+
+    def cpu_now(self):
+        """(process CPU seconds, {tid: vCPU thread seconds}) now; None once
+        the process is reaped."""
+        try:
+            total = self.cpu()
+        except OSError:
+            return None
+        return total, benchlib.vcpu_thread_seconds(self.proc.pid)
+
+    def status(self):
+        """query-migrate's status, or None if the process no longer answers."""
+        try:
+            return self.qmp.command("query-migrate").get("status")
+        except (OSError, EOFError, ValueError, QMPError):
+            return None
+
+
+def cpu_used(before, after):
+    """{"total", "vcpu"} CPU seconds between two Side.cpu_now() readings:
+    the whole process, and its vCPU threads (the guest) alone."""
+    if before is None or after is None:
+        return None
+    vcpu = sum(s - before[1].get(tid, 0.0) for tid, s in after[1].items())
+    return {"total": round(after[0] - before[0], 2), "vcpu": round(vcpu, 2)}
 
 
 def vmm_args(a):
     append = a.workload if a.workload.startswith("workload=") else f"workload={a.workload}"
     if a.qemu:
+        # debug-threads: vCPU threads named "CPU n/KVM", told apart in cpu_used()
         return [a.qemu_binary, "-accel", a.qemu_accel, "-m", a.mem, "-smp", str(a.smp),
-                "-kernel", a.guest_elf, "-append", append, "-nodefaults"]
+                "-kernel", a.guest_elf, "-append", append, "-nodefaults",
+                "-name", "guestperf,debug-threads=on"]
     return [a.kvmig, "-accel", a.accel, "-m", a.mem, "-smp", str(a.smp), "-append", append]
 
 
@@ -143,33 +181,69 @@ def sample_of(info, t):
     return s
 
 
-def run(a):
-    os.makedirs(a.output, exist_ok=True)
+def workload_name(a):
+    first = a.workload.split()[0] if a.workload.split() else ""
+    return first[len("workload="):] if first.startswith("workload=") else first
+
+
+def guest_vcpus(a):
+    """vCPUs the workload runs on: every one under the thread accelerator;
+    the guest ELF (kvm, QEMU) runs it on vCPU 0 only (guest/main.c)."""
+    return a.smp if not a.qemu and a.accel.startswith("thread") else 1
+
+
+def first_touch_lines(a):
+    """Progress entries before migrating that include memory written for the
+    first time (much slower): stress's first ceil(share / GiB) S lines of
+    each vCPU; pagewalk's first pass sets the reference time, no entry."""
+    if workload_name(a) != "stress":
+        return 0
+    n = guest_vcpus(a)
+    m = re.search(r"\bmb=(\d+)", a.workload)
+    share = int(m.group(1)) << 20 if m else (benchlib.mem_bytes(a.mem) - (4 << 20)) // n
+    return n * -(-share // (1 << 30))
+
+
+def migrate_once(a):
+    """One migration as @a says; returns {"guest", "migration", "summary"}."""
     d = tempfile.mkdtemp(prefix="guestperf-")
     port = free_tcp_port()
     uri = f"tcp:127.0.0.1:{port}"
     guest, migration = [], []
     src = dst = None
     t0 = time.monotonic()      # re-based to the migrate command below
+    pagewalk = workload_name(a) == "pagewalk"
+    walk_gib = (benchlib.mem_bytes(a.mem) - (4 << 20)) / (1 << 30)
+    last_pass = None           # host time of the last poll that saw a `B`
 
     def poll_serial(now):
+        nonlocal last_pass
         for side in (src, dst):
-            for v in side.new_stress_lines():
+            values, passes = side.new_progress()
+            for v in values:
                 g = {"t": now - t0, "side": side.name, "ms_per_gib": v}
                 # one vCPU: the host clock's view too, line to line (src then dst)
                 if a.smp == 1 and guest:
                     g["host_ms"] = round((now - t0 - guest[-1]["t"]) * 1000)
                 guest.append(g)
+            if pagewalk and passes:
+                # pagewalk prints no times: the host clock's, per GiB walked
+                if last_pass is not None:
+                    guest.append({"t": now - t0, "side": side.name, "host": True,
+                                  "ms_per_gib": round((now - last_pass) * 1000 / passes /
+                                                      walk_gib, 1)})
+                last_pass = now
 
+    skip = first_touch_lines(a)
     try:
         src = Side(vmm_args(a), d, "src")
         dst = Side(vmm_args(a), d, "dst", incoming=uri)
-        # warm up: past the first GiB (memory touched for the first time is
-        # much slower to write), then --warmup seconds of steady state
+        # warm up: past the memory written for the first time (much slower
+        # to write), then --warmup seconds and WARMUP_LINES of steady state
         deadline = time.monotonic() + a.warmup
         while time.monotonic() < deadline or \
-                (sum(1 for g in guest if g["side"] == "src") < WARMUP_LINES and
-                 time.monotonic() < deadline + 120):
+                (sum(1 for g in guest if g["side"] == "src") < skip + WARMUP_LINES and
+                 time.monotonic() < deadline + 300):
             poll_serial(time.monotonic())
             time.sleep(SERIAL_POLL_S)
         caps = [{"capability": c, "state": True} for c in a.cap]
@@ -180,7 +254,7 @@ def run(a):
         if caps:
             for side in (src, dst):
                 side.qmp.command("migrate-set-capabilities", capabilities=caps)
-        if a.postcopy and not a.qemu:
+        if a.postcopy:
             # the destination's fault figures (QEMU 10.1 names; QEMU 7.2 has blocktime only)
             dst.qmp.command("migrate-set-capabilities",
                             capabilities=[{"capability": "postcopy-blocktime", "state": True}])
@@ -192,16 +266,28 @@ def run(a):
         for g in guest:
             g["t"] = g["t"] - (start - t0)
         t0 = start
+        cpu0 = (src.cpu_now(), dst.cpu_now())
         src.qmp.command("migrate", uri=uri)
         next_sample = 0.0
         end_at = None
         timed_out = False
         last = {}
         postcopy_at = None
+        src_cpu1 = dst_cpu1 = None
+        dst_status = None
         while True:
             now = time.monotonic()
             poll_serial(now)
             if end_at is not None:
+                # the destination's end: its own final status (or its exit)
+                if dst_cpu1 is None and now - t0 >= next_sample:
+                    next_sample += SAMPLE_S
+                    dst_status = dst.status()
+                    if dst_status in FINAL or dst_status is None:
+                        dst_cpu1 = dst.cpu_now()
+                        if dst_status is None:
+                            # as QEMU, a destination whose migration failed quits
+                            dst_status = f"exited ({dst.proc.wait()})"
                 if now >= end_at:
                     break
             elif now - t0 >= next_sample:
@@ -213,21 +299,43 @@ def run(a):
                     postcopy_at = round(now - t0, 3)
                     src.qmp.command("migrate-start-postcopy")
                 if last.get("status") in FINAL:
+                    src_cpu1 = src.cpu_now()
                     end_at = now + (a.post if last["status"] == "completed" else 1.0)
                 elif now - t0 > a.max_time and not timed_out:
                     timed_out = True
                     src.qmp.command("migrate_cancel")
             time.sleep(SERIAL_POLL_S)
         poll_serial(time.monotonic())
+        observed = time.monotonic() - t0
+        if dst_cpu1 is None:
+            dst_cpu1 = dst.cpu_now()
         summary = summarize(a, guest, migration, last, timed_out)
+        summary["cpu_s"] = {
+            "src": cpu_used(cpu0[0], src_cpu1), "dst": cpu_used(cpu0[1], dst_cpu1),
+            # the destination's reading: at its own final status, else at the end
+            "dst_status": dst_status,
+        }
+        completed_at = (last["total-time"] / 1000.0
+                        if last.get("status") == "completed" and last.get("total-time")
+                        else None)
+        final = next((m for m in migration if m["status"] in FINAL), None)
+        summary["end_s"] = completed_at or (final["t"] if final else None)
+        summary["guest_ms_per_gib"].update(
+            progress_figures(guest, skip, completed_at,
+                             summary["end_s"] or (migration[-1]["t"] if migration else 0.0),
+                             observed))
         if a.postcopy:
-            dinfo = dst.qmp.command("query-migrate")
+            try:
+                dinfo = dst.qmp.command("query-migrate")
+            except (OSError, EOFError, ValueError, QMPError) as e:
+                dinfo = {"error": str(e)}
             summary["postcopy"] = {
                 "start_s": postcopy_at,
                 "requests": last.get("ram", {}).get("postcopy-requests"),
                 "bytes": last.get("ram", {}).get("postcopy-bytes"),
-                "after_switch_s": round(migration[-1]["t"] - postcopy_at, 2)
-                if postcopy_at is not None and migration else None,
+                # from migrate-start-postcopy to the source's total-time
+                "after_switch_s": round(completed_at - postcopy_at, 3)
+                if postcopy_at is not None and completed_at is not None else None,
             }
             for k in ("postcopy-blocktime", "postcopy-vcpu-blocktime", "postcopy-latency",
                       "postcopy-latency-dist"):
@@ -238,12 +346,68 @@ def run(a):
             if side:
                 side.kill()
         shutil.rmtree(d, ignore_errors=True)
-    result = {"guest": guest, "migration": migration, "summary": summary}
-    with open(os.path.join(a.output, "result.json"), "w") as f:
-        json.dump(result, f, indent=1)
-    plot_run(result, a.output)
-    print(json.dumps(summary, indent=1))
+    return {"guest": guest, "migration": migration, "summary": summary}
+
+
+def progress_figures(guest, skip, completed_at, end, observed):
+    """The guest's progress around a migration that ran [0, @end] (completed
+    at @completed_at, None if not), watched until @observed:
+    - steady_before_median: ms/GiB before migrating, first-touch entries
+      (@skip) left out;
+    - longest_gap_s: the longest time between two progress entries (either
+      side) that overlaps the migration, and where it began; open if no
+      entry ended it before @observed;
+    - back_within_2x_s: from completion to the first entry on the
+      destination within 2 x steady_before_median after the last one above
+      it (not_back if the last one seen was above: not back by the end);
+      an entry covers the GiB one vCPU wrote before it, so one that began
+      during the migration counts.  first_within_2x_s: to the first entry
+      within 2 x."""
+    before = [g["ms_per_gib"] for g in guest if g["t"] < 0][skip:]
+    base = med(before)
+    out = {"steady_before_median": base, "steady_before_entries": len(before),
+           "first_touch_skipped": skip,
+           "longest_gap_s": None, "longest_gap_at_s": None, "longest_gap_open": False,
+           "back_within_2x_s": None, "first_within_2x_s": None,
+           "worst_after_completion_ms_per_gib": None}
+    ts = sorted(g["t"] for g in guest)
+    for i, t1 in enumerate(ts):
+        t2 = ts[i + 1] if i + 1 < len(ts) else observed
+        if t2 > 0 and t1 < end and (out["longest_gap_s"] is None or
+                                     t2 - t1 > out["longest_gap_s"]):
+            out["longest_gap_s"] = round(t2 - t1, 3)
+            out["longest_gap_at_s"] = round(t1, 3)
+            out["longest_gap_open"] = i + 1 == len(ts)
+    after = sorted((g for g in guest if g["side"] == "dst" and completed_at is not None and
+                    g["t"] > completed_at), key=lambda g: g["t"])
+    if after and base:
+        out["worst_after_completion_ms_per_gib"] = max(g["ms_per_gib"] for g in after)
+        slow = [i for i, g in enumerate(after) if g["ms_per_gib"] > 2 * base]
+        fast = [i for i, g in enumerate(after) if g["ms_per_gib"] <= 2 * base]
+        if fast:
+            out["first_within_2x_s"] = round(after[fast[0]]["t"] - completed_at, 3)
+        # the first entry within 2 x after the last one above it
+        back = slow[-1] + 1 if slow else 0
+        if back < len(after):
+            out["back_within_2x_s"] = round(after[back]["t"] - completed_at, 3)
+        else:
+            out["not_back"] = True
+    return out
+
+
+def run(a):
+    os.makedirs(a.output, exist_ok=True)
+    result = migrate_once(a)
+    write_run(result, a.output)
+    print(json.dumps(result["summary"], indent=1))
     return 0
+
+
+def write_run(result, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "result.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    plot_run(result, outdir)
 
 
 def postcopy_due(when, info, t):
