@@ -8,6 +8,9 @@ usage:
                        [--cap NAME]... [--param NAME=VALUE]... [--qemu] --output DIR
                        [--warmup S] [--max-time S] [--post S]
                        [--postcopy N|Ts] [--postcopy-preempt]
+  scripts/guestperf.py --methods precopy,auto-converge,postcopy,postcopy-preempt
+                       [--runs N] [the options above but --postcopy-preempt] --output DIR
+  scripts/guestperf.py --replot DIR
   scripts/guestperf.py --compare DIR1 DIR2 [--output DIR]
 
 Starts a source and a destination (kvmig, or with --qemu qemu-system-x86_64
@@ -42,6 +45,24 @@ until it is back within 2x (guest_ms_per_gib).  --compare plots two result
 directories side by side (DIR/compare.png, DIR defaulting to the current
 directory) and prints their headline figures.
 
+--methods migrates the same guest (a fresh pair of VMMs per run) once per
+method and round, the method order rotating each round: precopy (--cap as
+given), auto-converge (plus that capability), postcopy and postcopy-preempt
+(switching at --postcopy, default 1 dirty sync).  With --qemu each run is
+made on kvmig and on QEMU, both labelled with their accelerator.  Per run:
+the result (a migration still running at --max-time is cancelled: "did not
+finish"; a run that failed is a row saying so), total time, downtime, the
+switch and the part after it, the destination's postcopy-blocktime, each
+VMM's CPU seconds from migrate to its side's end (/proc utime+stime: the
+whole process, and without its vCPU threads), the longest gap between two
+progress entries during the migration, and how long after completion the
+guest stayed above 2 x its steady pre-migration ms/GiB.  Writes
+DIR/runs/ROUND-METHOD-VMM/ (a single run's files), DIR/methods.json (every
+run's figures and guest series, medians per method), DIR/methods.md (the
+table, printed too) and DIR/methods.png (every run's ms/GiB, time 0 at
+migrate, switch and completion marked).  --replot DIR redraws the last two
+from DIR/methods.json.
+
 Progress entries are the stress workload's S lines; for pagewalk, which
 prints a `B` per pass, the host's time between polls that saw one, per GiB
 walked.
@@ -51,6 +72,7 @@ hence /usr/bin/python3).  The QMP client is tests/migration/qmp.py.
 """
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -663,6 +685,342 @@ def compare(dirs, outdir):
     return 0
 
 
+# ---- --methods: the same guest migrated by each method, interleaved ----
+
+METHODS = ("precopy", "auto-converge", "postcopy", "postcopy-preempt")
+METHOD_CAPS = ("auto-converge", "postcopy-ram", "postcopy-preempt")
+COLORS = {"precopy": "tab:red", "auto-converge": "tab:orange", "postcopy": "tab:blue",
+          "postcopy-preempt": "tab:green"}
+
+
+def methods_arg(v):
+    ms = [m.strip() for m in v.split(",") if m.strip()]
+    bad = [m for m in ms if m not in METHODS]
+    if bad or not ms or len(set(ms)) != len(ms):
+        raise argparse.ArgumentTypeError(
+            f"invalid --methods '{v}' (a list of {', '.join(METHODS)}, each once)")
+    return ms
+
+
+def method_args(a, method, vmm):
+    """@a for one run: @method's capabilities on @vmm (kvmig or qemu)."""
+    b = argparse.Namespace(**vars(a))
+    b.qemu = vmm == "qemu"
+    b.cap = list(a.cap) + (["auto-converge"] if method == "auto-converge" else [])
+    b.postcopy = (a.postcopy or "1") if method.startswith("postcopy") else None
+    b.postcopy_preempt = method == "postcopy-preempt"
+    return b
+
+
+def rotate(seq, n):
+    n %= len(seq)
+    return list(seq[n:]) + list(seq[:n])
+
+
+def postcopy_bandwidth(params):
+    """Bytes/s the part after the switch may use: max-postcopy-bandwidth if
+    set (0 is unlimited), else max-bandwidth; None if neither is set."""
+    bw = params.get("max-postcopy-bandwidth") or params.get("max-bandwidth")
+    return bw if isinstance(bw, int) and bw > 0 else None
+
+
+def result_text(s, max_time):
+    if s.get("error"):
+        return f"error: {s['error']}"
+    if s["status"] == "completed":
+        if s["total_time_ms"] is not None and s["total_time_ms"] / 1000 > max_time:
+            return f"completed after {max_time:g} s"
+        return "completed"
+    if s["timed_out"]:
+        return f"did not finish in {max_time:g} s"
+    return f"{s['status']}"
+
+
+def row_of(a, rnd, method, vmm, result, rdir):
+    """The figures of one run, flat; the guest series for the plot."""
+    s = result["summary"]
+    g = s["guest_ms_per_gib"]
+    pc = s.get("postcopy") or {}
+    bw = postcopy_bandwidth(s["params"])
+    cpu = s.get("cpu_s") or {}
+    row = {
+        "round": rnd, "method": method, "vmm": vmm, "accel": s["accel"],
+        "version": s["version"], "dir": rdir,
+        "status": s["status"], "timed_out": s["timed_out"],
+        "completed": s["status"] == "completed" and s["total_time_ms"] is not None and
+        s["total_time_ms"] / 1000 <= a.max_time,
+        "result": result_text(s, a.max_time),
+        "total_s": s["total_time_ms"] / 1000 if s["total_time_ms"] is not None else None,
+        # completion (total-time), else the sample that saw it end
+        "end_s": s["end_s"],
+        "downtime_ms": s["downtime_ms"],
+        "max_cpu_throttle_pct": s["max_cpu_throttle_pct"],
+        "switch_s": pc.get("start_s"),
+        "after_switch_s": pc.get("after_switch_s"),
+        # the part after the switch against RAM / the bandwidth it may use
+        "after_switch_per_ram_time": round(pc["after_switch_s"] /
+                                           (benchlib.mem_bytes(a.mem) / bw), 3)
+        if pc.get("after_switch_s") is not None and bw else None,
+        "blocktime_ms": pc.get("postcopy-blocktime"),
+        "vcpu_blocktime_ms": pc.get("postcopy-vcpu-blocktime"),
+        "postcopy_requests": pc.get("requests"),
+        "postcopy_bytes": pc.get("bytes"),
+        "transferred_bytes": s["transferred_bytes"],
+        "src_cpu_s": (cpu.get("src") or {}).get("total"),
+        "src_vcpu_cpu_s": (cpu.get("src") or {}).get("vcpu"),
+        "dst_cpu_s": (cpu.get("dst") or {}).get("total"),
+        "dst_vcpu_cpu_s": (cpu.get("dst") or {}).get("vcpu"),
+        "dst_status": cpu.get("dst_status"),
+        "before_ms_per_gib": g["steady_before_median"],
+        "before_entries": g["steady_before_entries"],
+        "during_worst_ms_per_gib": g["during_worst"],
+        "longest_gap_s": g["longest_gap_s"],
+        "longest_gap_at_s": g["longest_gap_at_s"],
+        "longest_gap_open": g["longest_gap_open"],
+        "back_within_2x_s": g["back_within_2x_s"],
+        "first_within_2x_s": g["first_within_2x_s"],
+        "not_back": g.get("not_back", False),
+        "worst_after_completion_ms_per_gib": g["worst_after_completion_ms_per_gib"],
+        "guest": [[round(x["t"], 3), x["side"], x["ms_per_gib"]] for x in result["guest"]],
+    }
+    for k in ("src", "dst"):
+        c = cpu.get(k)
+        row[f"{k}_vmm_cpu_s"] = round(c["total"] - c["vcpu"], 2) if c else None
+    return row
+
+
+def error_row(a, rnd, method, vmm, err):
+    b = method_args(a, method, vmm)
+    return {"round": rnd, "method": method, "vmm": vmm,
+            "accel": b.qemu_accel if b.qemu else b.accel, "status": "error",
+            "completed": False, "result": f"error: {err}", "guest": []}
+
+
+MEDIAN_KEYS = ("total_s", "downtime_ms", "switch_s", "after_switch_s",
+               "after_switch_per_ram_time", "blocktime_ms", "src_cpu_s", "src_vmm_cpu_s",
+               "dst_cpu_s", "dst_vmm_cpu_s", "before_ms_per_gib", "longest_gap_s",
+               "back_within_2x_s", "first_within_2x_s")
+
+
+def medians(methods, rows):
+    """Per method and VMM: medians over the completed runs, or over all runs
+    where none completed (the row says which)."""
+    out = []
+    for vmm in dict.fromkeys(r["vmm"] for r in rows):
+        for method in methods:
+            group = [r for r in rows if r["method"] == method and r["vmm"] == vmm]
+            if not group:
+                continue
+            done = [r for r in group if r["completed"]]
+            over = done or group
+            m = {"method": method, "vmm": vmm, "accel": group[0]["accel"],
+                 "runs": len(group), "completed": len(done),
+                 "over": "completed runs" if done else "all runs (none completed)"}
+            for k in MEDIAN_KEYS:
+                m[k] = benchlib.med(over, k)
+            # a run not back by the end of --post is slower than any that was
+            backs = [math.inf if r.get("not_back") else r.get("back_within_2x_s")
+                     for r in over]
+            backs = [b for b in backs if b is not None]
+            back = statistics.median(backs) if backs else None
+            m["not_back"] = back == math.inf
+            m["back_within_2x_s"] = None if m["not_back"] else back
+            out.append(m)
+    return out
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def cpu_cell(total, vmm_only):
+    return "-" if total is None else f"{total:.1f} ({fmt(vmm_only)})"
+
+
+TABLE_HEAD = ("run", "method", "vmm (accel)", "result", "total s", "downtime ms",
+              "switch s", "after switch s", "÷ RAM/bw", "blocktime ms",
+              "src CPU s (VMM)", "dst CPU s (VMM)", "longest gap s", "back ≤2× s",
+              "before ms/GiB")
+
+
+def table_row(label, r, result):
+    gap = fmt(r.get("longest_gap_s"), 2)
+    if r.get("longest_gap_open"):
+        gap = f"≥{gap} (open)"
+    return (label, r["method"], f"{r['vmm']} ({r['accel']})", result, fmt(r.get("total_s")),
+            fmt(r.get("downtime_ms"), 0), fmt(r.get("switch_s")),
+            fmt(r.get("after_switch_s"), 2), fmt(r.get("after_switch_per_ram_time"), 2),
+            fmt(r.get("blocktime_ms"), 0), cpu_cell(r.get("src_cpu_s"), r.get("src_vmm_cpu_s")),
+            cpu_cell(r.get("dst_cpu_s"), r.get("dst_vmm_cpu_s")), gap,
+            back_cell(r), fmt(r.get("before_ms_per_gib"), 0))
+
+
+def back_cell(r):
+    if r.get("back_within_2x_s") is None and not r.get("not_back"):
+        return "-"
+    back = "not back" if r.get("not_back") else fmt(r.get("back_within_2x_s"), 2)
+    return f"{back} ({fmt(r.get('first_within_2x_s'), 2)})"
+
+
+def table(data):
+    rows, meds = data["runs"], data["medians"]
+    cfg = data["config"]
+    bw = postcopy_bandwidth(cfg["params"])
+    lines = [f"guestperf --methods: {cfg['mem']} smp {cfg['smp']} '{cfg['workload']}', "
+             f"params {cfg['params'] or 'none'}, caps {cfg['caps'] or 'none'}, "
+             f"postcopy switch at {cfg['postcopy']}, max-time {cfg['max_time_s']:g} s, "
+             f"{cfg['runs']} rounds (method order rotating)", ""]
+    lines += [f"{n}" for n in data["notes"]] + [""]
+    lines.append("| " + " | ".join(TABLE_HEAD) + " |")
+    lines.append("|" + "|".join("---" for _ in TABLE_HEAD) + "|")
+    for r in rows:
+        lines.append("| " + " | ".join(table_row(str(r["round"]), r, r["result"])) + " |")
+    for m in meds:
+        res = (f"completed {m['completed']}/{m['runs']}" if m["completed"]
+               else f"none of {m['runs']} completed")
+        lines.append("| " + " | ".join(table_row(f"**median** ({m['over']})", m, res)) + " |")
+    lines += ["",
+              "total: the source's total-time; switch: migrate-start-postcopy, s after "
+              "migrate; after switch: from it to total-time; ÷ RAM/bw: that over "
+              f"RAM ÷ {'%d B/s' % bw if bw else '(no bandwidth set)'} "
+              "(max-postcopy-bandwidth, else max-bandwidth); blocktime: the "
+              "destination's postcopy-blocktime; CPU: utime+stime of each VMM process "
+              "from migrate to its side's end (in brackets without its vCPU threads, "
+              "which run the guest); longest gap: between two progress entries (S "
+              "lines; pagewalk: polls that saw a B), overlapping the migration; back "
+              "≤2×: completion to the first entry on the destination within 2× 'before' "
+              "(the steady pre-migration median, first-touch lines left out) after the "
+              "last one above it, within --post; in brackets to the first within 2×."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_methods(data, path):
+    plt = load_plt()
+    rows = data["runs"]
+    cfg = data["config"]
+    done = [r for r in rows if r["completed"]]
+    # the whole runs, and the completed ones' span (precopy may run minutes)
+    spans = [None]
+    if done and len(done) < len(rows):
+        spans.append(max(r["total_s"] for r in done) + cfg["post_s"])
+    fig, axes = plt.subplots(len(spans), 1, figsize=(14, 5.5 * len(spans)), squeeze=False)
+    styles = {"kvmig": "-", "qemu": "--"}
+    marks = "o^sDvP*X"
+    bases = [r["before_ms_per_gib"] for r in rows if r.get("before_ms_per_gib")]
+    for ax, xmax in zip([x[0] for x in axes], spans):
+        for r in rows:
+            pts = sorted((p[0], p[2]) for p in r["guest"] if xmax is None or p[0] <= xmax)
+            color = COLORS[r["method"]]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], styles[r["vmm"]],
+                        marker=marks[(r["round"] - 1) % len(marks)], color=color,
+                        markersize=2.5, linewidth=0.7, alpha=0.8)
+            if r.get("switch_s") is not None:
+                ax.axvline(r["switch_s"], color=color, linestyle=":", linewidth=1)
+            if r.get("end_s") is not None:
+                ax.axvline(r["end_s"], color=color, linewidth=1.2,
+                           linestyle="-" if r["status"] == "completed" else "-.")
+        # the legend: one entry per method and VMM with its runs' results
+        for m in data["medians"]:
+            res = [r["result"] for r in rows
+                   if r["method"] == m["method"] and r["vmm"] == m["vmm"]]
+            shown = "; ".join(f"{n}× {t}" for t, n in
+                              ((t, res.count(t)) for t in dict.fromkeys(res)))
+            ax.plot([], [], styles[m["vmm"]], color=COLORS[m["method"]],
+                    label=f"{m['method']}, {m['vmm']} ({m['accel']}): {shown}")
+        for i in range(min(cfg["runs"], len(marks))):
+            ax.plot([], [], linestyle="none", marker=marks[i], color="0.3", markersize=3,
+                    label=f"round {i + 1}")
+        if bases:
+            ax.axhline(2 * statistics.median(bases), color="0.4", linestyle="--",
+                       linewidth=0.8, label="2 × pre-migration median (all runs)")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.plot([], [], ":", color="0.3", label="switch to postcopy")
+        ax.plot([], [], "-", color="0.3", label="completed")
+        ax.plot([], [], "-.", color="0.3", label="ended otherwise (cancelled, failed)")
+        ax.set_yscale("log")
+        ax.set_xlabel("time from migrate (s)")
+        ax.set_ylabel("guest ms per GiB written (log)")
+        if xmax is not None:
+            ax.set_xlim(right=xmax)
+            ax.set_title("the same, up to the last completion + --post", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axes[0][0].set_title(
+        f"{cfg['mem']} smp {cfg['smp']} '{cfg['workload']}' "
+        f"{' '.join(f'{k}={v}' for k, v in cfg['params'].items())}, postcopy switch at "
+        f"{cfg['postcopy']}, {cfg['runs']} rounds\n" + "; ".join(data["notes"]), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_methods(outdir, data):
+    with open(os.path.join(outdir, "methods.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    with open(os.path.join(outdir, "methods.md"), "w") as f:
+        f.write(table(data))
+
+
+def run_methods(a):
+    os.makedirs(a.output, exist_ok=True)
+    vmms = ["kvmig", "qemu"] if a.qemu else ["kvmig"]
+    notes = []
+    if a.qemu:
+        notes.append(benchlib.accel_note(a.accel, a.qemu_accel).lstrip("# "))
+    if a.smp > 1 and (guest_vcpus(a) < a.smp or a.qemu):
+        notes.append(f"the guest ELF (kvm, QEMU) runs the workload on vCPU 0 only; "
+                     f"-accel thread on all {a.smp}")
+    if a.qemu and not (a.postcopy or "").endswith("s"):
+        notes.append("--postcopy N counts each VMM's dirty-sync-count: QEMU's is 1 from "
+                     "its setup sync, kvmig's 0 until its first pass ends, so they switch "
+                     "one pass apart (--postcopy Ts switches both at T)")
+    data = {"config": {"mem": a.mem, "smp": a.smp, "workload": a.workload,
+                       "accel": a.accel, "qemu_accel": a.qemu_accel if a.qemu else None,
+                       "caps": a.cap, "params": dict(parse_param(p) for p in a.param),
+                       "postcopy": a.postcopy or "1", "methods": a.methods,
+                       "runs": a.runs, "max_time_s": a.max_time, "post_s": a.post,
+                       "warmup_s": a.warmup},
+            "notes": notes, "runs": [], "medians": []}
+    for rnd in range(1, a.runs + 1):
+        for method in rotate(a.methods, rnd - 1):
+            for vmm in rotate(vmms, rnd - 1):
+                b = method_args(a, method, vmm)
+                rdir = os.path.join(a.output, "runs", f"{rnd}-{method}-{vmm}")
+                print(f"# round {rnd}/{a.runs}: {method} on {vmm} "
+                      f"({b.qemu_accel if b.qemu else b.accel})", file=sys.stderr, flush=True)
+                try:
+                    result = migrate_once(b)
+                    write_run(result, rdir)
+                    row = row_of(a, rnd, method, vmm, result, rdir)
+                except (OSError, RuntimeError, EOFError, ValueError, QMPError) as e:
+                    # a run that failed is a row that says so, never left out
+                    row = error_row(a, rnd, method, vmm, e)
+                print(f"#   {row['result']}, total {fmt(row.get('total_s'))} s",
+                      file=sys.stderr, flush=True)
+                data["runs"].append(row)
+                data["medians"] = medians(a.methods, data["runs"])
+                write_methods(a.output, data)
+    return replot(a.output, data)
+
+
+def replot(outdir, data=None):
+    """Table and picture of a --methods result (DIR/methods.json)."""
+    if data is None:
+        with open(os.path.join(outdir, "methods.json")) as f:
+            data = json.load(f)
+        data["medians"] = medians(data["config"]["methods"], data["runs"])
+        write_methods(outdir, data)
+    plot_methods(data, os.path.join(outdir, "methods.png"))
+    print(table(data), end="")
+    print(f"wrote {os.path.join(outdir, 'methods.md')}, methods.json, methods.png")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mem", default="1G")
@@ -687,11 +1045,26 @@ def main():
                     help="switch to postcopy after N dirty syncs, or at T seconds")
     ap.add_argument("--postcopy-preempt", action="store_true",
                     help="postcopy with postcopy-preempt (implies --postcopy 1)")
+    ap.add_argument("--methods", type=methods_arg, metavar="M,M,...",
+                    help="migrate the same guest once per method and round "
+                         f"({', '.join(METHODS)}); with --qemu each on kvmig and on QEMU")
+    ap.add_argument("--replot", metavar="DIR",
+                    help="redraw DIR/methods.png and methods.md from DIR/methods.json")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="--methods: rounds; the method order rotates each round")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--kvmig")
     ap.add_argument("--guest-elf")
     ap.add_argument("--qemu-binary", default="qemu-system-x86_64")
     a = ap.parse_args()
+    if a.methods:
+        if a.postcopy_preempt:
+            ap.error("--methods: postcopy-preempt is a method, not an option")
+        clash = [c for c in a.cap if c in METHOD_CAPS]
+        if clash:
+            ap.error(f"--methods: the methods set {', '.join(clash)}, not --cap")
+        if a.runs < 1:
+            ap.error("--runs must be at least 1")
     if a.postcopy_preempt and not a.postcopy:
         a.postcopy = "1"
     if a.postcopy and not (a.postcopy.endswith("s") or a.postcopy.isdigit()):
@@ -700,6 +1073,8 @@ def main():
     benchlib.need_debian_python("matplotlib")
     if a.compare:
         return compare(a.compare, a.output or ".")
+    if a.replot:
+        return replot(a.replot)
     if not a.output:
         ap.error("--output DIR is required")
     a.kvmig = a.kvmig or os.path.join(a.build, "kvmig")
@@ -712,8 +1087,15 @@ def main():
             ap.error(f"{a.qemu_binary} not found")
         if not os.path.exists(a.guest_elf):
             ap.error(f"{a.guest_elf} not found (build first, or --guest-elf)")
-    elif not os.path.exists(a.kvmig):
+    if (not a.qemu or a.methods) and not os.path.exists(a.kvmig):
         ap.error(f"{a.kvmig} not found (build first, or --build/--kvmig)")
+    if a.methods:
+        # both sides hold all of RAM by the end, and the machine is shared
+        need = 2 * benchlib.mem_bytes(a.mem) + (1 << 30)
+        if benchlib.mem_available() < need:
+            ap.error(f"--mem {a.mem}: {need >> 20} MiB needed (two guests and 1 GiB), "
+                     f"{benchlib.mem_available() >> 20} MiB available")
+        return run_methods(a)
     return run(a)
 
 
