@@ -916,6 +916,7 @@ def plot_methods(data, path):
     fig, axes = plt.subplots(len(spans), 1, figsize=(14, 5.5 * len(spans)), squeeze=False)
     styles = {"kvmig": "-", "qemu": "--"}
     marks = "o^sDvP*X"
+    walk = workload_name(argparse.Namespace(workload=cfg["workload"])) == "pagewalk"
     bases = [r["before_ms_per_gib"] for r in rows if r.get("before_ms_per_gib")]
     for ax, xmax in zip([x[0] for x in axes], spans):
         for r in rows:
@@ -950,7 +951,8 @@ def plot_methods(data, path):
         ax.plot([], [], "-.", color="0.3", label="ended otherwise (cancelled, failed)")
         ax.set_yscale("log")
         ax.set_xlabel("time from migrate (s)")
-        ax.set_ylabel("guest ms per GiB written (log)")
+        ax.set_ylabel("pagewalk: ms per GiB walked, host clock (log)" if walk
+                      else "guest ms per GiB written (log)")
         if xmax is not None:
             ax.set_xlim(right=xmax)
             ax.set_title(f"the first {xmax:.0f} s: up to the fastest method's last "
