@@ -847,11 +847,17 @@ TABLE_HEAD = ("run", "method", "vmm (accel)", "result", "total s", "downtime ms"
               "before ms/GiB")
 
 
+def cell(text):
+    """@text as one markdown table cell (a VMM's error may hold | or lines)."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def table_row(label, r, result):
     gap = fmt(r.get("longest_gap_s"), 2)
     if r.get("longest_gap_open"):
         gap = f"≥{gap} (open)"
-    return (label, r["method"], f"{r['vmm']} ({r['accel']})", result, fmt(r.get("total_s")),
+    return (label, r["method"], f"{r['vmm']} ({r['accel']})", cell(result),
+            fmt(r.get("total_s")),
             fmt(r.get("downtime_ms"), 0), fmt(r.get("switch_s")),
             fmt(r.get("after_switch_s"), 2), fmt(r.get("after_switch_per_ram_time"), 2),
             fmt(r.get("blocktime_ms"), 0), cpu_cell(r.get("src_cpu_s"), r.get("src_vmm_cpu_s")),
@@ -949,7 +955,11 @@ def plot_methods(data, path):
         ax.plot([], [], ":", color="0.3", label="switch to postcopy")
         ax.plot([], [], "-", color="0.3", label="completed")
         ax.plot([], [], "-.", color="0.3", label="ended otherwise (cancelled, failed)")
-        ax.set_yscale("log")
+        if any(r["guest"] for r in rows):
+            ax.set_yscale("log")
+        else:
+            ax.text(0.5, 0.5, "no progress entries in any run", transform=ax.transAxes,
+                    ha="center")
         ax.set_xlabel("time from migrate (s)")
         ax.set_ylabel("pagewalk: ms per GiB walked, host clock (log)" if walk
                       else "guest ms per GiB written (log)")
@@ -1006,9 +1016,9 @@ def run_methods(a):
                     result = migrate_once(b)
                     write_run(result, rdir)
                     row = row_of(a, rnd, method, vmm, result, rdir)
-                except (OSError, RuntimeError, EOFError, ValueError, QMPError) as e:
-                    # a run that failed is a row that says so, never left out
-                    row = error_row(a, rnd, method, vmm, e)
+                except Exception as e:   # noqa: BLE001
+                    # whatever broke one run is that run's row, never a gap
+                    row = error_row(a, rnd, method, vmm, f"{type(e).__name__}: {e}")
                 print(f"#   {row['result']}, total {fmt(row.get('total_s'))} s",
                       file=sys.stderr, flush=True)
                 data["runs"].append(row)

@@ -22,6 +22,7 @@ usage: test-scripts.py
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -197,7 +198,7 @@ def methods_data():
     runs = [row(1, "precopy", "did not finish in 30 s", False),
             row(1, "postcopy", "completed", True, 4.0, 0.2),
             row(2, "postcopy", "completed", True, 5.0, None, True),
-            row(2, "precopy", "error: src: kvmig exited", False),
+            row(2, "precopy", "error: src: kvmig exited: a | b\nsecond line", False),
             row(3, "precopy", "did not finish in 30 s", False),
             row(3, "postcopy", "completed", True, 6.0, 0.4)]
     runs[3].update(status="error", guest=[])
@@ -225,6 +226,9 @@ def test_guestperf_methods_table(gp):
     assert len(lines) == 1 + 6 + 2, text
     assert sum("did not finish in 30 s" in ln for ln in lines) == 2, text
     assert any("error: src: kvmig exited" in ln for ln in lines), text
+    # a VMM's error text keeps to its cell
+    cols = {len(re.findall(r"(?<!\\)\|", ln)) for ln in lines}
+    assert len(cols) == 1, text
     assert any("not back" in ln for ln in lines), text
     assert any("none of 3 completed" in ln for ln in lines), text
     print("ok guestperf --methods table: failed and unfinished runs shown, medians")
@@ -232,6 +236,13 @@ def test_guestperf_methods_table(gp):
 
 
 def test_guestperf_replot(data):
+    failed = dict(data, runs=[dict(r, result="error: x", status="error", completed=False,
+                                   guest=[]) for r in data["runs"]])
+    for data in (data, failed):
+        replot(data)
+
+
+def replot(data):
     with tempfile.TemporaryDirectory() as d:
         with open(os.path.join(d, "methods.json"), "w") as f:
             json.dump(data, f)
@@ -245,7 +256,8 @@ def test_guestperf_replot(data):
                                  f"{r.stdout}{r.stderr}")
         with open(os.path.join(d, "methods.md")) as f:
             assert "none of 3 completed" in f.read()
-    print("ok guestperf --replot drew methods.png and methods.md")
+    print(f"ok guestperf --replot drew methods.png and methods.md "
+          f"({sum(r['completed'] for r in data['runs'])} runs completed)")
 
 
 def main():
