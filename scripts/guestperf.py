@@ -309,7 +309,8 @@ def migrate_once(a):
                         dst_cpu1 = dst.cpu_now()
                         if dst_status is None:
                             # as QEMU, a destination whose migration failed quits
-                            dst_status = f"exited ({dst.proc.wait()})"
+                            rc = dst.proc.poll()
+                            dst_status = "no answer" if rc is None else f"exited ({rc})"
                 if now >= end_at:
                     break
             elif now - t0 >= next_sample:
@@ -340,6 +341,8 @@ def migrate_once(a):
         completed_at = (last["total-time"] / 1000.0
                         if last.get("status") == "completed" and last.get("total-time")
                         else None)
+        if last.get("error-desc"):
+            summary["error_desc"] = last["error-desc"]
         final = next((m for m in migration if m["status"] in FINAL), None)
         summary["end_s"] = completed_at or (final["t"] if final else None)
         summary["guest_ms_per_gib"].update(
@@ -733,7 +736,7 @@ def result_text(s, max_time):
         return "completed"
     if s["timed_out"]:
         return f"did not finish in {max_time:g} s"
-    return f"{s['status']}"
+    return f"{s['status']}: {s['error_desc']}" if s.get("error_desc") else f"{s['status']}"
 
 
 def row_of(a, rnd, method, vmm, result, rdir):
