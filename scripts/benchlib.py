@@ -7,6 +7,7 @@ socket, a serial log and a stderr log.
 Python standard library only; the QMP client is tests/migration/qmp.py.
 """
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -175,6 +176,33 @@ def cpu_seconds(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is the state (field 3): utime and stime are fields 14 and 15
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+# kvmig's vCPU threads (system/cpus.c) and QEMU's with -name debug-threads=on
+VCPU_THREAD = re.compile(r"vcpu\d+|CPU \d+/\w+")
+
+
+def vcpu_thread_seconds(pid):
+    """{tid: utime + stime} of the live vCPU threads of process @pid (named
+    as VCPU_THREAD), seconds; {} if the process is gone.  A vCPU thread
+    runs the guest (KVM's guest mode, the thread accelerator's workload),
+    so cpu_seconds() minus these is the VMM's own work."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue    # exited meanwhile
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if VCPU_THREAD.fullmatch(comm):
+            fields = stat.rsplit(")", 1)[1].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
 
 
 class Side:
