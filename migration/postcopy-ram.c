@@ -603,6 +603,7 @@ static bool handle_recv_bitmap(PostcopyIncoming *pi, const uint8_t *p, uint16_t 
     RAMBlock *rb;
     uint64_t words, size;
     g_autofree uint8_t *blob = NULL;
+    g_autofree unsigned char *resident = NULL;
     int ret;
 
     if (!pi->recovering || len < 2 || len != 1 + p[0]) {
@@ -625,9 +626,24 @@ static bool handle_recv_bitmap(PostcopyIncoming *pi, const uint8_t *p, uint16_t 
         blob[i] = size >> (56 - 8 * i);
         blob[8 + size + i] = MIG_RP_RECV_BITMAP_ENDING >> (56 - 8 * i);
     }
+    /*
+     * A page that was not discarded is here only if it is mapped: a zero
+     * page of the precopy phase left as a hole (never written here) faults
+     * like a discarded one, and the source must not count it as sent, or a
+     * request for it would be dropped and its thread wait for ever.
+     * mincore() says which pages are mapped; a page it calls absent that
+     * is there after all (swapped out) is sent again and placing it finds
+     * EEXIST, which keeps what is here.
+     */
+    resident = g_malloc(rb->npages);
+    if (mincore(rb->host, rb->used_length, resident) < 0) {
+        kvmig_error_errno(errp, errno, "postcopy recovery: mincore of '%s'", rb->idstr);
+        return false;
+    }
     g_mutex_lock(&pi->lock);
     for (uint64_t page = 0; page < rb->npages; page++) {
-        if (test_bit(page, pi->placed[rb->index]) || !test_bit(page, pi->discard[rb->index])) {
+        if (test_bit(page, pi->placed[rb->index]) ||
+            (!test_bit(page, pi->discard[rb->index]) && (resident[page] & 1))) {
             blob[8 + page / 8] |= 1u << (page % 8);     /* little-endian words */
         }
     }
