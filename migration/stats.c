@@ -174,6 +174,11 @@ void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
     case MIGRATION_STATUS_PRE_SWITCHOVER:
     case MIGRATION_STATUS_DEVICE:
     case MIGRATION_STATUS_CANCELLING:
+    /* QEMU shows the same while postcopy runs, is paused or recovers */
+    case MIGRATION_STATUS_POSTCOPY_ACTIVE:
+    case MIGRATION_STATUS_POSTCOPY_PAUSED:
+    case MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP:
+    case MIGRATION_STATUS_POSTCOPY_RECOVER:
         json_object_set_int_member(obj, "setup-time", stat_get(st, setup_time));
         json_object_set_int_member(obj, "total-time", mig_now_ms() - start);
         json_object_set_int_member(obj, "expected-downtime",
