@@ -127,12 +127,13 @@ static RAMBlock *block_of(PostcopyIncoming *pi, uint64_t addr, uint64_t *page)
 
 /* ---- the fault thread ---- */
 
-static void request_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page)
+/* Ask the source for @npages pages of @rb from @page on. */
+static void request_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page, uint64_t npages)
 {
     MigRpMsg r = {
         .type = rb != pi->last_req_block ? MIG_RP_MSG_REQ_PAGES_ID : MIG_RP_MSG_REQ_PAGES,
         .start = page << TARGET_PAGE_BITS,
-        .len = TARGET_PAGE_SIZE,
+        .len = npages << TARGET_PAGE_BITS,
     };
 
     if (r.type == MIG_RP_MSG_REQ_PAGES_ID) {
@@ -141,6 +142,34 @@ static void request_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page)
     rp_write(pi, &r);
     pi->last_req_block = rb;
     stat_add(&pi->s->in_stats, postcopy_requests, 1);
+}
+
+/*
+ * Fault thread, lock held: @page of @rb faulted and was neither requested
+ * nor placed.  Mark it requested with the pages after it that are still
+ * missing -- discarded at LISTEN, not placed, not requested -- up to
+ * @window pages in all (x-postcopy-request-window), and return how many:
+ * one request brings the run.  A run stops at the first page that is
+ * present or asked for already, so no page is ever asked for twice (the
+ * source sends a page at most once after the switch anyway).
+ */
+static uint64_t claim_run(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page, unsigned window)
+{
+    unsigned long *requested = pi->requested[rb->index];
+    uint64_t n = 1;
+
+    set_bit(page, requested);
+    while (n < window && page + n < rb->npages) {
+        uint64_t p = page + n;
+
+        if (!test_bit(p, pi->discard[rb->index]) || test_bit(p, pi->placed[rb->index]) ||
+            test_bit(p, requested)) {
+            break;
+        }
+        set_bit(p, requested);
+        n++;
+    }
+    return n;
 }
 
 /* postcopy-blocktime, lock held: the vCPU whose thread is @tid waits for @addr. */
@@ -192,6 +221,7 @@ static gpointer fault_thread(gpointer opaque)
             { .fd = pi->quit_fd, .events = POLLIN },
         };
         struct uffd_msg msg[16];
+        unsigned window;
         ssize_t n;
 
         if (poll(pfd, 2, -1) < 0) {
@@ -210,8 +240,9 @@ static gpointer fault_thread(gpointer opaque)
             }
             break;
         }
+        window = migrate_x_postcopy_request_window(pi->s->opts);
         for (ssize_t i = 0; i < n / (ssize_t)sizeof(msg[0]); i++) {
-            uint64_t addr, page;
+            uint64_t addr, page, run;
             RAMBlock *rb;
 
             if (msg[i].event != UFFD_EVENT_PAGEFAULT) {
@@ -229,16 +260,19 @@ static gpointer fault_thread(gpointer opaque)
                 continue;
             }
             note_blocked(pi, msg[i].arg.pagefault.feat.ptid, addr);
-            /* several threads may fault on one page: ask once */
+            /* the latency runs from the first fault, asked for already or not */
+            if (!g_hash_table_contains(pi->fault_ns, GSIZE_TO_POINTER(addr))) {
+                g_hash_table_insert(pi->fault_ns, GSIZE_TO_POINTER(addr),
+                                    GSIZE_TO_POINTER((gsize)now_ns()));
+            }
+            /* several threads may fault on one page, a neighbour may be on its way */
             if (test_bit(page, pi->requested[rb->index])) {
                 g_mutex_unlock(&pi->lock);
                 continue;
             }
-            set_bit(page, pi->requested[rb->index]);
-            g_hash_table_insert(pi->fault_ns, GSIZE_TO_POINTER(addr),
-                                GSIZE_TO_POINTER((gsize)now_ns()));
+            run = claim_run(pi, rb, page, window);
             g_mutex_unlock(&pi->lock);
-            request_page(pi, rb, page);
+            request_pages(pi, rb, page, run);
         }
     }
     return NULL;
@@ -684,16 +718,21 @@ static bool handle_resume(PostcopyIncoming *pi, GError **errp)
     for (unsigned b = 0; b < m->nr_ram_blocks && b < G_N_ELEMENTS(pi->requested); b++) {
         RAMBlock *rb = m->ram_blocks[b];
 
+        /* runs of asked-for, unplaced pages: one request each, as the fault thread's */
         for (uint64_t page = bitmap_find_next(pi->requested[b], rb->npages, 0);
-             page < rb->npages; page = bitmap_find_next(pi->requested[b], rb->npages, page + 1)) {
-            bool placed;
+             page < rb->npages; page = bitmap_find_next(pi->requested[b], rb->npages, page)) {
+            uint64_t n = 0;
 
             g_mutex_lock(&pi->lock);
-            placed = test_bit(page, pi->placed[b]);
-            g_mutex_unlock(&pi->lock);
-            if (!placed) {
-                request_page(pi, rb, page);
+            while (page + n < rb->npages && n < MIGRATE_MAX_POSTCOPY_REQUEST_WINDOW &&
+                   test_bit(page + n, pi->requested[b]) && !test_bit(page + n, pi->placed[b])) {
+                n++;
             }
+            g_mutex_unlock(&pi->lock);
+            if (n) {
+                request_pages(pi, rb, page, n);
+            }
+            page += n ? n : 1;
         }
     }
     /* the fault thread's stop signal was consumed: read the eventfd empty */

@@ -116,6 +116,8 @@ static const struct {
     /* ... then the ones QEMU 7.2's HMP does not print */
     { "multifd-zlib-level", PF_NUM, "" },
     { "multifd-zstd-level", PF_NUM, "" },
+    /* kvmig's own */
+    { "x-postcopy-request-window", PF_NUM, " pages" },
 };
 
 static void print_param(GString *out, JsonObject *o, const char *name, ParamFmt fmt,
