@@ -1148,6 +1148,12 @@ JsonObject *qmp_query_migrate(MigrationState *s)
             /* the destination's page faults (QEMU 10.1's names) */
             migration_stats_fill_postcopy_blocktime(obj, &s->in_stats, s->m->smp);
         }
+        if (migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT) &&
+            (migration_status_in_postcopy(in) || in == MIGRATION_STATUS_COMPLETED)) {
+            /* kvmig: pages placed from the postcopy-preempt channel */
+            json_object_set_int_member(obj, "x-postcopy-preempt-pages",
+                                       stat_get(&s->in_stats, postcopy_preempt_pages));
+        }
         if (in == MIGRATION_STATUS_COMPLETED) {
             /* kvmig: this side's share of the downtime */
             migration_stats_fill_phases(obj, &s->in_stats, true);

@@ -388,6 +388,7 @@ static bool preempt_load(PostcopyIncoming *pi, MigStream *f, GError **errp)
                    !postcopy_place_page(pi, rb, addr, page, errp)) {
             return false;
         }
+        stat_add(&pi->s->in_stats, postcopy_preempt_pages, !mig_stream_error(f));
     }
 }
 

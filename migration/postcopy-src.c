@@ -235,6 +235,7 @@ static void send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page,
     if (urgent && pc->pf) {
         preempt_header(pc, rb, offset, zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
         f = pc->pf;
+        stat_add(&pc->s->stats, postcopy_preempt_pages, 1);
     } else {
         ram_put_page_header(rs, f, rb, offset, zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
     }

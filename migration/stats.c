@@ -106,6 +106,8 @@ static void fill_ram(JsonObject *obj, const MigrationStats *st)
     json_object_set_int_member(ram, "postcopy-bytes", stat_get(st, postcopy_bytes));
     json_object_set_int_member(ram, "x-free-page-hint-pages",
                                stat_get(st, free_page_hint_pages));
+    json_object_set_int_member(ram, "x-postcopy-preempt-pages",
+                               stat_get(st, postcopy_preempt_pages));
     migration_stats_fill_channel_bytes(ram, st);
     json_object_set_object_member(obj, "ram", ram);
 }

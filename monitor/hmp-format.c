@@ -248,6 +248,11 @@ static void print_ram(GString *out, JsonObject *ram)
         g_string_append_printf(out, "postcopy ram: %" PRIu64 " kbytes\n",
                                u64(ram, "postcopy-bytes") >> 10);
     }
+    if (u64(ram, "x-postcopy-preempt-pages")) {
+        /* kvmig extension: requested pages sent on the postcopy-preempt channel */
+        g_string_append_printf(out, "postcopy preempt pages: %" PRIu64 "\n",
+                               u64(ram, "x-postcopy-preempt-pages"));
+    }
     if (u64(ram, "dirty-sync-missed-zero-copy")) {
         g_string_append_printf(out, "Zero-copy-send fallbacks happened: %" PRIu64 " times\n",
                                u64(ram, "dirty-sync-missed-zero-copy"));
