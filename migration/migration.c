@@ -721,7 +721,7 @@ static bool mig_postcopy(MigRun *r)
 
     r->stopped_from = machine_runstate(s->m);
     s->switchover_runstate = r->stopped_from;
-    ok = postcopy_src_run(s, r->f, &r->a->uri, &dest_may_run, &r->err);
+    ok = postcopy_src_run(s, r->f, &r->a->uri, &r->a->tls, &dest_may_run, &r->err);
     if (dest_may_run) {
         g_mutex_lock(&s->lock);
         s->go_sent = true;
@@ -862,7 +862,7 @@ static gpointer resume_thread(gpointer opaque)
         r.f = mig_stream_new(ch);
         ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP,
                                MIGRATION_STATUS_POSTCOPY_RECOVER) &&
-             postcopy_src_resume(s, r.f, &r.err);
+             postcopy_src_resume(s, r.f, &r.a->uri, &r.a->tls, &r.err);
     }
     if (ok) {
         stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));

@@ -400,7 +400,10 @@ static gpointer preempt_thread(gpointer opaque)
     return NULL;
 }
 
-/* LISTEN with postcopy-preempt: the source's second connection, checked. */
+/*
+ * LISTEN (or, after a recovery, POSTCOPY_RESUME) with postcopy-preempt:
+ * the source's second connection, with TLS if tls-creds is set, checked.
+ */
 static bool accept_preempt(PostcopyIncoming *pi, GError **errp)
 {
     uint32_t magic = 0;
@@ -409,8 +412,8 @@ static bool accept_preempt(PostcopyIncoming *pi, GError **errp)
     if (pi->preempt_lfd < 0) {
         return true;
     }
-    ch = mig_socket_accept_peek(pi->preempt_lfd, &pi->preempt_uri, 10000,
-                                &pi->s->in_quitting, &magic, errp);
+    ch = incoming_accept_more(pi->s, pi->preempt_lfd, &pi->preempt_uri,
+                              POSTCOPY_PREEMPT_ACCEPT_MS, &magic, errp);
     mig_socket_listen_close(pi->preempt_lfd, &pi->preempt_uri);
     pi->preempt_lfd = -1;
     if (!ch) {
@@ -467,6 +470,8 @@ static gpointer listen_thread(gpointer opaque)
 
 void postcopy_incoming_set_preempt_listener(PostcopyIncoming *pi, int lfd, const MigUri *uri)
 {
+    g_assert(pi->preempt_lfd < 0);
+    mig_uri_clear(&pi->preempt_uri);
     pi->preempt_lfd = lfd;
     pi->preempt_uri = (MigUri){
         .kind = uri->kind, .host = g_strdup(uri->host), .port = g_strdup(uri->port),
@@ -714,6 +719,10 @@ static bool handle_resume(PostcopyIncoming *pi, GError **errp)
         return false;
     }
     pi->recovering = false;
+    /* postcopy-preempt: the source connected its new channel before RESUME */
+    if (!accept_preempt(pi, errp)) {
+        return false;
+    }
     rp_write(pi, &ack);
     pi->last_req_block = NULL;
     for (unsigned b = 0; b < m->nr_ram_blocks && b < G_N_ELEMENTS(pi->requested); b++) {

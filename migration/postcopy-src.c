@@ -546,9 +546,10 @@ static void serve_end(PostcopySrc *pc, bool ok)
     }
     pc->ch = NULL;
     if (pc->pf) {
-        /* recovery goes on without it: requests share the new main channel */
+        /* a recovery connects a new one */
         mig_stream_close(pc->pf);
         pc->pf = NULL;
+        pc->pf_last_block = NULL;
     }
     if (ok) {
         rs->pc_src = NULL;
@@ -558,13 +559,13 @@ static void serve_end(PostcopySrc *pc, bool ok)
 }
 
 /*
- * postcopy-preempt: connect once more to the destination's address, the
- * magic first so that its LISTEN can tell the channel.
+ * postcopy-preempt, in two steps.  Connect once more to the destination's
+ * address (the switch: before the package; a recovery: before
+ * POSTCOPY_RESUME), so the connection waits in its listener...
  */
-static MigStream *preempt_connect(MigrationState *s, const MigUri *uri, GError **errp)
+static MigChannel *preempt_connect(MigrationState *s, const MigUri *uri, GError **errp)
 {
     MigChannel *ch;
-    MigStream *pf;
 
     if (uri->kind != MIG_URI_TCP && uri->kind != MIG_URI_UNIX) {
         kvmig_error(errp, "postcopy-preempt needs a tcp: or unix: URI");
@@ -575,6 +576,25 @@ static MigStream *preempt_connect(MigrationState *s, const MigUri *uri, GError *
         return NULL;
     }
     ch = mig_socket_connect(uri, &s->status, errp);
+    if (!ch) {
+        g_prefix_error(errp, "postcopy-preempt channel: ");
+    }
+    return ch;
+}
+
+/*
+ * ... then, once the command that makes the destination accept it (the
+ * package with LISTEN, or RESUME) is written, the TLS handshake if
+ * tls-creds is set (the destination does its side as it accepts: doing
+ * it before that command would leave both sides waiting) and the magic
+ * by which the destination knows the channel.  @ch is consumed.
+ */
+static MigStream *preempt_start(MigrationState *s, MigChannel *ch, const MigTlsSide *tls,
+                                GError **errp)
+{
+    MigStream *pf;
+
+    ch = migration_tls_wrap(s, ch, tls, false, errp);
     if (!ch) {
         g_prefix_error(errp, "postcopy-preempt channel: ");
         return NULL;
@@ -589,13 +609,13 @@ static MigStream *preempt_connect(MigrationState *s, const MigUri *uri, GError *
     return pf;
 }
 
-bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri, bool *dest_may_run,
-                      GError **errp)
+bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri,
+                      const MigTlsSide *tls, bool *dest_may_run, GError **errp)
 {
     Machine *m = s->m;
     RAMState *rs = s->ram;
     PostcopySrc *pc;
-    MigStream *pf = NULL;
+    MigChannel *pch = NULL;
     int64_t down_start_us;
     bool ok;
 
@@ -617,7 +637,7 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri, bool *
     stat_set(&s->stats, dirty_sync_count, rs->dirty.sync_count);
     /* preempt: connected before the package, accepted at its LISTEN */
     if (migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT) &&
-        !(pf = preempt_connect(s, uri, errp))) {
+        !(pch = preempt_connect(s, uri, errp))) {
         return false;
     }
     send_discards(rs, f);
@@ -625,8 +645,8 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri, bool *
         if (errp && !*errp) {
             kvmig_error(errp, "%s", mig_stream_error_msg(f));
         }
-        if (pf) {
-            mig_stream_close(pf);
+        if (pch) {
+            mig_channel_close(pch);
         }
         return false;
     }
@@ -645,9 +665,10 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri, bool *
     for (unsigned i = 0; i < m->nr_ram_blocks && i < G_N_ELEMENTS(pc->sent); i++) {
         pc->sent[i] = bitmap_new(m->ram_blocks[i]->npages);
     }
-    pc->pf = pf;
     rs->pc_src = pc;
-    ok = serve(pc, f, stat_get(&s->stats, multifd_bytes), errp);
+    /* a preempt channel that fails now leaves the migration paused, recoverable */
+    ok = !pch || (pc->pf = preempt_start(s, pch, tls, errp));
+    ok = ok && serve(pc, f, stat_get(&s->stats, multifd_bytes), errp);
     serve_end(pc, ok);
     return ok;
 }
@@ -735,12 +756,14 @@ static bool resume_acked(PostcopySrc *pc)
     return pc->resume_acked;
 }
 
-bool postcopy_src_resume(MigrationState *s, MigStream *f, GError **errp)
+bool postcopy_src_resume(MigrationState *s, MigStream *f, const MigUri *uri,
+                         const MigTlsSide *tls, GError **errp)
 {
     Machine *m = s->m;
     RAMState *rs = s->ram;
     PostcopySrc *pc = rs->pc_src;
     uint64_t base = stat_get(&s->stats, transferred);
+    MigChannel *pch = NULL;
     PostcopyReqItem *it;
     bool ok;
 
@@ -788,8 +811,22 @@ bool postcopy_src_resume(MigrationState *s, MigStream *f, GError **errp)
         }
         rs->scan_block = 0;
         rs->scan_page = 0;
+        /* postcopy-preempt: a new channel, as at the switch (QEMU's order) */
+        if (migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT)) {
+            ok = (pch = preempt_connect(s, uri, errp)) != NULL;
+        }
+    }
+    if (ok) {
         savevm_put_command(f, MIG_CMD_POSTCOPY_RESUME, NULL, 0);
-        ok = !mig_stream_flush(f) && wait_for(pc, resume_acked, errp);
+        ok = !mig_stream_flush(f);
+    }
+    if (ok && pch) {
+        ok = (pc->pf = preempt_start(s, pch, tls, errp)) != NULL;
+        pch = NULL;
+    }
+    ok = ok && wait_for(pc, resume_acked, errp);
+    if (pch) {
+        mig_channel_close(pch);
     }
     if (ok && !migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_RECOVER,
                                  MIGRATION_STATUS_POSTCOPY_ACTIVE)) {

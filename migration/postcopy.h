@@ -58,6 +58,8 @@
  * an EOS record before the main stream's EOF.
  */
 #define POSTCOPY_PREEMPT_MAGIC          0x4b56504du     /* "KVPM" */
+/* How long the destination waits for that connection at LISTEN or RESUME. */
+#define POSTCOPY_PREEMPT_ACCEPT_MS      10000
 
 /* The largest payload a DISCARD command may have. */
 #define POSTCOPY_DISCARD_MAX_LEN \
@@ -99,6 +101,7 @@ struct MigStream;
 struct RAMState;
 struct RAMBlock;
 struct MigUri;
+struct MigTlsSide;
 
 /* Write POSTCOPY_ADVISE (after the header, before any section). */
 void postcopy_src_advise(struct MigStream *f);
@@ -112,13 +115,14 @@ bool postcopy_src_wanted(struct MigrationState *s);
  * then on a failure must leave the guest stopped here.
  */
 bool postcopy_src_run(struct MigrationState *s, struct MigStream *f, const struct MigUri *uri,
-                      bool *dest_may_run, GError **errp);
+                      const struct MigTlsSide *tls, bool *dest_may_run, GError **errp);
 /*
  * Recovery (`migrate -r`): status postcopy-recover; on the new stream @f,
  * ask for the destination's received bitmaps, make the rest dirty again,
  * POSTCOPY_RESUME, wait for RESUME_ACK, postcopy-active, serve the rest.
  */
-bool postcopy_src_resume(struct MigrationState *s, struct MigStream *f, GError **errp);
+bool postcopy_src_resume(struct MigrationState *s, struct MigStream *f,
+                         const struct MigUri *uri, const struct MigTlsSide *tls, GError **errp);
 /* Free a paused postcopy's state (kvmig quits). */
 void postcopy_src_free(struct RAMState *rs);
 /*
