@@ -80,10 +80,12 @@ static MigChannel *accept_tls(MigrationState *s, MigChannel *ch, const MigTlsSid
                               uint32_t *magic, MigChannel **refused, GError **errp)
 {
     *refused = NULL;
-    if (*magic == QEMU_VM_FILE_MAGIC || *magic == MULTIFD_MAGIC) {
+    if (*magic == QEMU_VM_FILE_MAGIC || *magic == MULTIFD_MAGIC ||
+        *magic == POSTCOPY_PREEMPT_MAGIC) {
         kvmig_error(errp, "this destination requires TLS (tls-creds is set) but the source "
-                    "sent a plaintext %s", *magic == MULTIFD_MAGIC ? "multifd channel"
-                                                                    : "migration stream");
+                    "sent a plaintext %s", *magic == MULTIFD_MAGIC ? "multifd channel" :
+                    *magic == POSTCOPY_PREEMPT_MAGIC ? "postcopy-preempt channel"
+                                                     : "migration stream");
         if (*magic == QEMU_VM_FILE_MAGIC) {
             *refused = ch;
         } else {
@@ -718,12 +720,6 @@ bool qmp_migrate_recover(MigrationState *s, const char *uri, GError **errp)
     }
     if (u.kind != MIG_URI_TCP && u.kind != MIG_URI_UNIX) {
         kvmig_error(errp, "migrate-recover: %s: the new channel must be tcp: or unix:", uri);
-        mig_uri_clear(&u);
-        return false;
-    }
-    if (migrate_tls(s->opts)) {
-        kvmig_error(errp, "migrate-recover: postcopy recovery over TLS is not supported by "
-                    "kvmig yet");
         mig_uri_clear(&u);
         return false;
     }

@@ -899,9 +899,8 @@ static bool migrate_resume(MigrationState *s, const char *uri, GError **errp)
     }
     if (a->uri.kind != MIG_URI_TCP && a->uri.kind != MIG_URI_UNIX) {
         kvmig_error(errp, "migrate resume: %s: the new channel must be tcp: or unix:", uri);
-    } else if (migrate_tls(s->opts)) {
-        kvmig_error(errp, "migrate resume: postcopy recovery over TLS is not supported by "
-                    "kvmig yet");
+    } else if (!migration_tls_prepare(s, false, &a->uri, &a->tls, errp)) {
+        /* tls-creds as they are now: the new channels are wrapped as the first were */
     } else if (s->thread) {
         g_thread_join(s->thread);   /* the paused one has finished */
         s->thread = NULL;
@@ -911,6 +910,7 @@ static bool migrate_resume(MigrationState *s, const char *uri, GError **errp)
         if (errp && !*errp) {
             kvmig_error(errp, "Cannot resume if there is no paused migration");
         }
+        migration_tls_clear(&a->tls);
         mig_uri_clear(&a->uri);
         g_free(a);
         return false;

@@ -571,10 +571,6 @@ static MigChannel *preempt_connect(MigrationState *s, const MigUri *uri, GError 
         kvmig_error(errp, "postcopy-preempt needs a tcp: or unix: URI");
         return NULL;
     }
-    if (migrate_tls(s->opts)) {
-        kvmig_error(errp, "postcopy-preempt over TLS is not supported by kvmig yet");
-        return NULL;
-    }
     ch = mig_socket_connect(uri, &s->status, errp);
     if (!ch) {
         g_prefix_error(errp, "postcopy-preempt channel: ");
