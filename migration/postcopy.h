@@ -94,7 +94,49 @@ size_t postcopy_discard_encode(const PostcopyDiscard *d, uint8_t *buf);
 bool postcopy_discard_decode(const uint8_t *buf, size_t len, uint64_t page_size,
                              PostcopyDiscard *d, GError **errp);
 
-/* ---- postcopy-src.c: the source (migration thread) ---- */
+/*
+ * Recovery's RECV_BITMAP command: u8 n, n bytes of block name (1..255, no
+ * NUL).  Encode into @buf (1 + POSTCOPY_BLOCK_NAME_MAX bytes): its length.
+ */
+size_t postcopy_recv_bitmap_cmd_encode(const char *block, uint8_t *buf);
+bool postcopy_recv_bitmap_cmd_decode(const uint8_t *buf, size_t len,
+                                     char block[POSTCOPY_BLOCK_NAME_MAX + 1], GError **errp);
+
+/*
+ * The received bitmap a destination writes after a RECV_BITMAP message on
+ * the return path (QEMU's layout): be64 size (bytes), size bytes of
+ * little-endian 64-bit words (bit i: page i is here), be64
+ * MIG_RP_RECV_BITMAP_ENDING.  Its length for a block of @npages pages:
+ */
+#define POSTCOPY_RECV_BITMAP_LEN(npages)    (16 + ((uint64_t)(npages) + 63) / 64 * 8)
+/* @received (npages bits) into @buf (POSTCOPY_RECV_BITMAP_LEN bytes). */
+void postcopy_recv_bitmap_encode(const unsigned long *received, uint64_t npages,
+                                 uint8_t *buf);
+/*
+ * Decode @len bytes for a block of @npages pages into @received (npages
+ * bits, each one set or cleared): the length, the size word and the end
+ * marker must all be right.
+ */
+bool postcopy_recv_bitmap_decode(const uint8_t *buf, size_t len, uint64_t npages,
+                                 unsigned long *received, GError **errp);
+
+/* A preempt channel record header (its be64 word): what follows it. */
+typedef enum PostcopyPreemptRecord {
+    POSTCOPY_PREEMPT_BAD = -1,          /* refused; errp says why */
+    POSTCOPY_PREEMPT_EOS = 0,           /* the channel ends */
+    POSTCOPY_PREEMPT_ZERO = 1,          /* a fill byte */
+    POSTCOPY_PREEMPT_PAGE = 2,          /* a whole page */
+    POSTCOPY_PREEMPT_CONTINUE = 4,      /* or'ed in: same block, no name follows */
+} PostcopyPreemptRecord;
+/*
+ * Decode a record header: EOS (offset 0), or ZERO or PAGE, with CONTINUE
+ * or not; any other flag is refused.  *@offset gets the page offset (the
+ * block's bounds are the caller's to check).
+ */
+PostcopyPreemptRecord postcopy_preempt_record_decode(uint64_t word, uint64_t page_size,
+                                                     uint64_t *offset, GError **errp);
+
+/* ---- the source (migration thread): postcopy-src.c, postcopy-recover.c ---- */
 
 struct MigrationState;
 struct MigStream;
