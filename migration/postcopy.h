@@ -3,7 +3,9 @@
  * Private to migration/: postcopy -- the stream commands and return-path
  * messages it adds (QEMU's numbers), their pure encoders and bounded
  * decoders (postcopy-proto.c, fuzzed), the destination's userfaultfd side
- * (postcopy-ram.c) and the source's page server (postcopy-src.c).
+ * (postcopy-ram.c), the source's page server (postcopy-src.c), the
+ * preempt channel (postcopy-preempt.c) and recovery (postcopy-recover.c);
+ * what those share is in postcopy-int.h.
  *
  * Sequence (docs/devel/migration/postcopy.rst draws it):
  *
@@ -161,7 +163,9 @@ bool postcopy_src_run(struct MigrationState *s, struct MigStream *f, const struc
 /*
  * Recovery (`migrate -r`): status postcopy-recover; on the new stream @f,
  * ask for the destination's received bitmaps, make the rest dirty again,
- * POSTCOPY_RESUME, wait for RESUME_ACK, postcopy-active, serve the rest.
+ * with postcopy-preempt connect a new preempt channel to @uri (TLS as @tls
+ * says), POSTCOPY_RESUME, wait for RESUME_ACK, postcopy-active, serve the
+ * rest.
  */
 bool postcopy_src_resume(struct MigrationState *s, struct MigStream *f,
                          const struct MigUri *uri, const struct MigTlsSide *tls, GError **errp);
@@ -174,7 +178,7 @@ void postcopy_src_free(struct RAMState *rs);
  */
 bool postcopy_src_send(struct RAMState *rs, struct MigStream *f, int64_t deadline_ns);
 
-/* ---- postcopy-ram.c: the destination ---- */
+/* ---- the destination: postcopy-ram.c, postcopy-recover.c, postcopy-preempt.c ---- */
 
 typedef struct PostcopyIncoming PostcopyIncoming;
 
@@ -203,7 +207,8 @@ void postcopy_incoming_pause(PostcopyIncoming *pi);
 bool postcopy_incoming_resume(PostcopyIncoming *pi, struct MigStream *f, GError **errp);
 /*
  * postcopy-preempt: the listener (owned from now on) on which the source
- * connects its preempt channel at the switch; accepted at LISTEN.
+ * connects its preempt channel: -incoming's, accepted at LISTEN, or after
+ * a recovery migrate-recover's, accepted at POSTCOPY_RESUME.
  */
 void postcopy_incoming_set_preempt_listener(PostcopyIncoming *pi, int lfd,
                                             const struct MigUri *uri);
