@@ -4,7 +4,7 @@
 and with several x-postcopy-request-window values.
 
 usage: scripts/bench-postcopy.py [--build DIR] [--accel thread|kvm] [--mem 1G]
-           [--runs 3] [--postcopy-bw BYTES] [--workload pagewalk|stress]
+           [--runs 3] [--postcopy-bw BYTES] [--workload pagewalk|stress|random]
            [--preempt off,on] [--windows 1[,8,...]] [--json]
 
 Two kvmig processes (the same -accel, -m and workload) over a unix:
@@ -33,6 +33,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
 from framework import VM, TestDir, query, set_params, wait_migration, wait_status  # noqa: E402
+
+
+# what each workload prints as it goes: two of them and it is well under way
+PROGRESS = {"pagewalk": "B", "stress": "S", "random": "R"}
 
 
 def quantile_bucket(dist, q):
@@ -80,7 +84,7 @@ def one_run(a, preempt, window):
             dst.qmp.command("migrate-incoming", uri=uri)
             set_params(src, max_bandwidth=mem_bytes // 2, downtime_limit=1,
                        max_postcopy_bandwidth=a.postcopy_bw)
-            src.wait_serial_count("B" if a.workload == "pagewalk" else "S", 2, timeout=300)
+            src.wait_serial_count(PROGRESS[a.workload], 2, timeout=300)
             src.qmp.command("migrate", uri=uri)
             deadline = time.monotonic() + 600
             while query(src).get("ram", {}).get("dirty-sync-count", 0) < 2:
@@ -117,7 +121,7 @@ def main():
     ap.add_argument("--mem", default="1G")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--postcopy-bw", type=int, default=0)
-    ap.add_argument("--workload", default="pagewalk", choices=("pagewalk", "stress"))
+    ap.add_argument("--workload", default="pagewalk", choices=sorted(PROGRESS))
     ap.add_argument("--preempt", default="off,on",
                     help="postcopy-preempt values to run, comma-separated")
     ap.add_argument("--windows", default=None,

@@ -63,7 +63,7 @@ typedef enum MultiFDCompression {
 #define MIGRATE_DEFAULT_MULTIFD_ZLIB_LEVEL  1
 #define MIGRATE_DEFAULT_MULTIFD_ZSTD_LEVEL  1
 /* x-postcopy-request-window: pages a fault asks for (docs/devel/migration/postcopy.rst) */
-#define MIGRATE_DEFAULT_POSTCOPY_REQUEST_WINDOW 1
+#define MIGRATE_DEFAULT_POSTCOPY_REQUEST_WINDOW 64
 #define MIGRATE_MAX_POSTCOPY_REQUEST_WINDOW     1024
 
 /* Longest tls-creds / tls-hostname / tls-authz value + 1 (a DNS name fits). */

@@ -74,6 +74,8 @@ static void test_defaults(void)
     g_assert_cmpint(migrate_multifd_compression(&o), ==, MULTIFD_COMPRESSION_NONE);
     g_assert_cmpint(migrate_multifd_zlib_level(&o), ==, 1);
     g_assert_cmpint(migrate_multifd_zstd_level(&o), ==, 1);
+    /* kvmig's own: measured, docs/devel/migration/postcopy.rst */
+    g_assert_cmpuint(migrate_x_postcopy_request_window(&o), ==, 64);
     mig_opts_destroy(&o);
 }
 
