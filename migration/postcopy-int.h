@@ -102,6 +102,11 @@ void postcopy_listen_thread_start(PostcopyIncoming *pi);
 bool postcopy_preempt_accept(PostcopyIncoming *pi, GError **errp);
 /* Listen thread: wait for the preempt thread's EOS (@ok) or stop it; its error. */
 bool postcopy_preempt_join(PostcopyIncoming *pi, bool ok, GError **errp);
+/*
+ * Close a listener still waiting for its preempt channel: a recovery that
+ * failed before RESUME left it (the next one brings its own).
+ */
+void postcopy_preempt_drop_listener(PostcopyIncoming *pi);
 /* postcopy_incoming_free: the preempt thread stopped, the listener closed. */
 void postcopy_preempt_incoming_free(PostcopyIncoming *pi);
 

@@ -143,14 +143,19 @@ void postcopy_incoming_set_preempt_listener(PostcopyIncoming *pi, int lfd, const
     };
 }
 
-void postcopy_preempt_incoming_free(PostcopyIncoming *pi)
+void postcopy_preempt_drop_listener(PostcopyIncoming *pi)
 {
-    postcopy_preempt_join(pi, false, NULL);
     if (pi->preempt_lfd >= 0) {
         mig_socket_listen_close(pi->preempt_lfd, &pi->preempt_uri);
         pi->preempt_lfd = -1;
     }
     mig_uri_clear(&pi->preempt_uri);
+}
+
+void postcopy_preempt_incoming_free(PostcopyIncoming *pi)
+{
+    postcopy_preempt_join(pi, false, NULL);
+    postcopy_preempt_drop_listener(pi);
 }
 
 /* ---- source ---- */

@@ -545,6 +545,7 @@ void postcopy_incoming_pause(PostcopyIncoming *pi)
 {
     /* no more requests: the return path is gone; vCPUs keep waiting */
     stop_fault_thread(pi);
+    postcopy_preempt_drop_listener(pi);
     pi->paused = true;
 }
 
