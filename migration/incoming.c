@@ -80,10 +80,12 @@ static MigChannel *accept_tls(MigrationState *s, MigChannel *ch, const MigTlsSid
                               uint32_t *magic, MigChannel **refused, GError **errp)
 {
     *refused = NULL;
-    if (*magic == QEMU_VM_FILE_MAGIC || *magic == MULTIFD_MAGIC) {
+    if (*magic == QEMU_VM_FILE_MAGIC || *magic == MULTIFD_MAGIC ||
+        *magic == POSTCOPY_PREEMPT_MAGIC) {
         kvmig_error(errp, "this destination requires TLS (tls-creds is set) but the source "
-                    "sent a plaintext %s", *magic == MULTIFD_MAGIC ? "multifd channel"
-                                                                    : "migration stream");
+                    "sent a plaintext %s", *magic == MULTIFD_MAGIC ? "multifd channel" :
+                    *magic == POSTCOPY_PREEMPT_MAGIC ? "postcopy-preempt channel"
+                                                     : "migration stream");
         if (*magic == QEMU_VM_FILE_MAGIC) {
             *refused = ch;
         } else {
@@ -107,6 +109,41 @@ static MigChannel *accept_tls(MigrationState *s, MigChannel *ch, const MigTlsSid
         }
         return NULL;
     }
+    return ch;
+}
+
+MigChannel *incoming_accept_more(MigrationState *s, int lfd, const MigUri *u, int timeout_ms,
+                                 uint32_t *magic, GError **errp)
+{
+    MigTlsSide tls;
+    MigChannel *ch, *refused;
+
+    ch = mig_socket_accept_peek(lfd, u, timeout_ms, &s->in_quitting, magic, errp);
+    if (!ch) {
+        return NULL;
+    }
+    if (!migration_tls_prepare(s, true, u, &tls, errp)) {
+        mig_channel_close(ch);
+        return NULL;
+    }
+    if (tls.creds && !is_tls_record(*magic) && *magic != POSTCOPY_PREEMPT_MAGIC) {
+        /* a recovery channel starts with a command, not a magic: say it plainly */
+        kvmig_error(errp, "this destination requires TLS (tls-creds is set) but the source "
+                    "sent plaintext");
+        mig_channel_close(ch);
+        ch = NULL;
+    } else if (tls.creds) {
+        ch = accept_tls(s, ch, &tls, magic, &refused, errp);
+        if (refused) {
+            mig_channel_close(refused);
+        }
+    } else if (is_tls_record(*magic)) {
+        kvmig_error(errp, "the source started a TLS handshake, but tls-creds is not set "
+                    "on this destination");
+        mig_channel_close(ch);
+        ch = NULL;
+    }
+    migration_tls_clear(&tls);
     return ch;
 }
 
@@ -354,12 +391,16 @@ static void go_lost(MigrationState *s, const char *why)
 
 /*
  * Postcopy recovery, paused: wait for migrate-recover's listener (or for
- * kvmig to quit), then accept the source's new main channel.  NULL when
- * quitting or on an error (then paused again, with the reason).
+ * kvmig to quit), then accept the source's new main channel (with TLS if
+ * tls-creds is set).  With postcopy-preempt the listener goes to @pi: the
+ * source connects its new preempt channel there too, accepted at
+ * POSTCOPY_RESUME.  NULL when quitting or on an error (then paused
+ * again, with the reason).
  */
-static MigStream *wait_recovery(MigrationState *s, GError **errp)
+static MigStream *wait_recovery(MigrationState *s, PostcopyIncoming *pi, GError **errp)
 {
     MigChannel *ch;
+    uint32_t magic = 0;
     MigUri uri;
     int lfd;
 
@@ -377,10 +418,20 @@ static MigStream *wait_recovery(MigrationState *s, GError **errp)
         kvmig_error(errp, "quitting");
         return NULL;
     }
-    ch = mig_socket_accept(lfd, &uri, errp);     /* closes lfd */
-    mig_socket_listen_close(-1, &uri);
-    mig_uri_clear(&uri);
+    ch = incoming_accept_more(s, lfd, &uri, -1, &magic, errp);
+    if (ch && magic == POSTCOPY_PREEMPT_MAGIC) {
+        /* the source connects it only once the main channel has its bitmaps */
+        kvmig_error(errp, "postcopy recovery: a preempt channel came first");
+        mig_channel_close(ch);
+        ch = NULL;
+    }
     set_in_channel(s, ch, -1);
+    if (ch && migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT)) {
+        postcopy_incoming_set_preempt_listener(pi, lfd, &uri);
+    } else {
+        mig_socket_listen_close(lfd, &uri);
+    }
+    mig_uri_clear(&uri);
     return ch ? mig_stream_new(ch) : NULL;
 }
 
@@ -427,7 +478,7 @@ static void incoming_postcopy_end(MigrationState *s, PostcopyIncoming *pi, Multi
         }
         g_printerr("kvmig: postcopy paused: %s\n", err->message);
         g_clear_error(&err);
-        f = wait_recovery(s, &err);
+        f = wait_recovery(s, pi, &err);
         if (!f) {
             if (!__atomic_load_n(&s->in_quitting, __ATOMIC_SEQ_CST)) {
                 g_printerr("kvmig: postcopy recovery: %s\n", err->message);
@@ -669,12 +720,6 @@ bool qmp_migrate_recover(MigrationState *s, const char *uri, GError **errp)
     }
     if (u.kind != MIG_URI_TCP && u.kind != MIG_URI_UNIX) {
         kvmig_error(errp, "migrate-recover: %s: the new channel must be tcp: or unix:", uri);
-        mig_uri_clear(&u);
-        return false;
-    }
-    if (migrate_tls(s->opts)) {
-        kvmig_error(errp, "migrate-recover: postcopy recovery over TLS is not supported by "
-                    "kvmig yet");
         mig_uri_clear(&u);
         return false;
     }

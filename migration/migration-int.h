@@ -185,6 +185,16 @@ void machine_sections_free(MigrationState *s);
 /* incoming.c */
 void migration_incoming_join(MigrationState *s);
 /*
+ * A further connection on the listener @lfd (kept open; @u names it) for
+ * an incoming migration under way -- postcopy's recovery channel and its
+ * preempt channel: accepted within @timeout_ms (-1: no limit), with TLS
+ * if tls-creds is set now (a plaintext peer refused, the handshake, then
+ * tls-authz), its first 4 bytes as a be32 in *@magic (still to be read).
+ * NULL with @errp set.
+ */
+MigChannel *incoming_accept_more(MigrationState *s, int lfd, const MigUri *u, int timeout_ms,
+                                 uint32_t *magic, GError **errp);
+/*
  * Run the loaded guest unless the source's was paused or -S was given
  * (incoming thread; postcopy's RUN too); returns whether it runs.
  * Records the resume time since @from_us.

@@ -721,7 +721,7 @@ static bool mig_postcopy(MigRun *r)
 
     r->stopped_from = machine_runstate(s->m);
     s->switchover_runstate = r->stopped_from;
-    ok = postcopy_src_run(s, r->f, &r->a->uri, &dest_may_run, &r->err);
+    ok = postcopy_src_run(s, r->f, &r->a->uri, &r->a->tls, &dest_may_run, &r->err);
     if (dest_may_run) {
         g_mutex_lock(&s->lock);
         s->go_sent = true;
@@ -862,7 +862,7 @@ static gpointer resume_thread(gpointer opaque)
         r.f = mig_stream_new(ch);
         ok = migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP,
                                MIGRATION_STATUS_POSTCOPY_RECOVER) &&
-             postcopy_src_resume(s, r.f, &r.err);
+             postcopy_src_resume(s, r.f, &r.a->uri, &r.a->tls, &r.err);
     }
     if (ok) {
         stat_set(&s->stats, total_time, mig_now_ms() - stat_get(&s->stats, start_ms));
@@ -899,9 +899,8 @@ static bool migrate_resume(MigrationState *s, const char *uri, GError **errp)
     }
     if (a->uri.kind != MIG_URI_TCP && a->uri.kind != MIG_URI_UNIX) {
         kvmig_error(errp, "migrate resume: %s: the new channel must be tcp: or unix:", uri);
-    } else if (migrate_tls(s->opts)) {
-        kvmig_error(errp, "migrate resume: postcopy recovery over TLS is not supported by "
-                    "kvmig yet");
+    } else if (!migration_tls_prepare(s, false, &a->uri, &a->tls, errp)) {
+        /* tls-creds as they are now: the new channels are wrapped as the first were */
     } else if (s->thread) {
         g_thread_join(s->thread);   /* the paused one has finished */
         s->thread = NULL;
@@ -911,6 +910,7 @@ static bool migrate_resume(MigrationState *s, const char *uri, GError **errp)
         if (errp && !*errp) {
             kvmig_error(errp, "Cannot resume if there is no paused migration");
         }
+        migration_tls_clear(&a->tls);
         mig_uri_clear(&a->uri);
         g_free(a);
         return false;
@@ -1147,6 +1147,12 @@ JsonObject *qmp_query_migrate(MigrationState *s)
             (migration_status_in_postcopy(in) || in == MIGRATION_STATUS_COMPLETED)) {
             /* the destination's page faults (QEMU 10.1's names) */
             migration_stats_fill_postcopy_blocktime(obj, &s->in_stats, s->m->smp);
+        }
+        if (migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT) &&
+            (migration_status_in_postcopy(in) || in == MIGRATION_STATUS_COMPLETED)) {
+            /* kvmig: pages placed from the postcopy-preempt channel */
+            json_object_set_int_member(obj, "x-postcopy-preempt-pages",
+                                       stat_get(&s->in_stats, postcopy_preempt_pages));
         }
         if (in == MIGRATION_STATUS_COMPLETED) {
             /* kvmig: this side's share of the downtime */

@@ -103,6 +103,8 @@ static const ParamDesc params_desc[] = {
     P("multifd-compression", PARAM_COMPRESSION, HMP_ENUM, multifd_compression),
     P("multifd-zlib-level", PARAM_U8, HMP_NUMBER, multifd_zlib_level),
     P("multifd-zstd-level", PARAM_U8, HMP_NUMBER, multifd_zstd_level),
+    /* kvmig's own, after QEMU's */
+    P("x-postcopy-request-window", PARAM_U64, HMP_NUMBER, x_postcopy_request_window),
 };
 
 static const ParamDesc *param_find(const char *name)
@@ -136,6 +138,7 @@ void mig_opts_init(MigrationOptions *o)
         .multifd_zlib_level = MIGRATE_DEFAULT_MULTIFD_ZLIB_LEVEL,
         .multifd_zstd_level = MIGRATE_DEFAULT_MULTIFD_ZSTD_LEVEL,
         .xbzrle_cache_size = MIGRATE_DEFAULT_XBZRLE_CACHE_SIZE,
+        .x_postcopy_request_window = MIGRATE_DEFAULT_POSTCOPY_REQUEST_WINDOW,
     };
 }
 
@@ -195,6 +198,7 @@ GETTER(int, migrate_multifd_channels, multifd_channels)
 GETTER(MultiFDCompression, migrate_multifd_compression, multifd_compression)
 GETTER(int, migrate_multifd_zlib_level, multifd_zlib_level)
 GETTER(int, migrate_multifd_zstd_level, multifd_zstd_level)
+GETTER(unsigned, migrate_x_postcopy_request_window, x_postcopy_request_window)
 
 bool migrate_tls(MigrationOptions *o)
 {
@@ -615,6 +619,12 @@ static bool params_check(const MigrationParameters *p, GError **errp)
     if (p->max_cpu_throttle < p->cpu_throttle_initial || p->max_cpu_throttle > 99) {
         kvmig_error(errp, "Parameter 'max_cpu_throttle' expects an integer in the range "
                     "of cpu_throttle_initial to 99");
+        return false;
+    }
+    if (p->x_postcopy_request_window < 1 ||
+        p->x_postcopy_request_window > MIGRATE_MAX_POSTCOPY_REQUEST_WINDOW) {
+        kvmig_error(errp, "Parameter 'x-postcopy-request-window' expects a value between 1 "
+                    "and %d", MIGRATE_MAX_POSTCOPY_REQUEST_WINDOW);
         return false;
     }
     return true;

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Postcopy's stream commands as pure code: the ADVISE and RAM_DISCARD
- * payloads (layout in postcopy.h), each decoder bounded by the length it is
- * given.  The return path's page requests are in return-path.c.
+ * Postcopy's wire formats as pure code: the ADVISE and RAM_DISCARD
+ * payloads, recovery's RECV_BITMAP command and the received bitmap that
+ * answers it, and the preempt channel's record header (layouts in
+ * postcopy.h), each decoder bounded by the length it is given.  The
+ * return path's page requests are in return-path.c.
  */
 #include <string.h>
 
 #include "migration/postcopy.h"
+#include "migration/ram.h"
+#include "migration/return-path.h"
+#include "util/bitmap.h"
 #include "util/error.h"
 
 static void put_be64(uint8_t *p, uint64_t v)
@@ -121,4 +126,90 @@ bool postcopy_discard_decode(const uint8_t *buf, size_t len, uint64_t page_size,
         }
     }
     return true;
+}
+
+size_t postcopy_recv_bitmap_cmd_encode(const char *block, uint8_t *buf)
+{
+    size_t n = strnlen(block, POSTCOPY_BLOCK_NAME_MAX);
+
+    buf[0] = n;
+    memcpy(buf + 1, block, n);
+    return 1 + n;
+}
+
+bool postcopy_recv_bitmap_cmd_decode(const uint8_t *buf, size_t len,
+                                     char block[POSTCOPY_BLOCK_NAME_MAX + 1], GError **errp)
+{
+    if (len < 2 || len != 1 + (size_t)buf[0] || memchr(buf + 1, 0, buf[0])) {
+        kvmig_error(errp, "RECV_BITMAP with a malformed payload (%zu bytes)", len);
+        return false;
+    }
+    memcpy(block, buf + 1, buf[0]);
+    block[buf[0]] = 0;
+    return true;
+}
+
+void postcopy_recv_bitmap_encode(const unsigned long *received, uint64_t npages, uint8_t *buf)
+{
+    uint64_t size = POSTCOPY_RECV_BITMAP_LEN(npages) - 16;
+
+    memset(buf, 0, size + 16);
+    put_be64(buf, size);
+    for (uint64_t page = 0; page < npages; page++) {
+        if (test_bit(page, received)) {
+            buf[8 + page / 8] |= 1u << (page % 8);      /* little-endian words */
+        }
+    }
+    put_be64(buf + 8 + size, MIG_RP_RECV_BITMAP_ENDING);
+}
+
+bool postcopy_recv_bitmap_decode(const uint8_t *buf, size_t len, uint64_t npages,
+                                 unsigned long *received, GError **errp)
+{
+    uint64_t want = POSTCOPY_RECV_BITMAP_LEN(npages), size;
+
+    if (len < 16 || len != want) {
+        kvmig_error(errp, "received bitmap of %zu bytes, expected %" G_GUINT64_FORMAT,
+                    len, want);
+        return false;
+    }
+    size = get_be64(buf);
+    if (size != want - 16) {
+        kvmig_error(errp, "received bitmap of %" G_GUINT64_FORMAT " bytes, expected %"
+                    G_GUINT64_FORMAT, size, want - 16);
+        return false;
+    }
+    if (get_be64(buf + 8 + size) != MIG_RP_RECV_BITMAP_ENDING) {
+        kvmig_error(errp, "received bitmap without its end marker");
+        return false;
+    }
+    for (uint64_t page = 0; page < npages; page++) {
+        if (buf[8 + page / 8] & (1u << (page % 8))) {
+            set_bit(page, received);
+        } else {
+            clear_bit(page, received);
+        }
+    }
+    return true;
+}
+
+PostcopyPreemptRecord postcopy_preempt_record_decode(uint64_t word, uint64_t page_size,
+                                                     uint64_t *offset, GError **errp)
+{
+    static const uint64_t known = RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE |
+                                  RAM_SAVE_FLAG_CONTINUE | RAM_SAVE_FLAG_EOS;
+    uint64_t flags = word & (page_size - 1);
+
+    *offset = word & ~(page_size - 1);
+    if (flags == RAM_SAVE_FLAG_EOS && !*offset) {
+        return POSTCOPY_PREEMPT_EOS;
+    }
+    if ((flags & ~known) || (flags & RAM_SAVE_FLAG_EOS) ||
+        !(flags & (RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE)) ||
+        (flags & RAM_SAVE_FLAG_ZERO && flags & RAM_SAVE_FLAG_PAGE)) {
+        kvmig_error(errp, "postcopy-preempt: record flags 0x%" G_GINT64_MODIFIER "x", flags);
+        return POSTCOPY_PREEMPT_BAD;
+    }
+    return (flags & RAM_SAVE_FLAG_ZERO ? POSTCOPY_PREEMPT_ZERO : POSTCOPY_PREEMPT_PAGE) |
+           (flags & RAM_SAVE_FLAG_CONTINUE ? POSTCOPY_PREEMPT_CONTINUE : 0);
 }

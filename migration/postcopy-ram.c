@@ -23,6 +23,8 @@
  *    page requests on the return path.
  *  rp_lock serialises every write on the return path (fault thread,
  *  incoming thread).  lock protects the fault-time table and the stats.
+ *  The preempt channel's thread is postcopy-preempt.c's, a recovery's
+ *  commands postcopy-recover.c's (postcopy-int.h lists what they share).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,74 +37,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "migration/migration-int.h"
-#include "migration/postcopy.h"
-#include "migration/return-path.h"
+#include "migration/postcopy-int.h"
 #include "util/bitmap.h"
 #include "util/error.h"
-
-struct PostcopyIncoming {
-    /* set at creation */
-    MigrationState *s;
-    RAMState *rs;
-    MigStream *f;               /* the main stream */
-    MigChannel *ch;             /* its return path */
-
-    /* incoming thread, before LISTEN; read-only after */
-    bool advised;
-    /*
-     * Pages to discard, per RAM block, applied at LISTEN once RAM is
-     * registered: a read between DISCARD and LISTEN (pmemsave, a device)
-     * would otherwise map the shared zero page over a discarded page, and
-     * with a page mapped no fault would ever fetch the real one.
-     */
-    unsigned long *discard[2];
-    int uffd;                   /* -1: none */
-    int quit_fd;                /* eventfd: the fault thread ends */
-    GThread *fault_thread;
-    GThread *listen_thread;
-    bool listening;             /* atomic: the listen thread places pages */
-
-    /* fault thread */
-    RAMBlock *last_req_block;
-    unsigned long *requested[2];
-
-    GMutex rp_lock;
-
-    /* protected by lock */
-    GMutex lock;
-    GHashTable *fault_ns;       /* host page address -> first fault time (ns) */
-    unsigned long *placed[2];   /* per RAM block: placed since LISTEN */
-    /* postcopy-blocktime: which vCPU waits since when for which page */
-    int64_t vcpu_since[MIG_STATS_MAX_VCPUS];    /* 0: running */
-    uint64_t vcpu_addr[MIG_STATS_MAX_VCPUS];
-    unsigned nblocked;
-    int64_t all_since;          /* every vCPU blocked since (ns) */
-
-    /* incoming thread: paused with the guest waiting: RAM stays registered */
-    bool paused;
-    /* set by postcopy_incoming_resume: RECV_BITMAP and POSTCOPY_RESUME may come */
-    bool recovering;
-
-    /* postcopy-preempt: the listener until LISTEN, then the channel's thread */
-    int preempt_lfd;            /* -1: none */
-    MigUri preempt_uri;
-    MigStream *preempt_f;
-    GThread *preempt_thread;
-    bool preempt_ok;            /* preempt thread: ended at its EOS */
-    GError *preempt_err;
-
-    /* listen thread, read after it is joined */
-    bool listen_ok;
-    GError *listen_err;
-};
 
 static int64_t now_ns(void)
 {
     return g_get_monotonic_time() * 1000;
 }
 
-static void rp_write(PostcopyIncoming *pi, const MigRpMsg *m)
+void postcopy_rp_write(PostcopyIncoming *pi, const MigRpMsg *m)
 {
     g_mutex_lock(&pi->rp_lock);
     /* best effort: a broken link shows up on the main stream too */
@@ -127,20 +71,49 @@ static RAMBlock *block_of(PostcopyIncoming *pi, uint64_t addr, uint64_t *page)
 
 /* ---- the fault thread ---- */
 
-static void request_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page)
+void postcopy_request_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
+                            uint64_t npages)
 {
     MigRpMsg r = {
         .type = rb != pi->last_req_block ? MIG_RP_MSG_REQ_PAGES_ID : MIG_RP_MSG_REQ_PAGES,
         .start = page << TARGET_PAGE_BITS,
-        .len = TARGET_PAGE_SIZE,
+        .len = npages << TARGET_PAGE_BITS,
     };
 
     if (r.type == MIG_RP_MSG_REQ_PAGES_ID) {
         g_strlcpy(r.block, rb->idstr, sizeof(r.block));
     }
-    rp_write(pi, &r);
+    postcopy_rp_write(pi, &r);
     pi->last_req_block = rb;
     stat_add(&pi->s->in_stats, postcopy_requests, 1);
+}
+
+/*
+ * Fault thread, lock held: @page of @rb faulted and was neither requested
+ * nor placed.  Mark it requested with the pages after it that are still
+ * missing -- discarded at LISTEN, not placed, not requested -- up to
+ * @window pages in all (x-postcopy-request-window), and return how many:
+ * one request brings the run.  A run stops at the first page that is
+ * present or asked for already, so no page is ever asked for twice (the
+ * source sends a page at most once after the switch anyway).
+ */
+static uint64_t claim_run(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page, unsigned window)
+{
+    unsigned long *requested = pi->requested[rb->index];
+    uint64_t n = 1;
+
+    set_bit(page, requested);
+    while (n < window && page + n < rb->npages) {
+        uint64_t p = page + n;
+
+        if (!test_bit(p, pi->discard[rb->index]) || test_bit(p, pi->placed[rb->index]) ||
+            test_bit(p, requested)) {
+            break;
+        }
+        set_bit(p, requested);
+        n++;
+    }
+    return n;
 }
 
 /* postcopy-blocktime, lock held: the vCPU whose thread is @tid waits for @addr. */
@@ -192,6 +165,7 @@ static gpointer fault_thread(gpointer opaque)
             { .fd = pi->quit_fd, .events = POLLIN },
         };
         struct uffd_msg msg[16];
+        unsigned window;
         ssize_t n;
 
         if (poll(pfd, 2, -1) < 0) {
@@ -210,8 +184,9 @@ static gpointer fault_thread(gpointer opaque)
             }
             break;
         }
+        window = migrate_x_postcopy_request_window(pi->s->opts);
         for (ssize_t i = 0; i < n / (ssize_t)sizeof(msg[0]); i++) {
-            uint64_t addr, page;
+            uint64_t addr, page, run;
             RAMBlock *rb;
 
             if (msg[i].event != UFFD_EVENT_PAGEFAULT) {
@@ -229,19 +204,27 @@ static gpointer fault_thread(gpointer opaque)
                 continue;
             }
             note_blocked(pi, msg[i].arg.pagefault.feat.ptid, addr);
-            /* several threads may fault on one page: ask once */
+            /* the latency runs from the first fault, asked for already or not */
+            if (!g_hash_table_contains(pi->fault_ns, GSIZE_TO_POINTER(addr))) {
+                g_hash_table_insert(pi->fault_ns, GSIZE_TO_POINTER(addr),
+                                    GSIZE_TO_POINTER((gsize)now_ns()));
+            }
+            /* several threads may fault on one page, a neighbour may be on its way */
             if (test_bit(page, pi->requested[rb->index])) {
                 g_mutex_unlock(&pi->lock);
                 continue;
             }
-            set_bit(page, pi->requested[rb->index]);
-            g_hash_table_insert(pi->fault_ns, GSIZE_TO_POINTER(addr),
-                                GSIZE_TO_POINTER((gsize)now_ns()));
+            run = claim_run(pi, rb, page, window);
             g_mutex_unlock(&pi->lock);
-            request_page(pi, rb, page);
+            postcopy_request_pages(pi, rb, page, run);
         }
     }
     return NULL;
+}
+
+void postcopy_fault_thread_start(PostcopyIncoming *pi)
+{
+    pi->fault_thread = g_thread_new("postcopy-fault", fault_thread, pi);
 }
 
 /* ---- placing pages (listen thread) ---- */
@@ -296,125 +279,6 @@ bool postcopy_place_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
     return true;
 }
 
-/*
- * postcopy-preempt: the requested pages' own channel (layout in
- * postcopy.h), placed as they come, until EOS.  Every byte is untrusted:
- * flags, block names and offsets are checked as ram-load.c checks them.
- */
-static bool preempt_load(PostcopyIncoming *pi, MigStream *f, GError **errp)
-{
-    static const uint64_t known = RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE |
-                                  RAM_SAVE_FLAG_CONTINUE | RAM_SAVE_FLAG_EOS;
-    g_autofree uint8_t *page = g_malloc(TARGET_PAGE_SIZE);
-    RAMBlock *rb = NULL;
-
-    if (mig_stream_get_be32(f) != POSTCOPY_PREEMPT_MAGIC || mig_stream_error(f)) {
-        kvmig_error(errp, "postcopy-preempt: the channel does not start with its magic");
-        return false;
-    }
-    for (;;) {
-        uint64_t word = mig_stream_get_be64(f);
-        uint64_t flags = word & (TARGET_PAGE_SIZE - 1), addr = word & ~(TARGET_PAGE_SIZE - 1);
-
-        if (mig_stream_error(f)) {
-            kvmig_error(errp, "postcopy-preempt: %s", mig_stream_error_msg(f));
-            return false;
-        }
-        if (flags == RAM_SAVE_FLAG_EOS) {
-            return true;
-        }
-        if ((flags & ~known) || !(flags & (RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE)) ||
-            (flags & RAM_SAVE_FLAG_ZERO && flags & RAM_SAVE_FLAG_PAGE)) {
-            kvmig_error(errp, "postcopy-preempt: record flags 0x%" G_GINT64_MODIFIER "x",
-                        flags);
-            return false;
-        }
-        if (!(flags & RAM_SAVE_FLAG_CONTINUE)) {
-            char name[256];
-            uint8_t n = mig_stream_get_u8(f);
-
-            mig_stream_get_buffer(f, name, n);
-            name[n] = 0;
-            rb = mig_stream_error(f) ? NULL : machine_find_ram_block(pi->s->m, name);
-        }
-        if (!rb || addr >= rb->used_length) {
-            kvmig_error(errp, "postcopy-preempt: page 0x%" G_GINT64_MODIFIER "x of %s",
-                        addr, rb ? "beyond its RAM block" : "no known RAM block");
-            return false;
-        }
-        if (flags & RAM_SAVE_FLAG_ZERO) {
-            uint8_t ch = mig_stream_get_u8(f);
-
-            memset(page, ch, TARGET_PAGE_SIZE);
-            if (!mig_stream_error(f) &&
-                !postcopy_place_page(pi, rb, addr, ch ? page : NULL, errp)) {
-                return false;
-            }
-        } else if (mig_stream_get_buffer(f, page, TARGET_PAGE_SIZE) &&
-                   !postcopy_place_page(pi, rb, addr, page, errp)) {
-            return false;
-        }
-    }
-}
-
-static gpointer preempt_thread(gpointer opaque)
-{
-    PostcopyIncoming *pi = opaque;
-
-    pi->preempt_ok = preempt_load(pi, pi->preempt_f, &pi->preempt_err);
-    return NULL;
-}
-
-/* LISTEN with postcopy-preempt: the source's second connection, checked. */
-static bool accept_preempt(PostcopyIncoming *pi, GError **errp)
-{
-    uint32_t magic = 0;
-    MigChannel *ch;
-
-    if (pi->preempt_lfd < 0) {
-        return true;
-    }
-    ch = mig_socket_accept_peek(pi->preempt_lfd, &pi->preempt_uri, 10000,
-                                &pi->s->in_quitting, &magic, errp);
-    mig_socket_listen_close(pi->preempt_lfd, &pi->preempt_uri);
-    pi->preempt_lfd = -1;
-    if (!ch) {
-        g_prefix_error(errp, "postcopy-preempt is on here, but the source's preempt "
-                       "channel: ");
-        return false;
-    }
-    if (magic != POSTCOPY_PREEMPT_MAGIC) {
-        kvmig_error(errp, "postcopy-preempt: a connection that is not a preempt channel");
-        mig_channel_close(ch);
-        return false;
-    }
-    pi->preempt_f = mig_stream_new(ch);
-    pi->preempt_thread = g_thread_new("postcopy-preempt", preempt_thread, pi);
-    return true;
-}
-
-/* The preempt thread: wait for its EOS (@ok) or stop it; its error if any. */
-static bool join_preempt(PostcopyIncoming *pi, bool ok, GError **errp)
-{
-    if (!pi->preempt_thread) {
-        return true;
-    }
-    if (!ok) {
-        mig_channel_shutdown(mig_stream_channel(pi->preempt_f));
-    }
-    g_thread_join(pi->preempt_thread);
-    pi->preempt_thread = NULL;
-    mig_stream_close(pi->preempt_f);
-    pi->preempt_f = NULL;
-    if (ok && !pi->preempt_ok) {
-        g_propagate_error(errp, pi->preempt_err);
-        pi->preempt_err = NULL;
-        return false;
-    }
-    g_clear_error(&pi->preempt_err);
-    return true;
-}
-
 static gpointer listen_thread(gpointer opaque)
 {
     PostcopyIncoming *pi = opaque;
@@ -424,19 +288,15 @@ static gpointer listen_thread(gpointer opaque)
      * The source ends the preempt channel (EOS) before it writes EOF here:
      * every page sent on it is placed before RAM is unregistered.
      */
-    if (!join_preempt(pi, pi->listen_ok, pi->listen_ok ? &pi->listen_err : NULL)) {
+    if (!postcopy_preempt_join(pi, pi->listen_ok, pi->listen_ok ? &pi->listen_err : NULL)) {
         pi->listen_ok = false;
     }
     return NULL;
 }
 
-void postcopy_incoming_set_preempt_listener(PostcopyIncoming *pi, int lfd, const MigUri *uri)
+void postcopy_listen_thread_start(PostcopyIncoming *pi)
 {
-    pi->preempt_lfd = lfd;
-    pi->preempt_uri = (MigUri){
-        .kind = uri->kind, .host = g_strdup(uri->host), .port = g_strdup(uri->port),
-        .path = g_strdup(uri->path),
-    };
+    pi->listen_thread = g_thread_new("postcopy-listen", listen_thread, pi);
 }
 
 /* ---- the commands (incoming thread) ---- */
@@ -568,16 +428,16 @@ static bool handle_listen(PostcopyIncoming *pi, GError **errp)
         kvmig_error_errno(errp, errno, "postcopy: eventfd");
         return false;
     }
-    if (!accept_preempt(pi, errp)) {
+    if (!postcopy_preempt_accept(pi, errp)) {
         return false;
     }
     migrate_set_state(pi->s, &pi->s->in_status, MIGRATION_STATUS_ACTIVE,
                       MIGRATION_STATUS_POSTCOPY_ACTIVE);
-    pi->fault_thread = g_thread_new("postcopy-fault", fault_thread, pi);
+    postcopy_fault_thread_start(pi);
     __atomic_store_n(&pi->listening, true, __ATOMIC_RELEASE);
     /* the rest of the main stream is the listen thread's */
     loadvm_hand_off(pi->s->reg);
-    pi->listen_thread = g_thread_new("postcopy-listen", listen_thread, pi);
+    postcopy_listen_thread_start(pi);
     return true;
 }
 
@@ -588,122 +448,6 @@ static bool handle_run(PostcopyIncoming *pi, GError **errp)
         return false;
     }
     incoming_resume_guest(pi->s, g_get_monotonic_time());
-    return true;
-}
-
-/*
- * Recovery: RECV_BITMAP names a block; the answer is the pages this side
- * has -- present at LISTEN (not discarded) or placed since -- as QEMU lays
- * it out (return-path.h), written right after the message's frame.
- */
-static bool handle_recv_bitmap(PostcopyIncoming *pi, const uint8_t *p, uint16_t len,
-                               GError **errp)
-{
-    MigRpMsg m = { .type = MIG_RP_MSG_RECV_BITMAP };
-    RAMBlock *rb;
-    uint64_t words, size;
-    g_autofree uint8_t *blob = NULL;
-    int ret;
-
-    if (!pi->recovering || len < 2 || len != 1 + p[0]) {
-        kvmig_error(errp, "RECV_BITMAP %s", pi->recovering ? "with a malformed payload"
-                                                           : "outside a postcopy recovery");
-        return false;
-    }
-    memcpy(m.block, p + 1, p[0]);
-    m.block[p[0]] = 0;
-    rb = machine_find_ram_block(pi->s->m, m.block);
-    if (!rb || rb->index >= G_N_ELEMENTS(pi->placed)) {
-        g_autofree char *esc = g_strescape(m.block, NULL);
-        kvmig_error(errp, "RECV_BITMAP of unknown RAM block '%s'", esc);
-        return false;
-    }
-    words = (rb->npages + 63) / 64;
-    size = words * 8;
-    blob = g_malloc0(size + 16);
-    for (int i = 0; i < 8; i++) {
-        blob[i] = size >> (56 - 8 * i);
-        blob[8 + size + i] = MIG_RP_RECV_BITMAP_ENDING >> (56 - 8 * i);
-    }
-    g_mutex_lock(&pi->lock);
-    for (uint64_t page = 0; page < rb->npages; page++) {
-        if (test_bit(page, pi->placed[rb->index]) || !test_bit(page, pi->discard[rb->index])) {
-            blob[8 + page / 8] |= 1u << (page % 8);     /* little-endian words */
-        }
-    }
-    g_mutex_unlock(&pi->lock);
-    g_mutex_lock(&pi->rp_lock);
-    ret = mig_rp_send(pi->ch, &m);
-    if (ret == 0) {
-        ret = mig_channel_write_all(pi->ch, blob, size + 16);
-    }
-    g_mutex_unlock(&pi->rp_lock);
-    if (ret < 0) {
-        kvmig_error(errp, "postcopy recovery: sending the received bitmap of '%s': %s",
-                    rb->idstr, mig_channel_strerror(pi->ch, ret));
-        return false;
-    }
-    return true;
-}
-
-/*
- * Recovery: POSTCOPY_RESUME.  Ask again for every page asked for and not
- * placed (the requests may have died with the old link; a vCPU waiting on
- * one would otherwise wait for the background pass), acknowledge, and
- * fault on.
- */
-static bool handle_resume(PostcopyIncoming *pi, GError **errp)
-{
-    MigRpMsg ack = { .type = MIG_RP_MSG_RESUME_ACK, .value = MIG_RP_RESUME_ACK_VALUE };
-    Machine *m = pi->s->m;
-    uint64_t one;
-
-    if (!pi->recovering) {
-        kvmig_error(errp, "POSTCOPY_RESUME outside a postcopy recovery");
-        return false;
-    }
-    pi->recovering = false;
-    rp_write(pi, &ack);
-    pi->last_req_block = NULL;
-    for (unsigned b = 0; b < m->nr_ram_blocks && b < G_N_ELEMENTS(pi->requested); b++) {
-        RAMBlock *rb = m->ram_blocks[b];
-
-        for (uint64_t page = bitmap_find_next(pi->requested[b], rb->npages, 0);
-             page < rb->npages; page = bitmap_find_next(pi->requested[b], rb->npages, page + 1)) {
-            bool placed;
-
-            g_mutex_lock(&pi->lock);
-            placed = test_bit(page, pi->placed[b]);
-            g_mutex_unlock(&pi->lock);
-            if (!placed) {
-                request_page(pi, rb, page);
-            }
-        }
-    }
-    /* the fault thread's stop signal was consumed: read the eventfd empty */
-    if (read(pi->quit_fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
-        kvmig_error_errno(errp, errno, "postcopy: eventfd");
-        return false;
-    }
-    pi->paused = false;
-    migrate_set_state(pi->s, &pi->s->in_status, MIGRATION_STATUS_POSTCOPY_RECOVER,
-                      MIGRATION_STATUS_POSTCOPY_ACTIVE);
-    pi->fault_thread = g_thread_new("postcopy-fault", fault_thread, pi);
-    return true;
-}
-
-bool postcopy_incoming_resume(PostcopyIncoming *pi, MigStream *f, GError **errp)
-{
-    if (!pi->paused || pi->listen_thread) {
-        kvmig_error(errp, "postcopy: nothing to resume");
-        return false;
-    }
-    pi->f = f;
-    pi->ch = mig_stream_channel(f);
-    pi->recovering = true;
-    pi->listen_ok = false;
-    g_clear_error(&pi->listen_err);
-    pi->listen_thread = g_thread_new("postcopy-listen", listen_thread, pi);
     return true;
 }
 
@@ -726,13 +470,13 @@ static bool command(void *opaque, MigStream *f, uint16_t cmd, const uint8_t *pay
         }
         return cmd == MIG_CMD_POSTCOPY_RUN ? handle_run(pi, errp) : handle_listen(pi, errp);
     case MIG_CMD_RECV_BITMAP:
-        return handle_recv_bitmap(pi, payload, len, errp);
+        return postcopy_recover_recv_bitmap(pi, payload, len, errp);
     case MIG_CMD_POSTCOPY_RESUME:
         if (len) {
             kvmig_error(errp, "POSTCOPY_RESUME with %u bytes of payload", len);
             return false;
         }
-        return handle_resume(pi, errp);
+        return postcopy_recover_resume(pi, errp);
     default:
         kvmig_error(errp, "unsupported command %u (%u bytes) in the stream", cmd, len);
         return false;
@@ -780,7 +524,7 @@ void postcopy_incoming_done(PostcopyIncoming *pi, bool resumed)
 {
     MigRpMsg done = { .type = MIG_RP_MSG_DONE, .resumed = resumed };
 
-    rp_write(pi, &done);
+    postcopy_rp_write(pi, &done);
 }
 
 static void stop_fault_thread(PostcopyIncoming *pi)
@@ -801,6 +545,7 @@ void postcopy_incoming_pause(PostcopyIncoming *pi)
 {
     /* no more requests: the return path is gone; vCPUs keep waiting */
     stop_fault_thread(pi);
+    postcopy_preempt_drop_listener(pi);
     pi->paused = true;
 }
 
@@ -814,11 +559,7 @@ void postcopy_incoming_free(PostcopyIncoming *pi)
         g_thread_join(pi->listen_thread);
     }
     stop_fault_thread(pi);
-    join_preempt(pi, false, NULL);
-    if (pi->preempt_lfd >= 0) {
-        mig_socket_listen_close(pi->preempt_lfd, &pi->preempt_uri);
-    }
-    mig_uri_clear(&pi->preempt_uri);
+    postcopy_preempt_incoming_free(pi);
     /*
      * Closing unregisters every range and wakes any thread still waiting:
      * right when every page is here, never when paused (a woken vCPU

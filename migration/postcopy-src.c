@@ -14,6 +14,9 @@
  *    messages: page requests are queued under PostcopySrc.lock, DONE and
  *    FAIL and a broken link are recorded there, cond is signalled.
  *
+ * The preempt channel is postcopy-preempt.c's, `migrate -r`
+ * postcopy-recover.c's.
+ *
  * The rule that keeps the guest whole: once the PACKAGED command (whose
  * last record is RUN) has been written, the destination may run the guest,
  * so from then on the source never runs it again -- a failure leaves it
@@ -22,56 +25,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "migration/migration-int.h"
-#include "migration/postcopy.h"
-#include "migration/return-path.h"
+#include "migration/postcopy-int.h"
 #include "util/bitmap.h"
 #include "util/bufferiszero.h"
 #include "util/error.h"
-
-typedef struct PostcopyReqItem {
-    RAMBlock *rb;
-    uint64_t page;
-    uint64_t npages;
-} PostcopyReqItem;
-
-typedef struct PostcopySrc PostcopySrc;
-
-struct PostcopySrc {
-    /* set at creation */
-    MigrationState *s;
-    RAMState *rs;
-    MigChannel *ch;
-
-    /* migration thread */
-    unsigned long *sent[2];     /* per RAM block: sent since the switch */
-    MigStream *pf;              /* postcopy-preempt: the requested pages' channel, or NULL */
-    RAMBlock *pf_last_block;    /* its CONTINUE state */
-    /*
-     * max-postcopy-bandwidth, for the background pass only (a requested
-     * page is never held back): bytes sent since bucket_t0 (ns), read
-     * from the parameter once per iteration
-     */
-    uint64_t bw;
-    int64_t bucket_t0;
-    uint64_t bucket_bytes;
-    GThread *rp_thread;
-
-    /* protected by lock */
-    GMutex lock;
-    GCond cond;
-    GQueue reqs;                /* PostcopyReqItem */
-    bool done;                  /* DONE received */
-    bool rp_ended;              /* the return path closed or failed */
-    char *rp_error;             /* why (first error) */
-    /* recovery: the destination's received bitmaps, how many came, RESUME_ACK */
-    unsigned long *recv[2];
-    unsigned nrecv;
-    bool resume_acked;
-
-    /* return-path thread */
-    RAMBlock *rp_last_block;
-};
 
 void postcopy_src_advise(MigStream *f)
 {
@@ -131,8 +88,6 @@ static bool queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp)
     return true;
 }
 
-static bool read_recv_bitmap(PostcopySrc *pc, RAMBlock *rb, GError **errp);
-
 static gpointer rp_thread(gpointer opaque)
 {
     PostcopySrc *pc = opaque;
@@ -163,7 +118,7 @@ static gpointer rp_thread(gpointer opaque)
                 rp_fail(pc, g_strdup_printf("RECV_BITMAP of an unknown RAM block"));
                 return NULL;
             }
-            if (!read_recv_bitmap(pc, rb, &err)) {
+            if (!postcopy_recover_read_bitmap(pc, rb, &err)) {
                 rp_fail(pc, g_strdup(err->message));
                 return NULL;
             }
@@ -196,22 +151,12 @@ static gpointer rp_thread(gpointer opaque)
     }
 }
 
-/* ---- sending pages (migration thread) ---- */
-
-/* A record's header on the preempt channel (its own CONTINUE state). */
-static void preempt_header(PostcopySrc *pc, RAMBlock *rb, uint64_t offset, uint64_t flags)
+void postcopy_src_rp_start(PostcopySrc *pc)
 {
-    if (rb == pc->pf_last_block) {
-        mig_stream_put_be64(pc->pf, offset | flags | RAM_SAVE_FLAG_CONTINUE);
-    } else {
-        size_t n = strlen(rb->idstr);
-
-        mig_stream_put_be64(pc->pf, offset | flags);
-        mig_stream_put_u8(pc->pf, n);
-        mig_stream_put_buffer(pc->pf, rb->idstr, n);
-        pc->pf_last_block = rb;
-    }
+    pc->rp_thread = g_thread_new("postcopy-rp", rp_thread, pc);
 }
+
+/* ---- sending pages (migration thread) ---- */
 
 /* Send @page once after the switch: on @f, or (@urgent) the preempt channel. */
 static void send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page, bool urgent)
@@ -233,8 +178,9 @@ static void send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page,
     stat_add(&pc->s->stats, zero_pages, zero);
     stat_add(&pc->s->stats, normal_pages, !zero);
     if (urgent && pc->pf) {
-        preempt_header(pc, rb, offset, zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
+        postcopy_preempt_put_header(pc, rb, offset, zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
         f = pc->pf;
+        stat_add(&pc->s->stats, postcopy_preempt_pages, 1);
     } else {
         ram_put_page_header(rs, f, rb, offset, zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
     }
@@ -490,12 +436,12 @@ static bool flush_counted(MigrationState *s, MigStream *f, uint64_t base, GError
  * Serve pages on @f until every page is sent, then END, EOF and DONE.
  * Byte counts: @base is what was transferred before @f (earlier streams).
  */
-static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
+bool postcopy_src_serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
 {
     MigrationState *s = pc->s;
 
     if (!pc->rp_thread) {
-        pc->rp_thread = g_thread_new("postcopy-rp", rp_thread, pc);
+        postcopy_src_rp_start(pc);
     }
     /* max-postcopy-bandwidth holds back the background pass only (background_delay) */
     mig_stream_set_rate_limit(f, 0);
@@ -519,13 +465,8 @@ static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
         }
         pc->bw = migrate_max_postcopy_bandwidth(s->opts);
     }
-    if (pc->pf) {
-        /* the preempt channel ends first: its pages are placed before EOF here */
-        mig_stream_put_be64(pc->pf, RAM_SAVE_FLAG_EOS);
-        if (mig_stream_flush(pc->pf)) {
-            kvmig_error(errp, "postcopy-preempt: %s", mig_stream_error_msg(pc->pf));
-            return false;
-        }
+    if (!postcopy_preempt_finish(pc, errp)) {
+        return false;
     }
     if (!savevm_save_complete_postcopy(s->reg, f, errp) || !flush_counted(s, f, base, errp)) {
         return false;
@@ -533,8 +474,7 @@ static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
     return wait_done(pc, errp);
 }
 
-/* After serve(): join the return-path thread; keep or free the rest. */
-static void serve_end(PostcopySrc *pc, bool ok)
+void postcopy_src_serve_end(PostcopySrc *pc, bool ok)
 {
     RAMState *rs = pc->rs;
 
@@ -544,11 +484,7 @@ static void serve_end(PostcopySrc *pc, bool ok)
         pc->rp_thread = NULL;
     }
     pc->ch = NULL;
-    if (pc->pf) {
-        /* recovery goes on without it: requests share the new main channel */
-        mig_stream_close(pc->pf);
-        pc->pf = NULL;
-    }
+    postcopy_preempt_close(pc);     /* a recovery connects a new one */
     if (ok) {
         rs->pc_src = NULL;
         src_free(pc);
@@ -556,45 +492,13 @@ static void serve_end(PostcopySrc *pc, bool ok)
     /* else paused: the bitmaps and the scan position wait for `migrate -r` */
 }
 
-/*
- * postcopy-preempt: connect once more to the destination's address, the
- * magic first so that its LISTEN can tell the channel.
- */
-static MigStream *preempt_connect(MigrationState *s, const MigUri *uri, GError **errp)
-{
-    MigChannel *ch;
-    MigStream *pf;
-
-    if (uri->kind != MIG_URI_TCP && uri->kind != MIG_URI_UNIX) {
-        kvmig_error(errp, "postcopy-preempt needs a tcp: or unix: URI");
-        return NULL;
-    }
-    if (migrate_tls(s->opts)) {
-        kvmig_error(errp, "postcopy-preempt over TLS is not supported by kvmig yet");
-        return NULL;
-    }
-    ch = mig_socket_connect(uri, &s->status, errp);
-    if (!ch) {
-        g_prefix_error(errp, "postcopy-preempt channel: ");
-        return NULL;
-    }
-    pf = mig_stream_new(ch);
-    mig_stream_put_be32(pf, POSTCOPY_PREEMPT_MAGIC);
-    if (mig_stream_flush(pf)) {
-        kvmig_error(errp, "postcopy-preempt channel: %s", mig_stream_error_msg(pf));
-        mig_stream_close(pf);
-        return NULL;
-    }
-    return pf;
-}
-
-bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri, bool *dest_may_run,
-                      GError **errp)
+bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri,
+                      const MigTlsSide *tls, bool *dest_may_run, GError **errp)
 {
     Machine *m = s->m;
     RAMState *rs = s->ram;
     PostcopySrc *pc;
-    MigStream *pf = NULL;
+    MigChannel *pch = NULL;
     int64_t down_start_us;
     bool ok;
 
@@ -616,7 +520,7 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri, bool *
     stat_set(&s->stats, dirty_sync_count, rs->dirty.sync_count);
     /* preempt: connected before the package, accepted at its LISTEN */
     if (migrate_cap(s->opts, MIGRATION_CAPABILITY_POSTCOPY_PREEMPT) &&
-        !(pf = preempt_connect(s, uri, errp))) {
+        !(pch = postcopy_preempt_connect(s, uri, errp))) {
         return false;
     }
     send_discards(rs, f);
@@ -624,8 +528,8 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri, bool *
         if (errp && !*errp) {
             kvmig_error(errp, "%s", mig_stream_error_msg(f));
         }
-        if (pf) {
-            mig_stream_close(pf);
+        if (pch) {
+            mig_channel_close(pch);
         }
         return false;
     }
@@ -644,164 +548,11 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri, bool *
     for (unsigned i = 0; i < m->nr_ram_blocks && i < G_N_ELEMENTS(pc->sent); i++) {
         pc->sent[i] = bitmap_new(m->ram_blocks[i]->npages);
     }
-    pc->pf = pf;
     rs->pc_src = pc;
-    ok = serve(pc, f, stat_get(&s->stats, multifd_bytes), errp);
-    serve_end(pc, ok);
-    return ok;
-}
-
-/* ---- recovery ---- */
-
-/*
- * Return-path thread: the bitmap after a RECV_BITMAP message for @rb (the
- * destination's received pages), checked and stored for the migration
- * thread.
- */
-static bool read_recv_bitmap(PostcopySrc *pc, RAMBlock *rb, GError **errp)
-{
-    uint64_t words = (rb->npages + 63) / 64, size = 0, end = 0;
-    uint8_t be[8];
-    g_autofree uint8_t *raw = NULL;
-    int ret;
-
-    ret = mig_channel_read_all(pc->ch, be, 8);
-    for (int i = 0; i < 8 && ret == 0; i++) {
-        size = size << 8 | be[i];
-    }
-    if (ret == 0 && size != words * 8) {
-        kvmig_error(errp, "RECV_BITMAP of '%s': %" G_GUINT64_FORMAT " bytes, expected %"
-                    G_GUINT64_FORMAT, rb->idstr, size, words * 8);
-        return false;
-    }
-    raw = g_malloc(words * 8);
-    if (ret == 0) {
-        ret = mig_channel_read_all(pc->ch, raw, words * 8);
-    }
-    if (ret == 0) {
-        ret = mig_channel_read_all(pc->ch, be, 8);
-    }
-    for (int i = 0; i < 8 && ret == 0; i++) {
-        end = end << 8 | be[i];
-    }
-    if (ret < 0) {
-        kvmig_error(errp, "reading the received bitmap of '%s': %s", rb->idstr,
-                    mig_channel_strerror(pc->ch, ret));
-        return false;
-    }
-    if (end != MIG_RP_RECV_BITMAP_ENDING) {
-        kvmig_error(errp, "RECV_BITMAP of '%s' without its end marker", rb->idstr);
-        return false;
-    }
-    g_mutex_lock(&pc->lock);
-    g_free(pc->recv[rb->index]);
-    pc->recv[rb->index] = bitmap_new(rb->npages);
-    for (uint64_t page = 0; page < rb->npages; page++) {
-        if (raw[page / 8] & (1u << (page % 8))) {       /* little-endian words */
-            set_bit(page, pc->recv[rb->index]);
-        }
-    }
-    pc->nrecv++;
-    g_cond_broadcast(&pc->cond);
-    g_mutex_unlock(&pc->lock);
-    return true;
-}
-
-/* Wait until @cond_fn holds or the return path ends; false with *errp then. */
-static bool wait_for(PostcopySrc *pc, bool (*cond_fn)(PostcopySrc *), GError **errp)
-{
-    bool ok;
-
-    g_mutex_lock(&pc->lock);
-    while (!cond_fn(pc) && !pc->rp_ended) {
-        g_cond_wait(&pc->cond, &pc->lock);
-    }
-    ok = cond_fn(pc);
-    if (!ok) {
-        kvmig_error(errp, "%s", pc->rp_error);
-    }
-    g_mutex_unlock(&pc->lock);
-    return ok;
-}
-
-static bool all_bitmaps(PostcopySrc *pc)
-{
-    return pc->nrecv == pc->s->m->nr_ram_blocks;
-}
-
-static bool resume_acked(PostcopySrc *pc)
-{
-    return pc->resume_acked;
-}
-
-bool postcopy_src_resume(MigrationState *s, MigStream *f, GError **errp)
-{
-    Machine *m = s->m;
-    RAMState *rs = s->ram;
-    PostcopySrc *pc = rs->pc_src;
-    uint64_t base = stat_get(&s->stats, transferred);
-    PostcopyReqItem *it;
-    bool ok;
-
-    if (!pc) {
-        kvmig_error(errp, "no paused postcopy to resume");
-        return false;
-    }
-    pc->ch = mig_stream_channel(f);
-    g_mutex_lock(&pc->lock);
-    pc->done = pc->rp_ended = pc->resume_acked = false;
-    g_clear_pointer(&pc->rp_error, g_free);
-    pc->nrecv = 0;
-    while ((it = g_queue_pop_head(&pc->reqs))) {
-        g_free(it);     /* the destination asks again after RESUME */
-    }
-    g_mutex_unlock(&pc->lock);
-    pc->rp_last_block = NULL;
-    pc->rp_thread = g_thread_new("postcopy-rp", rp_thread, pc);
-
-    /* what the destination has; the rest is dirty again (QEMU's order) */
-    for (unsigned b = 0; b < m->nr_ram_blocks; b++) {
-        uint8_t buf[1 + POSTCOPY_BLOCK_NAME_MAX];
-        size_t n = strnlen(m->ram_blocks[b]->idstr, POSTCOPY_BLOCK_NAME_MAX);
-
-        buf[0] = n;
-        memcpy(buf + 1, m->ram_blocks[b]->idstr, n);
-        savevm_put_command(f, MIG_CMD_RECV_BITMAP, buf, 1 + n);
-    }
-    ok = !mig_stream_flush(f) && wait_for(pc, all_bitmaps, errp);
-    if (ok) {
-        rs->dirty.dirty_pages = 0;
-        for (unsigned b = 0; b < m->nr_ram_blocks && b < G_N_ELEMENTS(pc->sent); b++) {
-            RAMBlock *rb = m->ram_blocks[b];
-
-            bitmap_clear_range(rb->bmap, 0, rb->npages);
-            bitmap_clear_range(pc->sent[b], 0, rb->npages);
-            for (uint64_t page = 0; page < rb->npages; page++) {
-                if (test_bit(page, pc->recv[b])) {
-                    set_bit(page, pc->sent[b]);
-                } else {
-                    set_bit(page, rb->bmap);
-                    rs->dirty.dirty_pages++;
-                }
-            }
-        }
-        rs->scan_block = 0;
-        rs->scan_page = 0;
-        savevm_put_command(f, MIG_CMD_POSTCOPY_RESUME, NULL, 0);
-        ok = !mig_stream_flush(f) && wait_for(pc, resume_acked, errp);
-    }
-    if (ok && !migrate_set_state(s, &s->status, MIGRATION_STATUS_POSTCOPY_RECOVER,
-                                 MIGRATION_STATUS_POSTCOPY_ACTIVE)) {
-        kvmig_error(errp, "postcopy recovery: the status changed meanwhile");
-        ok = false;
-    }
-    if (!ok && mig_stream_error(f) && (!errp || !*errp)) {
-        kvmig_error(errp, "%s", mig_stream_error_msg(f));
-    }
-    if (ok) {
-        ok = serve(pc, f, base, errp);
-    }
-    serve_end(pc, ok);
+    /* a preempt channel that fails now leaves the migration paused, recoverable */
+    ok = !pch || (pc->pf = postcopy_preempt_start(s, pch, tls, errp));
+    ok = ok && postcopy_src_serve(pc, f, stat_get(&s->stats, multifd_bytes), errp);
+    postcopy_src_serve_end(pc, ok);
     return ok;
 }
 

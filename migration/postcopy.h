@@ -3,7 +3,9 @@
  * Private to migration/: postcopy -- the stream commands and return-path
  * messages it adds (QEMU's numbers), their pure encoders and bounded
  * decoders (postcopy-proto.c, fuzzed), the destination's userfaultfd side
- * (postcopy-ram.c) and the source's page server (postcopy-src.c).
+ * (postcopy-ram.c), the source's page server (postcopy-src.c), the
+ * preempt channel (postcopy-preempt.c) and recovery (postcopy-recover.c);
+ * what those share is in postcopy-int.h.
  *
  * Sequence (docs/devel/migration/postcopy.rst draws it):
  *
@@ -58,6 +60,8 @@
  * an EOS record before the main stream's EOF.
  */
 #define POSTCOPY_PREEMPT_MAGIC          0x4b56504du     /* "KVPM" */
+/* How long the destination waits for that connection at LISTEN or RESUME. */
+#define POSTCOPY_PREEMPT_ACCEPT_MS      10000
 
 /* The largest payload a DISCARD command may have. */
 #define POSTCOPY_DISCARD_MAX_LEN \
@@ -92,13 +96,56 @@ size_t postcopy_discard_encode(const PostcopyDiscard *d, uint8_t *buf);
 bool postcopy_discard_decode(const uint8_t *buf, size_t len, uint64_t page_size,
                              PostcopyDiscard *d, GError **errp);
 
-/* ---- postcopy-src.c: the source (migration thread) ---- */
+/*
+ * Recovery's RECV_BITMAP command: u8 n, n bytes of block name (1..255, no
+ * NUL).  Encode into @buf (1 + POSTCOPY_BLOCK_NAME_MAX bytes): its length.
+ */
+size_t postcopy_recv_bitmap_cmd_encode(const char *block, uint8_t *buf);
+bool postcopy_recv_bitmap_cmd_decode(const uint8_t *buf, size_t len,
+                                     char block[POSTCOPY_BLOCK_NAME_MAX + 1], GError **errp);
+
+/*
+ * The received bitmap a destination writes after a RECV_BITMAP message on
+ * the return path (QEMU's layout): be64 size (bytes), size bytes of
+ * little-endian 64-bit words (bit i: page i is here), be64
+ * MIG_RP_RECV_BITMAP_ENDING.  Its length for a block of @npages pages:
+ */
+#define POSTCOPY_RECV_BITMAP_LEN(npages)    (16 + ((uint64_t)(npages) + 63) / 64 * 8)
+/* @received (npages bits) into @buf (POSTCOPY_RECV_BITMAP_LEN bytes). */
+void postcopy_recv_bitmap_encode(const unsigned long *received, uint64_t npages,
+                                 uint8_t *buf);
+/*
+ * Decode @len bytes for a block of @npages pages into @received (npages
+ * bits, each one set or cleared): the length, the size word and the end
+ * marker must all be right.
+ */
+bool postcopy_recv_bitmap_decode(const uint8_t *buf, size_t len, uint64_t npages,
+                                 unsigned long *received, GError **errp);
+
+/* A preempt channel record header (its be64 word): what follows it. */
+typedef enum PostcopyPreemptRecord {
+    POSTCOPY_PREEMPT_BAD = -1,          /* refused; errp says why */
+    POSTCOPY_PREEMPT_EOS = 0,           /* the channel ends */
+    POSTCOPY_PREEMPT_ZERO = 1,          /* a fill byte */
+    POSTCOPY_PREEMPT_PAGE = 2,          /* a whole page */
+    POSTCOPY_PREEMPT_CONTINUE = 4,      /* or'ed in: same block, no name follows */
+} PostcopyPreemptRecord;
+/*
+ * Decode a record header: EOS (offset 0), or ZERO or PAGE, with CONTINUE
+ * or not; any other flag is refused.  *@offset gets the page offset (the
+ * block's bounds are the caller's to check).
+ */
+PostcopyPreemptRecord postcopy_preempt_record_decode(uint64_t word, uint64_t page_size,
+                                                     uint64_t *offset, GError **errp);
+
+/* ---- the source (migration thread): postcopy-src.c, postcopy-recover.c ---- */
 
 struct MigrationState;
 struct MigStream;
 struct RAMState;
 struct RAMBlock;
 struct MigUri;
+struct MigTlsSide;
 
 /* Write POSTCOPY_ADVISE (after the header, before any section). */
 void postcopy_src_advise(struct MigStream *f);
@@ -112,13 +159,16 @@ bool postcopy_src_wanted(struct MigrationState *s);
  * then on a failure must leave the guest stopped here.
  */
 bool postcopy_src_run(struct MigrationState *s, struct MigStream *f, const struct MigUri *uri,
-                      bool *dest_may_run, GError **errp);
+                      const struct MigTlsSide *tls, bool *dest_may_run, GError **errp);
 /*
  * Recovery (`migrate -r`): status postcopy-recover; on the new stream @f,
  * ask for the destination's received bitmaps, make the rest dirty again,
- * POSTCOPY_RESUME, wait for RESUME_ACK, postcopy-active, serve the rest.
+ * with postcopy-preempt connect a new preempt channel to @uri (TLS as @tls
+ * says), POSTCOPY_RESUME, wait for RESUME_ACK, postcopy-active, serve the
+ * rest.
  */
-bool postcopy_src_resume(struct MigrationState *s, struct MigStream *f, GError **errp);
+bool postcopy_src_resume(struct MigrationState *s, struct MigStream *f,
+                         const struct MigUri *uri, const struct MigTlsSide *tls, GError **errp);
 /* Free a paused postcopy's state (kvmig quits). */
 void postcopy_src_free(struct RAMState *rs);
 /*
@@ -128,7 +178,7 @@ void postcopy_src_free(struct RAMState *rs);
  */
 bool postcopy_src_send(struct RAMState *rs, struct MigStream *f, int64_t deadline_ns);
 
-/* ---- postcopy-ram.c: the destination ---- */
+/* ---- the destination: postcopy-ram.c, postcopy-recover.c, postcopy-preempt.c ---- */
 
 typedef struct PostcopyIncoming PostcopyIncoming;
 
@@ -157,7 +207,8 @@ void postcopy_incoming_pause(PostcopyIncoming *pi);
 bool postcopy_incoming_resume(PostcopyIncoming *pi, struct MigStream *f, GError **errp);
 /*
  * postcopy-preempt: the listener (owned from now on) on which the source
- * connects its preempt channel at the switch; accepted at LISTEN.
+ * connects its preempt channel: -incoming's, accepted at LISTEN, or after
+ * a recovery migrate-recover's, accepted at POSTCOPY_RESUME.
  */
 void postcopy_incoming_set_preempt_listener(PostcopyIncoming *pi, int lfd,
                                             const struct MigUri *uri);

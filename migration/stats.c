@@ -106,6 +106,8 @@ static void fill_ram(JsonObject *obj, const MigrationStats *st)
     json_object_set_int_member(ram, "postcopy-bytes", stat_get(st, postcopy_bytes));
     json_object_set_int_member(ram, "x-free-page-hint-pages",
                                stat_get(st, free_page_hint_pages));
+    json_object_set_int_member(ram, "x-postcopy-preempt-pages",
+                               stat_get(st, postcopy_preempt_pages));
     migration_stats_fill_channel_bytes(ram, st);
     json_object_set_object_member(obj, "ram", ram);
 }
@@ -174,6 +176,11 @@ void migration_stats_fill(JsonObject *obj, const MigrationStats *st, int status)
     case MIGRATION_STATUS_PRE_SWITCHOVER:
     case MIGRATION_STATUS_DEVICE:
     case MIGRATION_STATUS_CANCELLING:
+    /* QEMU shows the same while postcopy runs, is paused or recovers */
+    case MIGRATION_STATUS_POSTCOPY_ACTIVE:
+    case MIGRATION_STATUS_POSTCOPY_PAUSED:
+    case MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP:
+    case MIGRATION_STATUS_POSTCOPY_RECOVER:
         json_object_set_int_member(obj, "setup-time", stat_get(st, setup_time));
         json_object_set_int_member(obj, "total-time", mig_now_ms() - start);
         json_object_set_int_member(obj, "expected-downtime",

@@ -75,6 +75,8 @@ typedef struct MigrationStats {
     /* postcopy: source: requests served, bytes after the switch */
     uint64_t postcopy_requests;     /* destination: requests sent */
     uint64_t postcopy_bytes;
+    /* postcopy-preempt: pages sent (source) or placed (destination) on its channel */
+    uint64_t postcopy_preempt_pages;
     /* postcopy, destination: pages placed, pages discarded, fault latency */
     uint64_t postcopy_pages_placed;
     uint64_t postcopy_discarded;

@@ -116,6 +116,8 @@ static const struct {
     /* ... then the ones QEMU 7.2's HMP does not print */
     { "multifd-zlib-level", PF_NUM, "" },
     { "multifd-zstd-level", PF_NUM, "" },
+    /* kvmig's own */
+    { "x-postcopy-request-window", PF_NUM, " pages" },
 };
 
 static void print_param(GString *out, JsonObject *o, const char *name, ParamFmt fmt,
@@ -245,6 +247,11 @@ static void print_ram(GString *out, JsonObject *ram)
     if (u64(ram, "postcopy-bytes")) {
         g_string_append_printf(out, "postcopy ram: %" PRIu64 " kbytes\n",
                                u64(ram, "postcopy-bytes") >> 10);
+    }
+    if (u64(ram, "x-postcopy-preempt-pages")) {
+        /* kvmig extension: requested pages sent on the postcopy-preempt channel */
+        g_string_append_printf(out, "postcopy preempt pages: %" PRIu64 "\n",
+                               u64(ram, "x-postcopy-preempt-pages"));
     }
     if (u64(ram, "dirty-sync-missed-zero-copy")) {
         g_string_append_printf(out, "Zero-copy-send fallbacks happened: %" PRIu64 " times\n",

@@ -62,6 +62,9 @@ typedef enum MultiFDCompression {
 #define MIGRATE_DEFAULT_MULTIFD_CHANNELS    2
 #define MIGRATE_DEFAULT_MULTIFD_ZLIB_LEVEL  1
 #define MIGRATE_DEFAULT_MULTIFD_ZSTD_LEVEL  1
+/* x-postcopy-request-window: pages a fault asks for (docs/devel/migration/postcopy.rst) */
+#define MIGRATE_DEFAULT_POSTCOPY_REQUEST_WINDOW 64
+#define MIGRATE_MAX_POSTCOPY_REQUEST_WINDOW     1024
 
 /* Longest tls-creds / tls-hostname / tls-authz value + 1 (a DNS name fits). */
 #define MIGRATE_TLS_STR_MAX 256
@@ -85,6 +88,8 @@ typedef struct MigrationParameters {
     uint8_t multifd_zstd_level;         /* 0..20 */
     uint64_t xbzrle_cache_size;         /* bytes, power of two >= page size */
     uint64_t max_postcopy_bandwidth;    /* bytes/second after the switch; 0: unlimited */
+    /* kvmig, destination: pages one postcopy fault asks for, 1..1024 */
+    uint64_t x_postcopy_request_window;
     /* TLS (QEMU's StrOrNull: "" or null = off); strings, so the struct copies */
     char tls_creds[MIGRATE_TLS_STR_MAX];    /* id of a tls-creds-* object */
     char tls_hostname[MIGRATE_TLS_STR_MAX]; /* name the destination's certificate has */
@@ -135,6 +140,7 @@ MultiFDCompression migrate_multifd_compression(MigrationOptions *o);
 bool migrate_tls(MigrationOptions *o);
 int migrate_multifd_zlib_level(MigrationOptions *o);
 uint64_t migrate_max_postcopy_bandwidth(MigrationOptions *o);
+unsigned migrate_x_postcopy_request_window(MigrationOptions *o);
 int migrate_multifd_zstd_level(MigrationOptions *o);
 
 /* Names <-> enums; lookup returns false for unknown names. */

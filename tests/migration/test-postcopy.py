@@ -10,7 +10,8 @@ counters); a destination killed in postcopy (the source stays paused and
 says why, refuses `cont`, migrate_cancel, and a resume to nowhere leaves
 it paused); a cut made by a proxy (both sides postcopy-paused, then
 migrate-recover + migrate -r finish it; then migrate-pause and recovery
-again); migrate_cancel in each state; the refusals of postcopy-preempt,
+again); with postcopy-preempt, a recovery reopens its channel;
+migrate_cancel in each state; the refusals of postcopy-preempt,
 migrate-pause and migrate-recover outside their states.
 
 usage: test-postcopy.py KVMIG ACCEL [CASE...]
@@ -384,6 +385,44 @@ def case_recover():
             dst.kill()
 
 
+def case_preempt_recover():
+    """postcopy-preempt through a recovery: migrate-pause cuts the link
+    (both channels), migrate-recover + migrate -r reconnect the main channel
+    and then a new preempt channel, as QEMU does; the pages the destination
+    asks for after that (the re-requests, the faults of a full read of its
+    RAM) come on the new preempt channel: x-postcopy-preempt-pages grows on
+    both sides after the recovery, and the invariant holds during and after."""
+    with TestDir() as d:
+        src, dst = pair(d, preempt=True, postcopy_bw=SLOW_POSTCOPY_BW)
+        try:
+            start_postcopy(src, dst)
+            wait_status(dst, "postcopy-active")
+            dst.qmp.command("migrate-pause")
+            wait_status(src, "postcopy-paused")
+            wait_status(dst, "postcopy-paused")
+            src_before = query(src)["ram"]["x-postcopy-preempt-pages"]
+            dst_before = query(dst)["x-postcopy-preempt-pages"]
+            recover(src, dst, d, 1)
+            wait_status(src, "postcopy-active")
+            wait_status(dst, "postcopy-active")
+            check_dst_invariant(dst, d, "recovered")
+            src_mid = query(src)["ram"]["x-postcopy-preempt-pages"]
+            dst_mid = query(dst)["x-postcopy-preempt-pages"]
+            info, dinfo = finish(src, dst, d)
+            print(f"  preempt pages before the pause: source {src_before}, destination "
+                  f"{dst_before}; after the recovery and a full read: {src_mid}, {dst_mid}; "
+                  f"at the end: {info['ram']['x-postcopy-preempt-pages']}, "
+                  f"{dinfo['x-postcopy-preempt-pages']}", flush=True)
+            if src_mid <= src_before or dst_mid <= dst_before:
+                raise AssertionError("no requested page came on a preempt channel after the "
+                                     "recovery")
+            if "postcopy preempt pages:" not in hmp(src, "info migrate"):
+                raise AssertionError("info migrate without the preempt pages")
+        finally:
+            src.kill()
+            dst.kill()
+
+
 def case_cancel():
     """migrate_cancel as QEMU: before the switch the source goes on as if
     nothing happened; in postcopy-active it is refused and the migration
@@ -467,6 +506,7 @@ CASES = [
     ("preempt", case_preempt),
     ("dest-killed", case_dest_killed),
     ("recover", case_recover),
+    ("preempt-recover", case_preempt_recover),
     ("cancel", case_cancel),
     ("no-switch", case_no_switch),
     ("refusals", case_refusals),

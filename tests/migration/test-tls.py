@@ -16,7 +16,9 @@ does not carry, a plaintext source to a TLS destination and the reverse, an
 authz that refuses the source, a byte flipped on the wire -- ends with one
 line naming why, the source's guest running on, and the destination gone
 (exit status 1) without having run the guest.  The parameters, objects and
-transports that refuse TLS are checked over QMP and HMP.
+transports that refuse TLS are checked over QMP and HMP.  Postcopy with
+postcopy-preempt runs over TLS through a migrate-pause and a recovery, every
+new channel wrapped as the first ones.
 
 usage: test-tls.py KVMIG ACCEL [CASE...]
 """
@@ -346,6 +348,92 @@ def case_flipped_byte():
             dst.kill()
 
 
+def tls_wait(v, want, timeout=120):
+    """@v's query-migrate status reaches @want; its info."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = query(v)
+        if info.get("status") == want:
+            return info
+        if time.monotonic() > deadline or v.proc.poll() is not None:
+            raise AssertionError(f"{v.name}: {info}, want {want}; {v.stderr()}")
+        time.sleep(0.02)
+
+
+def case_postcopy_preempt_recover():
+    """Postcopy with postcopy-preempt over TLS, cut with migrate-pause and
+    recovered (migrate-recover + migrate -r) over TLS, through recording
+    proxies: every connection -- the main channel, its preempt channel, and
+    after the recovery the new main and preempt channels -- starts with a
+    TLS handshake, pages asked for after the recovery come on the new
+    preempt channel, and the invariant holds on the destination during and
+    after."""
+    slow = 8 << 20
+    with TestDir() as d:
+        creds = Creds(d)
+        authz = ("authz-list,id=auth0,policy=deny,rules.0.match=CN=kvmig-s*,"
+                 "rules.0.policy=allow,rules.0.format=glob")
+        src, dst = tls_pair(d, creds, dst_objects=[authz], dst_params={"tls_authz": "auth0"})
+        proxies = [Proxy(f"{d}/proxy.sock", f"{d}/mig.sock")]
+        try:
+            for v in (src, dst):
+                v.qmp.command("migrate-set-capabilities", capabilities=[
+                    {"capability": c, "state": True}
+                    for c in ("postcopy-ram", "postcopy-preempt", "events")])
+            dst.qmp.command("migrate-incoming", uri=f"unix:{d}/mig.sock")
+            set_params(src, max_bandwidth=MEM_BYTES // 2, downtime_limit=1,
+                       max_postcopy_bandwidth=slow)
+            src.wait_serial_count("B", 2, timeout=120)
+            src.qmp.command("migrate", uri=f"unix:{d}/proxy.sock")
+            deadline = time.monotonic() + 120
+            while query(src).get("ram", {}).get("dirty-sync-count", 0) < 2:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no second sync: {query(src)}")
+                time.sleep(0.02)
+            src.qmp.command("migrate-start-postcopy")
+            tls_wait(src, "postcopy-active")
+            tls_wait(dst, "postcopy-active")
+            hmp(src, "migrate_pause")
+            tls_wait(src, "postcopy-paused")
+            tls_wait(dst, "postcopy-paused")
+            before = query(src)["ram"]["x-postcopy-preempt-pages"]
+            proxies.append(Proxy(f"{d}/proxy-r.sock", f"{d}/recover.sock"))
+            dst.qmp.command("migrate-recover", uri=f"unix:{d}/recover.sock")
+            src.qmp.command("migrate", uri=f"unix:{d}/proxy-r.sock", resume=True)
+            tls_wait(src, "postcopy-active")
+            tls_wait(dst, "postcopy-active")
+            dst.qmp.command("stop")
+            check_pagewalk_invariant(dst.pmemsave(MEM_BYTES, os.path.join(d, "during.mem")))
+            dst.qmp.command("cont")
+            after = query(src)["ram"]["x-postcopy-preempt-pages"]
+            set_params(src, max_postcopy_bandwidth=0)
+            info = tls_wait(src, "completed", timeout=300)
+            tls_wait(dst, "completed", timeout=60)
+            n = dst.serial_text().count("B")
+            dst.wait_serial_count("B", n + 1, timeout=120)
+            dst.qmp.command("stop")
+            check_pagewalk_invariant(dst.pmemsave(MEM_BYTES, os.path.join(d, "after.mem")))
+            conns = [r for p in proxies for r in p.recorded]
+            print(f"  {info.get('x-tls-session')}: {len(conns)} connections, preempt pages "
+                  f"{before} before the pause, {after} after the recovery, "
+                  f"{info['ram']['x-postcopy-preempt-pages']} in all", flush=True)
+            if [len(p.recorded) for p in proxies] != [2, 2]:
+                raise AssertionError(f"connections per proxy: {[len(p.recorded) for p in proxies]}"
+                                     " (want a main and a preempt channel each)")
+            if any(r[:2] != b"\x16\x03" for r in conns):
+                raise AssertionError("a connection did not start with a TLS handshake: "
+                                     f"{[bytes(r[:4]) for r in conns]}")
+            if any(HEADER in r for r in conns):
+                raise AssertionError("the stream magic QEVM is on the wire in clear")
+            if after <= before:
+                raise AssertionError("no page on the new preempt channel after the recovery")
+        finally:
+            for p in proxies:
+                p.close()
+            src.kill()
+            dst.kill()
+
+
 def case_parameters_and_objects():
     """QEMU's names and empty-string semantics, object-add/object-del, the
     transports and settings that refuse TLS, over QMP and HMP."""
@@ -433,6 +521,7 @@ CASES = [
     ("plaintext-destination", case_plaintext_destination),
     ("authz-refuses", case_authz_refuses),
     ("flipped-byte", case_flipped_byte),
+    ("postcopy-preempt-recover", case_postcopy_preempt_recover),
 ]
 
 if __name__ == "__main__":

@@ -74,6 +74,8 @@ static void test_defaults(void)
     g_assert_cmpint(migrate_multifd_compression(&o), ==, MULTIFD_COMPRESSION_NONE);
     g_assert_cmpint(migrate_multifd_zlib_level(&o), ==, 1);
     g_assert_cmpint(migrate_multifd_zstd_level(&o), ==, 1);
+    /* kvmig's own: measured, docs/devel/migration/postcopy.rst */
+    g_assert_cmpuint(migrate_x_postcopy_request_window(&o), ==, 64);
     mig_opts_destroy(&o);
 }
 
@@ -120,7 +122,7 @@ static void test_ranges(void)
                     "\"downtime-limit\": 2000000, \"multifd-channels\": 255, "
                     "\"multifd-zlib-level\": 9, \"multifd-zstd-level\": 20, "
                     "\"xbzrle-cache-size\": 4096, \"max-cpu-throttle\": 1, "
-                    "\"max-bandwidth\": 0}");
+                    "\"max-bandwidth\": 0, \"x-postcopy-request-window\": 1024}");
     expect_param_ok(&o, "{\"compress-level\": 9, \"max-cpu-throttle\": 99}");
     /* one past them is not (QEMU 7.2's texts) */
     expect_param_error(&o, "{\"compress-level\": 10}",
@@ -152,6 +154,12 @@ static void test_ranges(void)
                        "Parameter 'multifd_zlib_level' expects a value between 0 and 9");
     expect_param_error(&o, "{\"multifd-zstd-level\": 21}",
                        "Parameter 'multifd_zstd_level' expects a value between 0 and 20");
+    expect_param_error(&o, "{\"x-postcopy-request-window\": 0}",
+                       "Parameter 'x-postcopy-request-window' expects a value between 1 and "
+                       "1024");
+    expect_param_error(&o, "{\"x-postcopy-request-window\": 1025}",
+                       "Parameter 'x-postcopy-request-window' expects a value between 1 and "
+                       "1024");
     expect_param_error(&o, "{\"xbzrle-cache-size\": 4097}",
                        "Parameter 'xbzrle_cache_size' expects a power of two no less than "
                        "the target page size");

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Private to migration/postcopy-*.c: the state of each side and what the
+ * files share.
+ *
+ *  - postcopy-ram.c: the destination -- ADVISE, DISCARD, LISTEN, RUN, the
+ *    fault thread, the listen thread, placing pages;
+ *  - postcopy-src.c: the source -- the switch, the page server, its
+ *    return-path thread;
+ *  - postcopy-preempt.c: postcopy-preempt's channel, both sides;
+ *  - postcopy-recover.c: recovery (migrate-recover, migrate -r), both
+ *    sides;
+ *  - postcopy-proto.c: the wire formats, pure (fuzzed).
+ */
+#ifndef KVMIG_MIGRATION_POSTCOPY_INT_H
+#define KVMIG_MIGRATION_POSTCOPY_INT_H
+
+#include "migration/migration-int.h"
+#include "migration/postcopy.h"
+#include "migration/return-path.h"
+
+/*
+ * The destination.  Threads: the incoming thread (the commands up to and
+ * in the package), the listen thread ("postcopy-listen": the rest of the
+ * main stream; it places pages, and runs a recovery's commands), the
+ * fault thread ("postcopy-fault": page requests), the preempt thread
+ * ("postcopy-preempt": the preempt channel's pages).  rp_lock serialises
+ * every write on the return path; lock protects the fault-time table, the
+ * placed bitmaps and the blocktime figures.
+ */
+struct PostcopyIncoming {
+    /* set at creation */
+    MigrationState *s;
+    RAMState *rs;
+    MigStream *f;               /* the main stream */
+    MigChannel *ch;             /* its return path */
+
+    /* incoming thread, before LISTEN; read-only after */
+    bool advised;
+    /*
+     * Pages to discard, per RAM block, applied at LISTEN once RAM is
+     * registered: a read between DISCARD and LISTEN (pmemsave, a device)
+     * would otherwise map the shared zero page over a discarded page, and
+     * with a page mapped no fault would ever fetch the real one.
+     */
+    unsigned long *discard[2];
+    int uffd;                   /* -1: none */
+    int quit_fd;                /* eventfd: the fault thread ends */
+    GThread *fault_thread;
+    GThread *listen_thread;
+    bool listening;             /* atomic: the listen thread places pages */
+
+    /* fault thread */
+    RAMBlock *last_req_block;
+    unsigned long *requested[2];
+
+    GMutex rp_lock;
+
+    /* protected by lock */
+    GMutex lock;
+    GHashTable *fault_ns;       /* host page address -> first fault time (ns) */
+    unsigned long *placed[2];   /* per RAM block: placed since LISTEN */
+    /* postcopy-blocktime: which vCPU waits since when for which page */
+    int64_t vcpu_since[MIG_STATS_MAX_VCPUS];    /* 0: running */
+    uint64_t vcpu_addr[MIG_STATS_MAX_VCPUS];
+    unsigned nblocked;
+    int64_t all_since;          /* every vCPU blocked since (ns) */
+
+    /* incoming thread: paused with the guest waiting: RAM stays registered */
+    bool paused;
+    /* set by postcopy_incoming_resume: RECV_BITMAP and POSTCOPY_RESUME may come */
+    bool recovering;
+
+    /* postcopy-preempt: the listener until LISTEN, then the channel's thread */
+    int preempt_lfd;            /* -1: none */
+    MigUri preempt_uri;
+    MigStream *preempt_f;
+    GThread *preempt_thread;
+    bool preempt_ok;            /* preempt thread: ended at its EOS */
+    GError *preempt_err;
+
+    /* listen thread, read after it is joined */
+    bool listen_ok;
+    GError *listen_err;
+};
+
+/* postcopy-ram.c */
+/* Write @m on the return path (under rp_lock; best effort). */
+void postcopy_rp_write(PostcopyIncoming *pi, const MigRpMsg *m);
+/* Ask the source for @npages pages of @rb from @page on. */
+void postcopy_request_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
+                            uint64_t npages);
+void postcopy_fault_thread_start(PostcopyIncoming *pi);
+void postcopy_listen_thread_start(PostcopyIncoming *pi);
+
+/* postcopy-preempt.c, destination */
+/*
+ * LISTEN, or RESUME after a recovery: accept the source's preempt channel
+ * on the listener postcopy_incoming_set_preempt_listener gave (if any; it
+ * is closed after) and start the preempt thread.
+ */
+bool postcopy_preempt_accept(PostcopyIncoming *pi, GError **errp);
+/* Listen thread: wait for the preempt thread's EOS (@ok) or stop it; its error. */
+bool postcopy_preempt_join(PostcopyIncoming *pi, bool ok, GError **errp);
+/*
+ * Close a listener still waiting for its preempt channel: a recovery that
+ * failed before RESUME left it (the next one brings its own).
+ */
+void postcopy_preempt_drop_listener(PostcopyIncoming *pi);
+/* postcopy_incoming_free: the preempt thread stopped, the listener closed. */
+void postcopy_preempt_incoming_free(PostcopyIncoming *pi);
+
+/* postcopy-recover.c, destination: a recovery's commands (listen thread) */
+bool postcopy_recover_recv_bitmap(PostcopyIncoming *pi, const uint8_t *p, uint16_t len,
+                                  GError **errp);
+bool postcopy_recover_resume(PostcopyIncoming *pi, GError **errp);
+
+/*
+ * The source.  Threads: the migration thread (the switch, the page
+ * server, a recovery's handshake; it owns the bitmaps, the scan position
+ * and the "sent after the switch" bitmaps) and the return-path thread
+ * ("postcopy-rp": requests queued under lock; DONE, FAIL, a broken link,
+ * a recovery's bitmaps and RESUME_ACK recorded there; cond signalled).
+ */
+typedef struct PostcopyReqItem {
+    RAMBlock *rb;
+    uint64_t page;
+    uint64_t npages;
+} PostcopyReqItem;
+
+typedef struct PostcopySrc PostcopySrc;
+
+struct PostcopySrc {
+    /* set at creation */
+    MigrationState *s;
+    RAMState *rs;
+    MigChannel *ch;
+
+    /* migration thread */
+    unsigned long *sent[2];     /* per RAM block: sent since the switch */
+    MigStream *pf;              /* postcopy-preempt: the requested pages' channel, or NULL */
+    RAMBlock *pf_last_block;    /* its CONTINUE state */
+    /*
+     * max-postcopy-bandwidth, for the background pass only (a requested
+     * page is never held back): bytes sent since bucket_t0 (ns), read
+     * from the parameter once per iteration
+     */
+    uint64_t bw;
+    int64_t bucket_t0;
+    uint64_t bucket_bytes;
+    GThread *rp_thread;
+
+    /* protected by lock */
+    GMutex lock;
+    GCond cond;
+    GQueue reqs;                /* PostcopyReqItem */
+    bool done;                  /* DONE received */
+    bool rp_ended;              /* the return path closed or failed */
+    char *rp_error;             /* why (first error) */
+    /* recovery: the destination's received bitmaps, how many came, RESUME_ACK */
+    unsigned long *recv[2];
+    unsigned nrecv;
+    bool resume_acked;
+
+    /* return-path thread */
+    RAMBlock *rp_last_block;
+};
+
+/* postcopy-src.c */
+/* Start the return-path thread. */
+void postcopy_src_rp_start(PostcopySrc *pc);
+/* Serve pages on @f until all are sent, END, EOF, DONE (@base: earlier streams' bytes). */
+bool postcopy_src_serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp);
+/* After postcopy_src_serve: the return-path thread joined; freed if @ok, else kept. */
+void postcopy_src_serve_end(PostcopySrc *pc, bool ok);
+
+/* postcopy-preempt.c, source */
+/*
+ * The connection to @uri (tcp: or unix:), made before the command that
+ * makes the destination accept it (the package with LISTEN, or RESUME).
+ */
+MigChannel *postcopy_preempt_connect(MigrationState *s, const MigUri *uri, GError **errp);
+/* After that command: TLS as @tls says, then the magic; @ch is consumed. */
+MigStream *postcopy_preempt_start(MigrationState *s, MigChannel *ch, const MigTlsSide *tls,
+                                  GError **errp);
+/* A record header for @rb's page at @offset on pc->pf (its own CONTINUE state). */
+void postcopy_preempt_put_header(PostcopySrc *pc, RAMBlock *rb, uint64_t offset,
+                                 uint64_t flags);
+/* Before the main stream's EOF: EOS on pc->pf (if any), flushed. */
+bool postcopy_preempt_finish(PostcopySrc *pc, GError **errp);
+/* Close pc->pf (if any): a recovery connects a new one. */
+void postcopy_preempt_close(PostcopySrc *pc);
+
+/* postcopy-recover.c, source: the return-path thread reads a received bitmap */
+bool postcopy_recover_read_bitmap(PostcopySrc *pc, RAMBlock *rb, GError **errp);
+
+#endif
