@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Size and integer parsing with the spelling QEMU users type ("512M", "1G"). */
+/*
+ * Size and integer parsing with the spelling QEMU users type ("512M", "1G"),
+ * and escaping untrusted bytes for error messages.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -116,4 +119,11 @@ char *size_to_str(uint64_t bytes)
         return g_strdup_printf("%" G_GUINT64_FORMAT " B", bytes);
     }
     return g_strdup_printf("%0.3g %s", v, units[i]);
+}
+
+char *escape_bytes(const char *p, size_t len)
+{
+    g_autofree char *raw = g_strndup(p, len);
+
+    return g_strescape(raw, NULL);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Small string and number parsers shared by the command line, QMP and HMP. */
+/* Small string and number helpers shared by the command line, QMP, HMP and migration. */
 #ifndef KVMIG_UTIL_CUTILS_H
 #define KVMIG_UTIL_CUTILS_H
 
@@ -22,5 +22,12 @@ bool parse_uint64(const char *str, uint64_t *out, GError **errp);
 
 /* Format a byte count as QEMU's size_to_str does ("512 MiB"). Caller frees. */
 char *size_to_str(uint64_t bytes);
+
+/*
+ * escape_bytes: @len bytes of untrusted input (a name from a migration
+ * stream), up to the first NUL, with C escapes for everything unprintable:
+ * safe to put on one line of an error message.  Caller frees.
+ */
+char *escape_bytes(const char *p, size_t len);
 
 #endif
