@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Private to accel/kvm.c and accel/kvm-vcpu.c: the KVM accelerator's VM and
- * vCPU state and the functions the two files share.
+ * Private to accel/kvm*.c: the KVM accelerator's VM and vCPU state and the
+ * functions its files share.
  */
 #ifndef KVMIG_ACCEL_KVM_INTERNAL_H
 #define KVMIG_ACCEL_KVM_INTERNAL_H
@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "accel/accel.h"
+#include "accel/accel-migration.h"
 #include "accel/kvm.h"
 #include "hw/boot/multiboot.h"
 
@@ -87,6 +88,8 @@ typedef struct KvmState {
     bool manual_protect;        /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
     bool initially_set;         /* ... with KVM_DIRTY_LOG_INITIALLY_SET */
     bool has_xsave, has_xcrs, has_events, has_debugregs;
+    /* set by init when m->migration exists (its sections' opaques), freed with the state */
+    struct KvmMigration *mig;
     /* owned by the migration thread after map_ram */
     bool logging;
     GError *clear_error;        /* first failed log_clear, for the next log_sync */

@@ -108,6 +108,7 @@ static void kvm_state_free(KvmState *s)
     g_free(s->cpuid);
     g_free(s->guest_cpuid);
     g_free(s->msr_list);
+    kvm_migration_free(s->mig);
     g_free(s);
 }
 
@@ -257,6 +258,12 @@ static bool kvm_init(Machine *m, GError **errp)
 
     if (!kvm_install_kick_handler(errp)) {
         goto fail;
+    }
+    if (m->migration) {
+        s->mig = kvm_migration_register(m, errp);
+        if (!s->mig) {
+            goto fail;
+        }
     }
     m->accel_state = s;
     return true;

@@ -57,6 +57,7 @@
 #include <linux/userfaultfd.h>
 
 #include "accel/accel.h"
+#include "accel/accel-migration.h"
 #include "accel/thread.h"
 #include "hw/char/serial.h"
 #include "system/cpu-throttle.h"
@@ -113,6 +114,8 @@ typedef struct ThreadAccel {
     bool fallback;              /* no uffd-wp-async: everything is dirty */
     bool warned;
     struct page_region *vec;
+    /* set by init when m->migration exists (its section's opaque), freed by destroy */
+    ThreadMigration *mig;
 } ThreadAccel;
 
 static ThreadAccel *ta_of(Machine *m)
@@ -137,6 +140,7 @@ static bool thread_parse_cmdline(const char *cmdline, WlConfig *cfg, GError **er
 
 static bool uffd_wp_start(ThreadAccel *ta, Machine *m, GError **errp);
 static void thread_log_stop(Machine *m);
+static void thread_destroy(Machine *m);
 
 static bool thread_init(Machine *m, GError **errp)
 {
@@ -175,6 +179,13 @@ static bool thread_init(Machine *m, GError **errp)
     if (ta->mode == THREAD_DIRTY_SOFT) {
         ta->soft_words = (m->ram_blocks[0]->npages + 63) / 64;
         ta->soft = g_new0(uint64_t, ta->soft_words);
+    }
+    if (m->migration) {
+        ta->mig = thread_migration_register(m, errp);
+        if (!ta->mig) {
+            thread_destroy(m);
+            return false;
+        }
     }
     return true;
 }
@@ -573,6 +584,7 @@ static void thread_destroy(Machine *m)
 
     if (ta) {
         thread_log_stop(m);
+        thread_migration_free(ta->mig);
         g_free(ta->cmdline);
         g_free(ta->soft);
         g_free(ta);

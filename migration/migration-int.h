@@ -178,7 +178,7 @@ void migration_set_error(MigrationState *s, const char *msg);
 /* Copy of error_desc or NULL. */
 char *migration_get_error(MigrationState *s);
 
-/* machine-state.c: the machine, globalstate, accelerator and vCPU sections. */
+/* machine-state.c: the "kvmig-machine" and "globalstate" sections (accel/ has its own). */
 bool machine_sections_register(MigrationState *s, GError **errp);
 void machine_sections_free(MigrationState *s);
 

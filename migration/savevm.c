@@ -106,18 +106,34 @@ static SaveStateEntry *add_entry(SaveVMRegistry *reg, const char *idstr, uint32_
 }
 
 /*
- * Devices register here, in the section layer, not in migration.c (the
- * thread): so hw/ links against the registry and nothing above it.  Only
- * the registry field of MigrationState is read (set at creation).
+ * Devices and accelerators register here, in the section layer, not in
+ * migration.c (the thread): so hw/ and accel/ link against the registry and
+ * nothing above it.  Only the registry field of MigrationState is read (set
+ * at creation).
  */
-bool vmstate_register(Machine *m, const char *idstr, uint32_t instance_id,
-                      const VMStateDescription *vmsd, void *opaque, GError **errp)
+static SaveVMRegistry *machine_registry(Machine *m, const char *idstr, GError **errp)
 {
     if (!m->migration) {
         kvmig_error(errp, "vmstate '%s' registered before migration_new()", idstr);
-        return false;
+        return NULL;
     }
-    return savevm_register_vmsd(m->migration->reg, idstr, instance_id, vmsd, opaque, errp);
+    return m->migration->reg;
+}
+
+bool vmstate_register(Machine *m, const char *idstr, uint32_t instance_id,
+                      const VMStateDescription *vmsd, void *opaque, GError **errp)
+{
+    SaveVMRegistry *reg = machine_registry(m, idstr, errp);
+
+    return reg && savevm_register_vmsd(reg, idstr, instance_id, vmsd, opaque, errp);
+}
+
+bool vmstate_register_early(Machine *m, const char *idstr, uint32_t instance_id,
+                            const VMStateDescription *vmsd, void *opaque, GError **errp)
+{
+    SaveVMRegistry *reg = machine_registry(m, idstr, errp);
+
+    return reg && savevm_register_vmsd_early(reg, idstr, instance_id, vmsd, opaque, errp);
 }
 
 bool savevm_register_vmsd(SaveVMRegistry *reg, const char *idstr, uint32_t instance_id,

@@ -30,9 +30,12 @@ struct AccelOps {
     const char *name;
 
     /*
-     * init: main thread, once, after machine_new() and before anything else.
-     * Opens the accelerator and sets m->accel_state.  May fail (no /dev/kvm):
-     * the caller reports *errp.
+     * init: main thread, once, after machine_new() and migration_new() and
+     * before anything else.  Opens the accelerator and sets m->accel_state.
+     * When m->migration exists it also registers the accelerator's own
+     * migration sections (vmstate_register; accel/accel-migration.h), so
+     * that they follow the machine's and precede the devices'.  May fail
+     * (no /dev/kvm): the caller reports *errp.
      */
     bool (*init)(Machine *m, GError **errp);
 

@@ -62,6 +62,13 @@ typedef struct SaveVMHandlers {
  */
 bool vmstate_register(Machine *m, const char *idstr, uint32_t instance_id,
                       const VMStateDescription *vmsd, void *opaque, GError **errp);
+/*
+ * vmstate_register_early: the same, saved at setup before any live section
+ * (see savevm_register_vmsd_early): state the destination must accept
+ * before RAM arrives, e.g. the accelerator's CPU model.
+ */
+bool vmstate_register_early(Machine *m, const char *idstr, uint32_t instance_id,
+                            const VMStateDescription *vmsd, void *opaque, GError **errp);
 
 /* The same on an explicit registry (unit tests, fuzzers). */
 bool savevm_register_vmsd(SaveVMRegistry *reg, const char *idstr, uint32_t instance_id,
