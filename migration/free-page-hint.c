@@ -4,8 +4,9 @@
  * rounds between dirty-bitmap syncs and clear the bits of the pages the
  * guest reports free, without ever dropping a page the guest still uses.
  *
- * Threads: the balloon calls hint_stamp() and hint_report() on vCPU 0's
- * thread (with the device lock held); everything else runs on the
+ * Threads: the provider (the virtio-balloon) calls hint_stamp() and
+ * hint_report() on vCPU 0's thread (with the device lock held); everything
+ * else runs on the
  * migration thread, which alone touches the migration bitmap.  `lock`
  * protects `pending`; `gen` is written by the migration thread only and
  * read atomically by hint_stamp().
@@ -43,11 +44,11 @@
  * when it reports it (guest/workloads/balloon.c skips each free block's
  * first page, which holds the allocator's link).
  */
-#include "accel/accel.h"
-#include "hw/virtio/virtio-balloon.h"
 #include "migration/free-page-hint.h"
+#include "migration/migration-int.h"
 #include "migration/ram.h"
 #include "util/bitmap.h"
+#include "util/error.h"
 
 typedef struct HintRange {
     uint64_t gpa, len, stamp;
@@ -56,7 +57,8 @@ typedef struct HintRange {
 struct FreePageHint {
     /* set at creation */
     Machine *m;
-    VirtIOBalloon *balloon;
+    const FreePageHintProviderOps *provider;
+    void *provider_opaque;
 
     /* written by the migration thread, read atomically by hint_stamp() */
     uint64_t gen;
@@ -87,21 +89,42 @@ static void hint_report(void *opaque, uint64_t gpa, uint64_t len, uint64_t stamp
     g_mutex_unlock(&h->lock);
 }
 
-static const VirtIOBalloonHintOps hint_ops = {
+static const FreePageHintOps hint_ops = {
     .stamp = hint_stamp,
     .report = hint_report,
 };
 
-FreePageHint *free_page_hint_new(Machine *m)
+bool free_page_hint_set_provider(Machine *m, const FreePageHintProviderOps *ops,
+                                 void *opaque, GError **errp)
+{
+    RAMState *rs;
+
+    if (!m->migration) {
+        kvmig_error(errp, "free page hint provider registered before migration_new()");
+        return false;
+    }
+    rs = m->migration->ram;
+    if (rs->hint_provider) {
+        kvmig_error(errp, "the machine has a free page hint provider already");
+        return false;
+    }
+    rs->hint_provider = ops;
+    rs->hint_provider_opaque = opaque;
+    return true;
+}
+
+FreePageHint *free_page_hint_new(Machine *m, const FreePageHintProviderOps *provider,
+                                 void *provider_opaque)
 {
     FreePageHint *h;
 
-    if (!m->balloon || !virtio_balloon_hint_supported(m->balloon)) {
+    if (!provider || !provider->supported(provider_opaque)) {
         return NULL;
     }
     h = g_new0(FreePageHint, 1);
     h->m = m;
-    h->balloon = m->balloon;
+    h->provider = provider;
+    h->provider_opaque = provider_opaque;
     g_mutex_init(&h->lock);
     h->pending = g_array_new(FALSE, FALSE, sizeof(HintRange));
     h->work = g_array_new(FALSE, FALSE, sizeof(HintRange));
@@ -113,8 +136,8 @@ void free_page_hint_free(FreePageHint *h)
     if (!h) {
         return;
     }
-    /* On return the balloon holds no pointer to us and runs no callback. */
-    virtio_balloon_hint_done(h->balloon);
+    /* On return the provider holds no pointer to us and runs no callback. */
+    h->provider->done(h->provider_opaque);
     g_array_free(h->pending, TRUE);
     g_array_free(h->work, TRUE);
     g_mutex_clear(&h->lock);
@@ -124,7 +147,7 @@ void free_page_hint_free(FreePageHint *h)
 void free_page_hint_start(FreePageHint *h)
 {
     if (h) {
-        h->round = virtio_balloon_hint_start(h->balloon, &hint_ops, h);
+        h->round = h->provider->start(h->provider_opaque, &hint_ops, h);
     }
 }
 
@@ -215,7 +238,7 @@ void free_page_hint_before_sync(FreePageHint *h, RamDirtyState *d)
         return;
     }
     if (h->round) {
-        virtio_balloon_hint_stop(h->balloon);
+        h->provider->stop(h->provider_opaque);
         h->round = false;
     }
     free_page_hint_apply(h, d);
@@ -232,7 +255,7 @@ void free_page_hint_after_sync(FreePageHint *h, bool running)
         free_page_hint_start(h);
     } else {
         /* The final pass: the guest may use everything again. */
-        virtio_balloon_hint_done(h->balloon);
+        h->provider->done(h->provider_opaque);
     }
 }
 

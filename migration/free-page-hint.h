@@ -4,8 +4,10 @@
  * the virtio-balloon driver which guest pages are free and drops them
  * from the migration bitmap, so the bulk pass does not send them.
  *
- * Everything here runs on the migration thread, except the two balloon
- * callbacks (vCPU thread), which only queue what the guest reported.
+ * The device side is a provider (include/migration/free-page-hint-provider.h).
+ * Everything here runs on the migration thread, except the two callbacks
+ * the provider makes (vCPU thread), which only queue what the guest
+ * reported.
  * See free-page-hint.c for why no page the guest still uses is lost.
  */
 #ifndef KVMIG_MIGRATION_FREE_PAGE_HINT_H
@@ -14,17 +16,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "migration/free-page-hint-provider.h"
 #include "system/machine.h"
 
 typedef struct FreePageHint FreePageHint;
 struct RamDirtyState;
 
 /*
- * free_page_hint_new: when @m has a virtio-balloon whose driver negotiated
- * free page hinting, the hinting state for one migration; else NULL (and
- * every function below accepts NULL and does nothing).
+ * free_page_hint_new: when @provider is set (not NULL) and its driver
+ * negotiated free page hinting, the hinting state for one migration of @m;
+ * else NULL (and every function below accepts NULL and does nothing).
  */
-FreePageHint *free_page_hint_new(Machine *m);
+FreePageHint *free_page_hint_new(Machine *m, const FreePageHintProviderOps *provider,
+                                 void *provider_opaque);
 /* Ends any round (command id DONE) and frees. */
 void free_page_hint_free(FreePageHint *h);
 

@@ -318,7 +318,7 @@ static bool ram_save_setup(MigStream *f, void *opaque, GError **errp)
      * free-page-hint: the log runs and the bitmap is full (this plays the
      * part of QEMU's first sync of the bulk pass): ask for hints
      */
-    rs->dirty.fph = free_page_hint_new(m);
+    rs->dirty.fph = free_page_hint_new(m, rs->hint_provider, rs->hint_provider_opaque);
     free_page_hint_start(rs->dirty.fph);
     rs->scan_block = 0;
     rs->scan_page = 0;

@@ -15,6 +15,7 @@
 #ifndef KVMIG_MIGRATION_RAM_H
 #define KVMIG_MIGRATION_RAM_H
 
+#include "migration/free-page-hint-provider.h"
 #include "migration/options.h"
 #include "migration/register.h"
 #include "migration/stats.h"
@@ -98,6 +99,13 @@ typedef struct RAMState {
     MigrationStats *stats;      /* the outgoing migration's counters; may be NULL */
     /* set at creation: the MigrationState's options; NULL: every capability off */
     MigrationOptions *opts;
+    /*
+     * set by free_page_hint_set_provider (main thread, while the machine is
+     * built, before any migration), read-only after: the device that
+     * reports free guest pages, or NULL
+     */
+    const FreePageHintProviderOps *hint_provider;
+    void *hint_provider_opaque;
 
     /* source, owned by the migration thread */
     RamDirtyState dirty;

@@ -11,6 +11,7 @@
 
 #include "hw/virtio/virtio-balloon.h"
 #include "hw/virtio/virtio-mmio.h"
+#include "migration/free-page-hint-provider.h"
 #include "migration/register.h"
 #include "util/error.h"
 
@@ -43,7 +44,7 @@ struct VirtIOBalloon {
     uint32_t poison_val;
 
     /* local: the hint consumer of the running round */
-    const VirtIOBalloonHintOps *hint_ops;
+    const FreePageHintOps *hint_ops;
     void *hint_opaque;
     uint64_t hint_stamp;
     bool hint_stamped;      /* the driver read the cmd id in this round */
@@ -303,6 +304,35 @@ static const VMStateDescription vmstate_virtio_balloon = {
     },
 };
 
+/* ---- the machine's free page hint provider: the hint API below, for migration ---- */
+
+static bool provider_supported(void *opaque)
+{
+    return virtio_balloon_hint_supported(opaque);
+}
+
+static bool provider_start(void *opaque, const FreePageHintOps *ops, void *ops_opaque)
+{
+    return virtio_balloon_hint_start(opaque, ops, ops_opaque);
+}
+
+static void provider_stop(void *opaque)
+{
+    virtio_balloon_hint_stop(opaque);
+}
+
+static void provider_done(void *opaque)
+{
+    virtio_balloon_hint_done(opaque);
+}
+
+static const FreePageHintProviderOps balloon_hint_provider = {
+    .supported = provider_supported,
+    .start = provider_start,
+    .stop = provider_stop,
+    .done = provider_done,
+};
+
 /* ---- API ---- */
 
 VirtIOBalloon *virtio_balloon_new(Machine *m, bool free_page_hint, bool deflate_on_oom,
@@ -324,7 +354,8 @@ VirtIOBalloon *virtio_balloon_new(Machine *m, bool free_page_hint, bool deflate_
     virtio_mmio_init(&b->t, m, MACHINE_MMIO_BASE, &balloon_virtio_ops, b, features,
                      BALLOON_QUEUE_SIZE);
     if (m->migration &&
-        !vmstate_register(m, "virtio-balloon", 0, &vmstate_virtio_balloon, b, errp)) {
+        (!vmstate_register(m, "virtio-balloon", 0, &vmstate_virtio_balloon, b, errp) ||
+         !free_page_hint_set_provider(m, &balloon_hint_provider, b, errp))) {
         virtio_balloon_free(b);
         return NULL;
     }
@@ -405,7 +436,7 @@ bool virtio_balloon_hint_supported(VirtIOBalloon *b)
     return ok;
 }
 
-bool virtio_balloon_hint_start(VirtIOBalloon *b, const VirtIOBalloonHintOps *ops,
+bool virtio_balloon_hint_start(VirtIOBalloon *b, const FreePageHintOps *ops,
                                void *opaque)
 {
     g_mutex_lock(&b->t.lock);

@@ -127,7 +127,7 @@ static void hint_report(void *opaque, uint64_t gpa, uint64_t len, uint64_t stamp
     g_array_append_val(f->ranges, r);
 }
 
-static const VirtIOBalloonHintOps hint_ops = { hint_stamp, hint_report };
+static const FreePageHintOps hint_ops = { hint_stamp, hint_report };
 
 /*
  * wl_balloon_poll(), checking the soft dirty log's contract (workload.h):

@@ -7,9 +7,10 @@
  * migration which guest pages are free, so they need not be sent.
  *
  * Free page hinting (VIRTIO_BALLOON_F_FREE_PAGE_HINT), as QEMU runs it:
- *   - migration calls virtio_balloon_hint_start(): a new command id
- *     (>= 0x80000000, QEMU's range) appears in free_page_hint_cmd_id and
- *     the config-change bit is raised;
+ *   - migration calls virtio_balloon_hint_start() (through the provider
+ *     ops the device registers, include/migration/free-page-hint-provider.h):
+ *     a new command id (>= 0x80000000, QEMU's range) appears in
+ *     free_page_hint_cmd_id and the config-change bit is raised;
  *   - the driver sends the id (an out buffer holding the le32 id) on the
  *     free page queue, then free ranges (in buffers whose address/length
  *     are the free memory; the device writes nothing into them), then an
@@ -23,7 +24,7 @@
  *
  * Why a report is safe to act on is the migration code's business; the
  * device gives it what it needs: every report carries the stamp that
- * VirtIOBalloonHintOps.stamp() returned when the driver last read
+ * FreePageHintOps.stamp() returned when the driver last read
  * free_page_hint_cmd_id, i.e. before the driver looked at its free lists
  * for that batch (see migration/free-page-hint.c).
  *
@@ -37,24 +38,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "migration/free-page-hint-provider.h"
 #include "system/machine.h"
 
 typedef struct VirtIOBalloon VirtIOBalloon;
-
-/* The free page hint consumer (the outgoing migration). */
-typedef struct VirtIOBalloonHintOps {
-    /*
-     * vCPU thread, device lock held: the driver is reading the command id;
-     * return a value that report() will get back for the ranges the driver
-     * reports after this read.  Must be cheap and must not block.
-     */
-    uint64_t (*stamp)(void *opaque);
-    /*
-     * vCPU thread, device lock held: [gpa, gpa + len) was free in the
-     * guest (page aligned, guest RAM).  Must not block for long.
-     */
-    void (*report)(void *opaque, uint64_t gpa, uint64_t len, uint64_t stamp);
-} VirtIOBalloonHintOps;
 
 typedef struct VirtIOBalloonInfo {
     uint64_t actual_bytes;      /* guest RAM minus the balloon (query-balloon) */
@@ -71,8 +58,9 @@ typedef struct VirtIOBalloonInfo {
 /**
  * virtio_balloon_new: create the device at MACHINE_MMIO_BASE, register its
  * MMIO window and (when m->migration exists) its vmstate section
- * "virtio-balloon".  Offers FREE_PAGE_HINT / DEFLATE_ON_OOM as asked.
- * Main thread, before vCPUs exist or run.  Sets m->balloon.
+ * "virtio-balloon" and itself as the machine's free page hint provider.
+ * Offers FREE_PAGE_HINT / DEFLATE_ON_OOM as asked.  Main thread, before
+ * vCPUs exist or run.  Sets m->balloon.
  */
 VirtIOBalloon *virtio_balloon_new(Machine *m, bool free_page_hint, bool deflate_on_oom,
                                   GError **errp);
@@ -98,7 +86,7 @@ bool virtio_balloon_hint_supported(VirtIOBalloon *b);
  * reports go to @ops until stop/done.  Returns false (doing nothing) when
  * the driver did not negotiate free page hinting.  Migration thread.
  */
-bool virtio_balloon_hint_start(VirtIOBalloon *b, const VirtIOBalloonHintOps *ops,
+bool virtio_balloon_hint_start(VirtIOBalloon *b, const FreePageHintOps *ops,
                                void *opaque);
 /*
  * virtio_balloon_hint_stop / _done: end the round (command id STOP / DONE).
