@@ -202,6 +202,34 @@ bool cpus_start(Machine *m, GError **errp)
     return true;
 }
 
+void cpus_destroy(Machine *m)
+{
+    cpu_throttle_cleanup(m);    /* its kicker touches the vCPUs */
+    g_mutex_lock(&m->run_lock);
+    m->quit = true;
+    g_cond_broadcast(&m->run_cond);
+    for (int i = 0; i < m->smp; i++) {
+        if (m->vcpus[i] && m->vcpus_started) {
+            cpu_kick(m->vcpus[i]);
+        }
+    }
+    g_mutex_unlock(&m->run_lock);
+    for (int i = 0; i < m->smp; i++) {
+        Vcpu *cpu = m->vcpus[i];
+        if (!cpu) {
+            continue;
+        }
+        if (cpu->thread) {
+            g_thread_join(cpu->thread);
+        }
+        if (m->accel && m->accel->vcpu_destroy) {
+            m->accel->vcpu_destroy(cpu);
+        }
+        g_free(cpu);
+        m->vcpus[i] = NULL;
+    }
+}
+
 /*
  * A halted vCPU (halted is set under run_lock when vcpu_exec returned) is
  * outside guest code and must take run_lock and pass cpu_may_run_locked()

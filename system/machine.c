@@ -6,8 +6,6 @@
 #include <unistd.h>
 
 #include "accel/accel.h"
-#include "hw/virtio/virtio-balloon.h"
-#include "system/cpu-throttle.h"
 #include "system/machine.h"
 #include "util/error.h"
 
@@ -65,30 +63,10 @@ void machine_free(Machine *m)
     if (!m) {
         return;
     }
-    cpu_throttle_cleanup(m);    /* its kicker touches the vCPUs */
-    g_mutex_lock(&m->run_lock);
-    m->quit = true;
-    g_cond_broadcast(&m->run_cond);
-    for (int i = 0; i < m->smp; i++) {
-        if (m->vcpus[i] && m->vcpus_started) {
-            cpu_kick(m->vcpus[i]);
-        }
-    }
-    g_mutex_unlock(&m->run_lock);
-    for (int i = 0; i < m->smp; i++) {
-        Vcpu *cpu = m->vcpus[i];
-        if (!cpu) {
-            continue;
-        }
-        if (cpu->thread) {
-            g_thread_join(cpu->thread);
-        }
-        if (m->accel && m->accel->vcpu_destroy) {
-            m->accel->vcpu_destroy(cpu);
-        }
-        g_free(cpu);
-    }
-    virtio_balloon_free(m->balloon);    /* no vCPU can reach it any more */
+    /* if the caller has not: the accelerator's vCPU state goes before its VM */
+    cpus_destroy(m);
+    /* the devices are the board's (hw/board.c), freed before this */
+    g_assert(!m->serial && !m->pit && !m->balloon);
     if (m->accel && m->accel->destroy) {
         m->accel->destroy(m);
     }

@@ -4,21 +4,21 @@
  * the machine in one explicit order and run the GLib main loop.
  *
  * Init order: options -> accelerator choice -> machine (RAM) -> migration
- * state and -object -> accel init
- * -> RAM mappings -> devices -> vCPUs -> monitors -> guest load or incoming
- * migration -> vCPU threads -> main loop.
+ * state and -object -> accel init (and its migration sections)
+ * -> RAM mappings -> devices (board_init) -> vCPUs -> monitors -> guest
+ * load or incoming migration -> vCPU threads -> main loop.
+ *
+ * Teardown, after the main loop: monitors -> migration state -> vCPU
+ * threads (cpus_destroy) -> devices (board_free) -> the machine.
  */
 #include <glib-unix.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "accel/accel.h"
 #include "config-host.h"
-#include "hw/char/serial.h"
-#include "hw/virtio/virtio-balloon.h"
-#include "hw/timer/pit.h"
+#include "hw/board.h"
 #include "migration/migration.h"
 #include "migration/options.h"
 #include "migration/tls.h"
@@ -86,8 +86,6 @@ static bool validate_endpoints(const VmmOptions *o, GError **errp)
 
 static bool machine_setup(Machine *m, const VmmOptions *o, GError **errp)
 {
-    const char *serial = o->serial;
-
     if (!m->accel->init(m, errp)) {
         return false;
     }
@@ -96,32 +94,7 @@ static bool machine_setup(Machine *m, const VmmOptions *o, GError **errp)
             return false;
         }
     }
-    if (!serial) {
-        serial = "stdio";
-        for (unsigned i = 0; i < o->monitors->len; i++) {
-            if (!strcmp(g_ptr_array_index(o->monitors, i), "stdio")) {
-                serial = "none";
-            }
-        }
-        for (unsigned i = 0; i < o->qmp->len; i++) {
-            if (!strcmp(g_ptr_array_index(o->qmp, i), "stdio")) {
-                serial = "none";
-            }
-        }
-    }
-    m->serial = serial_new(m, serial, errp);
-    if (!m->serial) {
-        return false;
-    }
-    m->pit = pit_new(m, errp);
-    if (!m->pit) {
-        return false;
-    }
-    if (o->balloon && !virtio_balloon_new(m, o->balloon_free_page_hint,
-                                          o->balloon_deflate_on_oom, errp)) {
-        return false;
-    }
-    return cpus_create(m, errp);
+    return board_init(m, o, errp) && cpus_create(m, errp);
 }
 
 int main(int argc, char **argv)
@@ -219,15 +192,14 @@ int main(int argc, char **argv)
     vm_stop_force_state(m, RUN_STATE_SHUTDOWN);
     migration_free(m->migration);
     m->migration = NULL;
-    {
-        /* the devices the machine does not own: after every vCPU thread is gone */
-        SerialState *serial = m->serial;
-        PitState *pit = m->pit;
-
-        machine_free(m);
-        serial_free(serial);
-        pit_free(pit);
-    }
+    /*
+     * The devices go once nothing can reach them: the monitors and the
+     * migration threads are gone, and after cpus_destroy no vCPU does I/O;
+     * the machine they register with is still there.
+     */
+    cpus_destroy(m);
+    board_free(m);
+    machine_free(m);
     g_main_loop_unref(ms.loop);
     vmm_options_free(&o);
     return ms.status;

@@ -91,6 +91,7 @@ typedef struct Machine {
     IoHandler mmio[MACHINE_MAX_IO];
     unsigned nr_mmio;
     Vcpu *vcpus[MACHINE_MAX_CPUS];
+    /* the devices: set by board_init and cleared by board_free (hw/board.h) */
     SerialState *serial;
     PitState *pit;
     struct VirtIOBalloon *balloon;  /* -device virtio-balloon, or NULL */
@@ -117,7 +118,11 @@ typedef struct Machine {
 
 /* Create the machine: RAM blocks and mappings; no accelerator yet. */
 Machine *machine_new(uint64_t ram_size, int smp, GError **errp);
-/* Stop vCPU threads, release everything. */
+/*
+ * Stop the vCPU threads (cpus_destroy, if the caller has not), release the
+ * accelerator, RAM and everything else.  The devices must be gone already
+ * (board_free, hw/board.h): the machine owns none of them.
+ */
 void machine_free(Machine *m);
 
 /* Emit a monitor event (data is consumed; may be NULL). Any thread. */
@@ -150,6 +155,12 @@ bool vm_start_if_stopped(Machine *m, RunState *cur);
 bool cpus_create(Machine *m, GError **errp);
 /* Start the vCPU threads; they run only while the run state is running. */
 bool cpus_start(Machine *m, GError **errp);
+/*
+ * cpus_destroy: make every vCPU thread exit, join it and free the vCPUs
+ * (and the throttle, which kicks them).  On return no vCPU runs guest code
+ * or reaches a device.  Main thread; idempotent.
+ */
+void cpus_destroy(Machine *m);
 /* Make one vCPU leave the accelerator's exec loop soon.  Any thread. */
 void cpu_kick(Vcpu *cpu);
 /*

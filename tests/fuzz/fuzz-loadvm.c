@@ -23,9 +23,7 @@
 #include <string.h>
 
 #include "accel/accel.h"
-#include "hw/char/serial.h"
-#include "hw/timer/pit.h"
-#include "hw/virtio/virtio-balloon.h"
+#include "hw/board.h"
 #include "migration/migration-int.h"
 #include "migration/options.h"
 #include "system/machine.h"
@@ -52,6 +50,7 @@ typedef struct FuzzMachine {
 static void fuzz_machine_init(FuzzMachine *fm, bool balloon)
 {
     g_autoptr(GError) err = NULL;
+    VmmOptions opts = { .serial = (char *)"none", .balloon = balloon };
     Machine *m;
 
     m = machine_new(FUZZ_RAM_SIZE, 1, &err);
@@ -59,11 +58,7 @@ static void fuzz_machine_init(FuzzMachine *fm, bool balloon)
     m->accel = &thread_accel_ops;
     m->migration = migration_new(m, &err);
     check(m->migration && m->accel->init(m, &err), "migration_new / accel init");
-    m->serial = serial_new(m, "none", &err);
-    check(m->serial != NULL, "serial_new");
-    m->pit = pit_new(m, &err);
-    check(m->pit != NULL, "pit_new");
-    check(!balloon || virtio_balloon_new(m, false, false, &err), "virtio_balloon_new");
+    check(board_init(m, &opts, &err), "board_init");
     fm->m = m;
 }
 
@@ -73,8 +68,7 @@ static void fuzz_machine_free(FuzzMachine *fm)
 
     migration_free(m->migration);
     m->migration = NULL;
-    serial_free(m->serial);
-    pit_free(m->pit);
+    board_free(m);
     machine_free(m);
 }
 

@@ -12,9 +12,7 @@
 #include <string.h>
 
 #include "accel/accel.h"
-#include "hw/char/serial.h"
-#include "hw/timer/pit.h"
-#include "hw/virtio/virtio-balloon.h"
+#include "hw/board.h"
 #include "migration/migration-int.h"
 #include "migration/options.h"
 #include "system/machine.h"
@@ -46,19 +44,18 @@ static Outcome load(const uint8_t *data, size_t len)
     MigStream *f;
     Outcome o;
 
+    VmmOptions opts = {
+        .serial = (char *)"none",
+        .balloon = memmem(data, len, BALLOON_DEVICES, strlen(BALLOON_DEVICES)) != NULL,
+    };
+
     m = machine_new(SEED_RAM_SIZE, 1, &err);
     g_assert_no_error(err);
     m->accel = &thread_accel_ops;
     m->migration = migration_new(m, &err);
     g_assert_no_error(err);
     g_assert_true(m->accel->init(m, &err));
-    m->serial = serial_new(m, "none", &err);
-    g_assert_nonnull(m->serial);
-    m->pit = pit_new(m, &err);
-    g_assert_nonnull(m->pit);
-    if (memmem(data, len, BALLOON_DEVICES, strlen(BALLOON_DEVICES))) {
-        g_assert_nonnull(virtio_balloon_new(m, false, false, &err));
-    }
+    g_assert_true(board_init(m, &opts, &err));
 
     ram_load_reset(m->migration->ram);
     f = mig_stream_new(mig_channel_new_memory_reader(data, len));
@@ -72,8 +69,7 @@ static Outcome load(const uint8_t *data, size_t len)
 
     migration_free(m->migration);
     m->migration = NULL;
-    serial_free(m->serial);
-    pit_free(m->pit);
+    board_free(m);
     machine_free(m);
     return o;
 }

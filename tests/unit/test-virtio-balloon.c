@@ -106,7 +106,8 @@ static void fx_setup(Fixture *f, gconstpointer data)
 
 static void fx_teardown(Fixture *f, gconstpointer data)
 {
-    machine_free(f->m);     /* frees the balloon too */
+    virtio_balloon_free(f->b);  /* the machine owns no device */
+    machine_free(f->m);
     g_free(f->env.dirty);
     g_array_free(f->ranges, TRUE);
 }
@@ -455,6 +456,7 @@ static void test_idle_hints(Fixture *f, gconstpointer data)
         VirtIOBalloon *b2 = virtio_balloon_new(m2, false, true, &err);
 
         g_assert_false(virtio_balloon_hint_start(b2, &hint_ops, f));
+        virtio_balloon_free(b2);
         machine_free(m2);
     }
 }
