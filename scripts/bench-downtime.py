@@ -8,7 +8,7 @@ usage: scripts/bench-downtime.py [--build DIR] [--mem 8G] [--runs 3] [--no-qemu]
                                  [--workload 'churn size=3G' --ready C]
                                  [--accel thread,dirty=soft] [--smp N]
                                  [--downtime-limit MS] [--variants default,...]
-                                 [--cap auto-converge ...]
+                                 [--cap auto-converge ...] [--param NAME=N ...]
 
 Guest-observed downtime: with `vcpu1=blackout` in --workload (and --smp 2)
 vCPU 1 runs the blackout workload (DESIGN.md section 4), which reports the
@@ -134,8 +134,11 @@ def one_run(vmm, variant, a):
         if caps:
             src.qmp.command("migrate-set-capabilities",
                             capabilities=[{"capability": c, "state": True} for c in caps])
+        params = dict(a.param)
         if a.downtime_limit is not None:
-            src.qmp.command("migrate-set-parameters", **{"downtime-limit": a.downtime_limit})
+            params["downtime-limit"] = a.downtime_limit
+        if params:
+            src.qmp.command("migrate-set-parameters", **params)
         if a.ready:
             wait_serial(os.path.join(d, "src.serial"), a.ready, a.timeout)
         else:
@@ -160,7 +163,7 @@ def one_run(vmm, variant, a):
         row = {
             "bench": "downtime", "vmm": vmm, "variant": variant, "mem": a.mem,
             "accel": a.qemu_accel if vmm == "qemu" else a.accel,
-            "workload": a.workload, "caps": caps,
+            "workload": a.workload, "caps": caps, "params": dict(a.param),
             "total_ms": info["total-time"], "downtime_ms": info["downtime"],
             "downtime_precise_ms": round(sum(phases.values()), 3) if phases else None,
             "setup_ms": info.get("setup-time"),
@@ -199,6 +202,13 @@ def wait_serial(path, char, timeout):
         time.sleep(0.05)
 
 
+def param_arg(text):
+    name, sep, value = text.partition("=")
+    if not sep or not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: want NAME=N")
+    return name, int(value)
+
+
 def fmt(v, unit=""):
     if v is None:
         return "-"
@@ -222,6 +232,8 @@ def main():
     ap.add_argument("--downtime-limit", type=int, default=None, help="ms (default: the VMM's)")
     ap.add_argument("--cap", action="append", default=[], metavar="NAME",
                     help="a capability set on the source of every run (e.g. auto-converge)")
+    ap.add_argument("--param", action="append", default=[], type=param_arg,
+                    metavar="NAME=N", help="a numeric parameter set on the source of every run")
     ap.add_argument("--variants", default="default,x-early-dirty-log-stop,"
                     "x-switchover-at-threshold", help="kvmig's variants, comma-separated")
     a = ap.parse_args()
@@ -267,6 +279,7 @@ def main():
     print()
     print(f"{a.mem} guest, workload={a.workload}, over a unix socket, {a.runs} runs, medians; "
           f"kvmig -accel {a.accel}" + (f", capabilities {'+'.join(a.cap)}" if a.cap else "")
+          + "".join(f", {k}={v}" for k, v in a.param)
           + (f", QEMU -accel {a.qemu_accel}" if q else ""))
     print(f"{'vmm':<6} {'variant':<26} {'total ms':>9} {'downtime ms':>12} "
           f"{'(precise)':>10} {'bytes':>11} {'in downtime':>12} {'dst RSS MiB':>12}")
