@@ -141,9 +141,10 @@ struct PostcopySrc {
     MigStream *pf;              /* postcopy-preempt: the requested pages' channel, or NULL */
     RAMBlock *pf_last_block;    /* its CONTINUE state */
     /*
-     * max-postcopy-bandwidth, for the background pass only (a requested
-     * page is never held back): bytes sent since bucket_t0 (ns), read
-     * from the parameter once per iteration
+     * max-postcopy-bandwidth, enforced on the background pass only (a
+     * requested page is never held back): payload bytes of requested and
+     * background pages sent since bucket_t0 (ns); bw is read from the
+     * parameter once per iteration
      */
     uint64_t bw;
     int64_t bucket_t0;

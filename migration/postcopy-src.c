@@ -159,14 +159,15 @@ void postcopy_src_rp_start(PostcopySrc *pc)
 /* ---- sending pages (migration thread) ---- */
 
 /* Send @page once after the switch: on @f, or (@urgent) the preempt channel. */
-static void send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page, bool urgent)
+/* Sends @page unless it went since the switch; returns the payload bytes put. */
+static uint64_t send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page, bool urgent)
 {
     RAMState *rs = pc->rs;
     uint64_t offset = page << TARGET_PAGE_BITS;
     bool zero;
 
     if (test_bit(page, pc->sent[rb->index])) {
-        return;     /* in flight or placed: sent once after the switch */
+        return 0;   /* in flight or placed: sent once after the switch */
     }
     set_bit(page, pc->sent[rb->index]);
     if (test_bit(page, rb->bmap)) {
@@ -186,9 +187,20 @@ static void send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page,
     }
     if (zero) {
         mig_stream_put_u8(f, 0);
-    } else {
-        mig_stream_put_buffer_async(f, rb->host + offset, TARGET_PAGE_SIZE);
+        return 1;
     }
+    mig_stream_put_buffer_async(f, rb->host + offset, TARGET_PAGE_SIZE);
+    return TARGET_PAGE_SIZE;
+}
+
+/* max-postcopy-bandwidth: @bytes went on the wire (requested or background). */
+static void bucket_charge(PostcopySrc *pc, uint64_t bytes)
+{
+    if (!pc->bucket_t0) {
+        pc->bucket_t0 = g_get_monotonic_time() * 1000;
+        pc->bucket_bytes = 0;
+    }
+    pc->bucket_bytes += bytes;
 }
 
 /* Send every queued request; true if there were any. */
@@ -206,7 +218,7 @@ static bool send_requests(PostcopySrc *pc, MigStream *f)
             return any;
         }
         for (uint64_t i = 0; i < it->npages; i++) {
-            send_one(pc, f, it->rb, it->page + i, true);
+            bucket_charge(pc, send_one(pc, f, it->rb, it->page + i, true));
         }
         any = true;
         g_free(it);
@@ -288,8 +300,7 @@ bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
                 continue;
             }
         }
-        send_one(pc, f, rb, page, false);
-        pc->bucket_bytes += TARGET_PAGE_SIZE;
+        bucket_charge(pc, send_one(pc, f, rb, page, false));
         rs->scan_page = page + 1;
         if ((++n & 15) == 0 && deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
             break;
@@ -443,7 +454,8 @@ bool postcopy_src_serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **e
     if (!pc->rp_thread) {
         postcopy_src_rp_start(pc);
     }
-    /* max-postcopy-bandwidth holds back the background pass only (background_delay) */
+    /* max-postcopy-bandwidth holds back the background pass only (background_delay),
+     * by the bytes of requested and background pages together */
     mig_stream_set_rate_limit(f, 0);
     pc->bw = migrate_max_postcopy_bandwidth(s->opts);
     for (;;) {
