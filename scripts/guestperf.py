@@ -283,6 +283,10 @@ def migrate_once(a):
         params = dict(parse_param(p) for p in a.param)
         if params:
             src.qmp.command("migrate-set-parameters", **params)
+        # the destination's own (x-postcopy-request-window): kvmig's names, not QEMU's
+        dparams = dict(parse_param(p) for p in a.dst_param)
+        if dparams and not a.qemu:
+            dst.qmp.command("migrate-set-parameters", **dparams)
         start = time.monotonic()
         # guest samples so far move to negative times
         for g in guest:
@@ -506,6 +510,7 @@ def summarize(a, guest, migration, last, timed_out):
         "accel": a.qemu_accel if a.qemu else a.accel,
         "mem": a.mem, "smp": a.smp, "workload": a.workload,
         "caps": a.cap, "params": dict(parse_param(p) for p in a.param),
+        "dst_params": dict(parse_param(p) for p in a.dst_param),
         "status": last.get("status"),
         "timed_out": timed_out,
         "max_time_s": a.max_time,
@@ -881,7 +886,8 @@ def table(data):
     bw = postcopy_bandwidth(cfg["params"])
     lines = [f"guestperf --methods: {cfg['mem']} smp {cfg['smp']} '{cfg['workload']}', "
              f"params {cfg['params'] or 'none'}, caps {cfg['caps'] or 'none'}, "
-             f"postcopy switch at {cfg['postcopy']}, max-time {cfg['max_time_s']:g} s, "
+             + (f"kvmig destination params {cfg['dst_params']}, " if cfg.get("dst_params") else "")
+             + f"postcopy switch at {cfg['postcopy']}, max-time {cfg['max_time_s']:g} s, "
              f"{cfg['runs']} rounds (method order rotating)", ""]
     lines += [f"{n}" for n in data["notes"]] + [""]
     lines.append("| " + " | ".join(TABLE_HEAD) + " |")
@@ -1004,6 +1010,7 @@ def run_methods(a):
     data = {"config": {"mem": a.mem, "smp": a.smp, "workload": a.workload,
                        "accel": a.accel, "qemu_accel": a.qemu_accel if a.qemu else None,
                        "caps": a.cap, "params": dict(parse_param(p) for p in a.param),
+                       "dst_params": dict(parse_param(p) for p in a.dst_param),
                        "postcopy": a.postcopy or "1", "methods": a.methods,
                        "runs": a.runs, "max_time_s": a.max_time, "post_s": a.post,
                        "warmup_s": a.warmup},
@@ -1053,6 +1060,9 @@ def main():
                          "accelerator's dirty log; passed through to -accel)")
     ap.add_argument("--cap", action="append", default=[], metavar="NAME")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--dst-param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a parameter set on kvmig's destination (not on QEMU's), "
+                         "e.g. x-postcopy-request-window=1")
     ap.add_argument("--qemu", action="store_true",
                     help="run qemu-system-x86_64 with the guest ELF instead (-accel kvm "
                          "with --accel kvm where /dev/kvm opens, else tcg)")
