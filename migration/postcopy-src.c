@@ -230,12 +230,8 @@ static int64_t background_delay(PostcopySrc *pc)
 {
     int64_t now = g_get_monotonic_time() * 1000, due;
 
-    if (!pc->bw) {
-        return 0;
-    }
-    if (!pc->bucket_t0) {
-        pc->bucket_t0 = now;
-        pc->bucket_bytes = 0;
+    if (!pc->bw || !pc->bucket_t0) {
+        return 0;       /* unlimited, or nothing sent yet (bucket_charge starts it) */
     }
     due = pc->bucket_t0 + (int64_t)(pc->bucket_bytes * 1000000000ULL / pc->bw);
     if (now - due > 100 * 1000 * 1000) {

@@ -8,7 +8,7 @@ usage: scripts/bench-downtime.py [--build DIR] [--mem 8G] [--runs 3] [--no-qemu]
                                  [--workload 'churn size=3G' --ready C]
                                  [--accel thread,dirty=soft] [--smp N]
                                  [--downtime-limit MS] [--variants default,...]
-                                 [--cap auto-converge ...] [--param NAME=N ...]
+                                 [--cap auto-converge ...] [--param NAME=VALUE ...]
 
 Guest-observed downtime: with `vcpu1=blackout` in --workload (and --smp 2)
 vCPU 1 runs the blackout workload (DESIGN.md section 4), which reports the
@@ -46,7 +46,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "migration"))
 from qmp import QMP  # noqa: E402
-from benchlib import (accel_note, add_vmm_args, qemu_accel_for, med,  # noqa: E402
+from benchlib import (accel_note, add_vmm_args, qemu_accel_for, med, parse_param,  # noqa: E402
                       mem_available, mem_bytes, ratio, wait_migration, with_retries, BadRun)
 
 
@@ -202,13 +202,6 @@ def wait_serial(path, char, timeout):
         time.sleep(0.05)
 
 
-def param_arg(text):
-    name, sep, value = text.partition("=")
-    if not sep or not value.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r}: want NAME=N")
-    return name, int(value)
-
-
 def fmt(v, unit=""):
     if v is None:
         return "-"
@@ -232,8 +225,8 @@ def main():
     ap.add_argument("--downtime-limit", type=int, default=None, help="ms (default: the VMM's)")
     ap.add_argument("--cap", action="append", default=[], metavar="NAME",
                     help="a capability set on the source of every run (e.g. auto-converge)")
-    ap.add_argument("--param", action="append", default=[], type=param_arg,
-                    metavar="NAME=N", help="a numeric parameter set on the source of every run")
+    ap.add_argument("--param", action="append", default=[], type=parse_param,
+                    metavar="NAME=VALUE", help="a parameter set on the source of every run")
     ap.add_argument("--variants", default="default,x-early-dirty-log-stop,"
                     "x-switchover-at-threshold", help="kvmig's variants, comma-separated")
     a = ap.parse_args()

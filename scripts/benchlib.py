@@ -99,6 +99,29 @@ def mem_available():
     return 0
 
 
+def parse_value(v):
+    """A QMP parameter's value from the command line: on/off, a number with
+    an optional binary K/M/G/T suffix, else the string."""
+    low = v.lower()
+    if low in ("on", "true", "yes"):
+        return True
+    if low in ("off", "false", "no"):
+        return False
+    m = re.fullmatch(r"(\d+)([kKmMgGtT]?)", v)
+    if m:
+        mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+        return int(m.group(1)) * mult[m.group(2).lower()]
+    return v
+
+
+def parse_param(p):
+    """NAME=VALUE (--param) as (name, parse_value(VALUE))."""
+    if "=" not in p:
+        raise SystemExit(f"--param {p}: expected NAME=VALUE")
+    k, v = p.split("=", 1)
+    return k, parse_value(v)
+
+
 def med(rows, key):
     """Median of row[key] over the rows that have it, or None."""
     vals = [r[key] for r in rows if r.get(key) is not None]

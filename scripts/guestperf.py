@@ -171,19 +171,6 @@ def accel_arg(v):
         f"invalid accelerator '{v}' (expected kvm, thread or thread,dirty=uffd|soft)")
 
 
-def parse_value(v):
-    low = v.lower()
-    if low in ("on", "true", "yes"):
-        return True
-    if low in ("off", "false", "no"):
-        return False
-    m = re.fullmatch(r"(\d+)([kKmMgGtT]?)", v)
-    if m:
-        mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-        return int(m.group(1)) * mult[m.group(2).lower()]
-    return v
-
-
 # ---- one run ----
 
 def sample_of(info, t):
@@ -280,11 +267,11 @@ def migrate_once(a):
             # the destination's fault figures (QEMU 10.1 names; QEMU 7.2 has blocktime only)
             dst.qmp.command("migrate-set-capabilities",
                             capabilities=[{"capability": "postcopy-blocktime", "state": True}])
-        params = dict(parse_param(p) for p in a.param)
+        params = dict(benchlib.parse_param(p) for p in a.param)
         if params:
             src.qmp.command("migrate-set-parameters", **params)
         # the destination's own (x-postcopy-request-window): kvmig's names, not QEMU's
-        dparams = dict(parse_param(p) for p in a.dst_param)
+        dparams = dict(benchlib.parse_param(p) for p in a.dst_param)
         if dparams and not a.qemu:
             dst.qmp.command("migrate-set-parameters", **dparams)
         start = time.monotonic()
@@ -446,13 +433,6 @@ def postcopy_due(when, info, t):
     return info.get("ram", {}).get("dirty-sync-count", 0) >= int(when)
 
 
-def parse_param(p):
-    if "=" not in p:
-        raise SystemExit(f"--param {p}: expected NAME=VALUE")
-    k, v = p.split("=", 1)
-    return k, parse_value(v)
-
-
 def phases(migration):
     """(setup_end, active_end, end, downtime_s, throttled spans) from the samples."""
     if not migration:
@@ -509,8 +489,8 @@ def summarize(a, guest, migration, last, timed_out):
         "version": vmm_version(a),
         "accel": a.qemu_accel if a.qemu else a.accel,
         "mem": a.mem, "smp": a.smp, "workload": a.workload,
-        "caps": a.cap, "params": dict(parse_param(p) for p in a.param),
-        "dst_params": dict(parse_param(p) for p in a.dst_param),
+        "caps": a.cap, "params": dict(benchlib.parse_param(p) for p in a.param),
+        "dst_params": dict(benchlib.parse_param(p) for p in a.dst_param),
         "status": last.get("status"),
         "timed_out": timed_out,
         "max_time_s": a.max_time,
@@ -1009,8 +989,8 @@ def run_methods(a):
                      "one pass apart (--postcopy Ts switches both at T)")
     data = {"config": {"mem": a.mem, "smp": a.smp, "workload": a.workload,
                        "accel": a.accel, "qemu_accel": a.qemu_accel if a.qemu else None,
-                       "caps": a.cap, "params": dict(parse_param(p) for p in a.param),
-                       "dst_params": dict(parse_param(p) for p in a.dst_param),
+                       "caps": a.cap, "params": dict(benchlib.parse_param(p) for p in a.param),
+                       "dst_params": dict(benchlib.parse_param(p) for p in a.dst_param),
                        "postcopy": a.postcopy or "1", "methods": a.methods,
                        "runs": a.runs, "max_time_s": a.max_time, "post_s": a.post,
                        "warmup_s": a.warmup},
