@@ -105,6 +105,7 @@ static const ParamDesc params_desc[] = {
     P("multifd-zstd-level", PARAM_U8, HMP_NUMBER, multifd_zstd_level),
     /* kvmig's own, after QEMU's */
     P("x-postcopy-request-window", PARAM_U64, HMP_NUMBER, x_postcopy_request_window),
+    P("x-postcopy-priority-boost", PARAM_U8, HMP_NUMBER, x_postcopy_priority_boost),
 };
 
 static const ParamDesc *param_find(const char *name)
@@ -139,6 +140,7 @@ void mig_opts_init(MigrationOptions *o)
         .multifd_zstd_level = MIGRATE_DEFAULT_MULTIFD_ZSTD_LEVEL,
         .xbzrle_cache_size = MIGRATE_DEFAULT_XBZRLE_CACHE_SIZE,
         .x_postcopy_request_window = MIGRATE_DEFAULT_POSTCOPY_REQUEST_WINDOW,
+        .x_postcopy_priority_boost = MIGRATE_DEFAULT_POSTCOPY_PRIORITY_BOOST,
     };
 }
 
@@ -199,6 +201,7 @@ GETTER(MultiFDCompression, migrate_multifd_compression, multifd_compression)
 GETTER(int, migrate_multifd_zlib_level, multifd_zlib_level)
 GETTER(int, migrate_multifd_zstd_level, multifd_zstd_level)
 GETTER(unsigned, migrate_x_postcopy_request_window, x_postcopy_request_window)
+GETTER(unsigned, migrate_x_postcopy_priority_boost, x_postcopy_priority_boost)
 
 bool migrate_tls(MigrationOptions *o)
 {
@@ -625,6 +628,11 @@ static bool params_check(const MigrationParameters *p, GError **errp)
         p->x_postcopy_request_window > MIGRATE_MAX_POSTCOPY_REQUEST_WINDOW) {
         kvmig_error(errp, "Parameter 'x-postcopy-request-window' expects a value between 1 "
                     "and %d", MIGRATE_MAX_POSTCOPY_REQUEST_WINDOW);
+        return false;
+    }
+    if (p->x_postcopy_priority_boost > MIGRATE_MAX_POSTCOPY_PRIORITY_BOOST) {
+        kvmig_error(errp, "Parameter 'x-postcopy-priority-boost' expects a value between 0 "
+                    "and %d", MIGRATE_MAX_POSTCOPY_PRIORITY_BOOST);
         return false;
     }
     return true;

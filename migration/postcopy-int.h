@@ -49,6 +49,7 @@ struct PostcopyIncoming {
     GThread *fault_thread;
     GThread *listen_thread;
     bool listening;             /* atomic: the listen thread places pages */
+    uint8_t *place_buf;         /* listen thread: POSTCOPY_PLACE_BATCH pages */
 
     /* fault thread */
     RAMBlock *last_req_block;
@@ -86,6 +87,15 @@ struct PostcopyIncoming {
 
 /* postcopy-ram.c */
 /* Write @m on the return path (under rp_lock; best effort). */
+/*
+ * x-postcopy-priority-boost: the calling thread carries pages after the
+ * switch, so it runs at nice -boost, ahead of the vCPU threads that wait
+ * for those pages.  *@old (if not NULL) gets the nice value to go back to;
+ * false if the parameter is 0 or the kernel refused (no CAP_SYS_NICE): the
+ * thread then keeps its nice value, nothing else changes.
+ */
+bool postcopy_boost_thread(MigrationOptions *o, int *old);
+
 void postcopy_rp_write(PostcopyIncoming *pi, const MigRpMsg *m);
 /* Ask the source for @npages pages of @rb from @page on. */
 void postcopy_request_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,

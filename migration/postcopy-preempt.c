@@ -79,6 +79,7 @@ static gpointer preempt_thread(gpointer opaque)
 {
     PostcopyIncoming *pi = opaque;
 
+    postcopy_boost_thread(pi->s->opts, NULL);
     pi->preempt_ok = preempt_load(pi, pi->preempt_f, &pi->preempt_err);
     return NULL;
 }

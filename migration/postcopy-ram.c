@@ -39,6 +39,7 @@
 
 #include "migration/postcopy-int.h"
 #include "util/bitmap.h"
+#include "util/cutils.h"
 #include "util/error.h"
 
 static int64_t now_ns(void)
@@ -52,6 +53,20 @@ void postcopy_rp_write(PostcopyIncoming *pi, const MigRpMsg *m)
     /* best effort: a broken link shows up on the main stream too */
     mig_rp_send(pi->ch, m);
     g_mutex_unlock(&pi->rp_lock);
+}
+
+bool postcopy_boost_thread(MigrationOptions *o, int *old)
+{
+    unsigned boost = migrate_x_postcopy_priority_boost(o);
+    int prev;
+
+    if (!boost || !thread_set_nice(-(int)boost, &prev)) {
+        return false;
+    }
+    if (old) {
+        *old = prev;
+    }
+    return true;
 }
 
 static RAMBlock *block_of(PostcopyIncoming *pi, uint64_t addr, uint64_t *page)
@@ -159,6 +174,8 @@ static gpointer fault_thread(gpointer opaque)
 {
     PostcopyIncoming *pi = opaque;
 
+    postcopy_boost_thread(pi->s->opts, NULL);
+
     for (;;) {
         struct pollfd pfd[2] = {
             { .fd = pi->uffd, .events = POLLIN },
@@ -234,54 +251,101 @@ bool postcopy_listening(PostcopyIncoming *pi)
     return pi && __atomic_load_n(&pi->listening, __ATOMIC_ACQUIRE);
 }
 
+/* Placed: @npages pages from @offset are mapped whole; account for them. */
+static void note_pages_placed(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
+                              uint64_t npages)
+{
+    uint64_t dst = (uintptr_t)rb->host + offset;
+    int64_t now;
+
+    stat_add(&pi->s->in_stats, postcopy_pages_placed, npages);
+    g_mutex_lock(&pi->lock);
+    now = now_ns();
+    for (uint64_t i = 0; i < npages; i++, dst += TARGET_PAGE_SIZE) {
+        gpointer t0 = NULL;
+
+        if (rb->index < G_N_ELEMENTS(pi->placed)) {
+            set_bit((offset >> TARGET_PAGE_BITS) + i, pi->placed[rb->index]);
+        }
+        if (g_hash_table_steal_extended(pi->fault_ns, GSIZE_TO_POINTER(dst), NULL, &t0)) {
+            int64_t lat = now - (int64_t)GPOINTER_TO_SIZE(t0);
+
+            migration_stats_add_latency(&pi->s->in_stats, lat > 0 ? lat : 0);
+            note_placed(pi, dst, now);
+        }
+    }
+    g_mutex_unlock(&pi->lock);
+}
+
+static bool place_failed(RAMBlock *rb, uint64_t offset, GError **errp)
+{
+    kvmig_error_errno(errp, errno, "postcopy: placing page 0x%" G_GINT64_MODIFIER
+                      "x of '%s'", offset, rb->idstr);
+    return false;
+}
+
+bool postcopy_place_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
+                          const void *data, uint64_t npages, GError **errp)
+{
+    uint64_t len = npages << TARGET_PAGE_BITS, done = 0;
+
+    while (done < len) {
+        struct uffdio_copy c = {
+            .dst = (uintptr_t)rb->host + offset + done,
+            .src = (uintptr_t)data + done,
+            .len = len - done,
+        };
+
+        if (ioctl(pi->uffd, UFFDIO_COPY, &c) == 0) {
+            done = len;
+        } else if (c.copy > 0) {
+            /* a part went (the kernel stopped early, or at a present page) */
+            done += (uint64_t)c.copy;
+        } else if (errno == EEXIST) {
+            done += TARGET_PAGE_SIZE;   /* present already (never discarded) */
+        } else if (errno != EAGAIN && errno != EINTR) {
+            return place_failed(rb, offset + done, errp);
+        }
+    }
+    note_pages_placed(pi, rb, offset, npages);
+    return true;
+}
+
 bool postcopy_place_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
                          const void *data, GError **errp)
 {
-    uint64_t dst = (uintptr_t)rb->host + offset;
-    gpointer t0 = NULL;
-    int64_t now;
-    int ret;
-
+    if (data) {
+        return postcopy_place_pages(pi, rb, offset, data, 1, errp);
+    }
     for (;;) {
-        if (data) {
-            struct uffdio_copy c = {
-                .dst = dst, .src = (uintptr_t)data, .len = TARGET_PAGE_SIZE,
-            };
-            ret = ioctl(pi->uffd, UFFDIO_COPY, &c);
-        } else {
-            struct uffdio_zeropage z = {
-                .range = { .start = dst, .len = TARGET_PAGE_SIZE },
-            };
-            ret = ioctl(pi->uffd, UFFDIO_ZEROPAGE, &z);
-        }
-        if (ret == 0 || errno == EEXIST) {
+        struct uffdio_zeropage z = {
+            .range = { .start = (uintptr_t)rb->host + offset, .len = TARGET_PAGE_SIZE },
+        };
+
+        if (ioctl(pi->uffd, UFFDIO_ZEROPAGE, &z) == 0 || errno == EEXIST) {
             break;      /* EEXIST: present already (never discarded) */
         }
         if (errno != EAGAIN && errno != EINTR) {
-            kvmig_error_errno(errp, errno, "postcopy: placing page 0x%" G_GINT64_MODIFIER
-                              "x of '%s'", offset, rb->idstr);
-            return false;
+            return place_failed(rb, offset, errp);
         }
     }
-    stat_add(&pi->s->in_stats, postcopy_pages_placed, 1);
-    g_mutex_lock(&pi->lock);
-    now = now_ns();
-    if (rb->index < G_N_ELEMENTS(pi->placed)) {
-        set_bit(offset >> TARGET_PAGE_BITS, pi->placed[rb->index]);
-    }
-    if (g_hash_table_steal_extended(pi->fault_ns, GSIZE_TO_POINTER(dst), NULL, &t0)) {
-        int64_t lat = now - (int64_t)GPOINTER_TO_SIZE(t0);
-
-        migration_stats_add_latency(&pi->s->in_stats, lat > 0 ? lat : 0);
-        note_placed(pi, dst, now);
-    }
-    g_mutex_unlock(&pi->lock);
+    note_pages_placed(pi, rb, offset, 1);
     return true;
+}
+
+uint8_t *postcopy_place_buffer(PostcopyIncoming *pi)
+{
+    if (!pi->place_buf) {
+        pi->place_buf = g_malloc((size_t)POSTCOPY_PLACE_BATCH << TARGET_PAGE_BITS);
+    }
+    return pi->place_buf;
 }
 
 static gpointer listen_thread(gpointer opaque)
 {
     PostcopyIncoming *pi = opaque;
+
+    postcopy_boost_thread(pi->s->opts, NULL);
 
     pi->listen_ok = loadvm_state_continue(pi->s->reg, pi->f, &pi->listen_err);
     /*
@@ -572,6 +636,7 @@ void postcopy_incoming_free(PostcopyIncoming *pi)
     if (pi->quit_fd >= 0) {
         close(pi->quit_fd);
     }
+    g_free(pi->place_buf);
     for (unsigned i = 0; i < G_N_ELEMENTS(pi->requested); i++) {
         g_free(pi->requested[i]);
         g_free(pi->placed[i]);

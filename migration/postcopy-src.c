@@ -28,6 +28,7 @@
 #include "migration/postcopy-int.h"
 #include "util/bitmap.h"
 #include "util/bufferiszero.h"
+#include "util/cutils.h"
 #include "util/error.h"
 
 void postcopy_src_advise(MigStream *f)
@@ -91,6 +92,8 @@ static bool queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp)
 static gpointer rp_thread(gpointer opaque)
 {
     PostcopySrc *pc = opaque;
+
+    postcopy_boost_thread(pc->s->opts, NULL);
 
     for (;;) {
         g_autoptr(GError) err = NULL;
@@ -439,11 +442,7 @@ static bool flush_counted(MigrationState *s, MigStream *f, uint64_t base, GError
     return true;
 }
 
-/*
- * Serve pages on @f until every page is sent, then END, EOF and DONE.
- * Byte counts: @base is what was transferred before @f (earlier streams).
- */
-bool postcopy_src_serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
+static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
 {
     MigrationState *s = pc->s;
 
@@ -480,6 +479,24 @@ bool postcopy_src_serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **e
         return false;
     }
     return wait_done(pc, errp);
+}
+
+/*
+ * Serve pages on @f until every page is sent, then END, EOF and DONE.
+ * Byte counts: @base is what was transferred before @f (earlier streams).
+ * The guest is stopped here, so the migration thread's CPU goes to pages
+ * the destination's vCPUs wait for: it runs boosted meanwhile.
+ */
+bool postcopy_src_serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
+{
+    int old;
+    bool boosted = postcopy_boost_thread(pc->s->opts, &old);
+    bool ok = serve(pc, f, base, errp);
+
+    if (boosted) {
+        thread_set_nice(old, &old);   /* raising it back is always allowed */
+    }
+    return ok;
 }
 
 void postcopy_src_serve_end(PostcopySrc *pc, bool ok)

@@ -217,5 +217,16 @@ bool postcopy_listening(PostcopyIncoming *pi);
 /* Listen thread: place one page atomically (@data NULL: a zero page). */
 bool postcopy_place_page(PostcopyIncoming *pi, struct RAMBlock *rb, uint64_t offset,
                          const void *data, GError **errp);
+/*
+ * Listen thread: place @npages pages from @offset on, whose contents are
+ * consecutive at @data, with as few UFFDIO_COPY calls as the kernel allows
+ * (pages present already are skipped, as postcopy_place_page skips them).
+ */
+bool postcopy_place_pages(PostcopyIncoming *pi, struct RAMBlock *rb, uint64_t offset,
+                          const void *data, uint64_t npages, GError **errp);
+/* Up to how many pages postcopy_place_pages is given at once by ram-load.c. */
+#define POSTCOPY_PLACE_BATCH 32
+/* The listen thread's buffer of POSTCOPY_PLACE_BATCH pages for them. */
+uint8_t *postcopy_place_buffer(PostcopyIncoming *pi);
 
 #endif

@@ -249,6 +249,45 @@ static bool load_xbzrle(MigStream *f, RAMBlock *rb, uint64_t addr, GError **errp
 }
 
 /*
+ * Postcopy, listen thread: the PAGE record at @addr of @rb, with the PAGE
+ * records right behind it in the buffer that continue it page by page (the
+ * background pass sends runs), placed with one UFFDIO_COPY.  Only records
+ * that have arrived whole are taken, so no page waits for a later one.
+ */
+static bool load_postcopy_run(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t addr,
+                              GError **errp)
+{
+    uint8_t *buf = postcopy_place_buffer(rs->pc_in);
+    uint64_t n = 1;
+
+    if (!mig_stream_get_buffer(f, buf, TARGET_PAGE_SIZE)) {
+        kvmig_error(errp, "RAM page at 0x%" G_GINT64_MODIFIER "x: %s", addr,
+                    mig_stream_error_msg(f));
+        return false;
+    }
+    while (n < POSTCOPY_PLACE_BATCH) {
+        uint64_t next = addr + (n << TARGET_PAGE_BITS);
+        const uint8_t *p = mig_stream_peek_buffered(f, 8 + TARGET_PAGE_SIZE);
+        uint64_t word = 0;
+
+        if (!p || next >= rb->used_length) {
+            break;
+        }
+        for (unsigned i = 0; i < 8; i++) {
+            word = word << 8 | p[i];
+        }
+        if (word != (next | RAM_SAVE_FLAG_CONTINUE | RAM_SAVE_FLAG_PAGE)) {
+            break;
+        }
+        mig_stream_get_be64(f);
+        mig_stream_get_buffer(f, buf + (n << TARGET_PAGE_BITS), TARGET_PAGE_SIZE);
+        n++;
+    }
+    rs->pages_loaded += n;
+    return postcopy_place_pages(rs->pc_in, rb, addr, buf, n, errp);
+}
+
+/*
  * Postcopy, listen thread: a ZERO or PAGE record placed with userfaultfd,
  * so that a vCPU waiting on the page wakes to all of it.  Other records
  * are not sent after the switch.
@@ -280,13 +319,7 @@ static bool load_postcopy_page(RAMState *rs, MigStream *f, uint64_t flags, uint6
         rs->zero_pages_loaded++;
         return postcopy_place_page(rs->pc_in, rb, addr, ch ? page : NULL, errp);
     }
-    if (!mig_stream_get_buffer(f, page, sizeof(page))) {
-        kvmig_error(errp, "RAM page at 0x%" G_GINT64_MODIFIER "x: %s", addr,
-                    mig_stream_error_msg(f));
-        return false;
-    }
-    rs->pages_loaded++;
-    return postcopy_place_page(rs->pc_in, rb, addr, page, errp);
+    return load_postcopy_run(rs, f, rb, addr, errp);
 }
 
 bool ram_load(MigStream *f, void *opaque, int version_id, GError **errp)

@@ -398,6 +398,14 @@ bool mig_stream_get_buffer(MigStream *f, void *buf, size_t len)
     return true;
 }
 
+const uint8_t *mig_stream_peek_buffered(MigStream *f, size_t len)
+{
+    if (f->err || f->buf_used - f->rpos < len) {
+        return NULL;
+    }
+    return f->buf + f->rpos;
+}
+
 bool mig_stream_peek_u8(MigStream *f, uint8_t *v)
 {
     if (!fill(f)) {

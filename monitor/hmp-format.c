@@ -118,6 +118,7 @@ static const struct {
     { "multifd-zstd-level", PF_NUM, "" },
     /* kvmig's own */
     { "x-postcopy-request-window", PF_NUM, " pages" },
+    { "x-postcopy-priority-boost", PF_NUM, "" },
 };
 
 static void print_param(GString *out, JsonObject *o, const char *name, ParamFmt fmt,

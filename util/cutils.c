@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "util/cutils.h"
 #include "util/error.h"
@@ -126,4 +128,21 @@ char *escape_bytes(const char *p, size_t len)
     g_autofree char *raw = g_strndup(p, len);
 
     return g_strescape(raw, NULL);
+}
+
+bool thread_set_nice(int nice, int *old)
+{
+    pid_t tid = gettid();
+    int cur;
+
+    errno = 0;
+    cur = getpriority(PRIO_PROCESS, tid);
+    if (cur == -1 && errno) {
+        return false;
+    }
+    if (setpriority(PRIO_PROCESS, tid, nice) < 0) {
+        return false;
+    }
+    *old = cur;
+    return true;
 }

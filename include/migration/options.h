@@ -65,6 +65,9 @@ typedef enum MultiFDCompression {
 /* x-postcopy-request-window: pages a fault asks for (docs/devel/migration/postcopy.rst) */
 #define MIGRATE_DEFAULT_POSTCOPY_REQUEST_WINDOW 64
 #define MIGRATE_MAX_POSTCOPY_REQUEST_WINDOW     1024
+/* x-postcopy-priority-boost: the postcopy page path's nice is this much below 0 */
+#define MIGRATE_DEFAULT_POSTCOPY_PRIORITY_BOOST 10
+#define MIGRATE_MAX_POSTCOPY_PRIORITY_BOOST     20
 
 /* Longest tls-creds / tls-hostname / tls-authz value + 1 (a DNS name fits). */
 #define MIGRATE_TLS_STR_MAX 256
@@ -90,6 +93,7 @@ typedef struct MigrationParameters {
     uint64_t max_postcopy_bandwidth;    /* bytes/second after the switch; 0: unlimited */
     /* kvmig, destination: pages one postcopy fault asks for, 1..1024 */
     uint64_t x_postcopy_request_window;
+    uint8_t x_postcopy_priority_boost;
     /* TLS (QEMU's StrOrNull: "" or null = off); strings, so the struct copies */
     char tls_creds[MIGRATE_TLS_STR_MAX];    /* id of a tls-creds-* object */
     char tls_hostname[MIGRATE_TLS_STR_MAX]; /* name the destination's certificate has */
@@ -141,6 +145,7 @@ bool migrate_tls(MigrationOptions *o);
 int migrate_multifd_zlib_level(MigrationOptions *o);
 uint64_t migrate_max_postcopy_bandwidth(MigrationOptions *o);
 unsigned migrate_x_postcopy_request_window(MigrationOptions *o);
+unsigned migrate_x_postcopy_priority_boost(MigrationOptions *o);
 int migrate_multifd_zstd_level(MigrationOptions *o);
 
 /* Names <-> enums; lookup returns false for unknown names. */

@@ -75,6 +75,11 @@ uint64_t mig_stream_get_be64(MigStream *f);
  * returns false.
  */
 bool mig_stream_get_buffer(MigStream *f, void *buf, size_t len);
+/*
+ * The next @len unread bytes if they are in the buffer already, else NULL:
+ * never reads the channel, never blocks, consumes nothing.
+ */
+const uint8_t *mig_stream_peek_buffered(MigStream *f, size_t len);
 /* Look at the next byte without consuming it; false at end or on error. */
 bool mig_stream_peek_u8(MigStream *f, uint8_t *v);
 /* True at a clean end of stream (no more bytes, no error). */

@@ -30,4 +30,11 @@ char *size_to_str(uint64_t bytes);
  */
 char *escape_bytes(const char *p, size_t len);
 
+/*
+ * thread_set_nice: give the calling thread (Linux: nice is per thread) the
+ * nice value @nice and store the one it had in *@old.  Lowering it needs
+ * CAP_SYS_NICE or RLIMIT_NICE; false with errno set when refused.
+ */
+bool thread_set_nice(int nice, int *old);
+
 #endif

@@ -61,6 +61,25 @@ static void test_sticky_read_error(void)
     g_assert_cmpint(mig_stream_close(r), ==, -EPIPE);
 }
 
+/* peek_buffered shows only what a read brought in already, and consumes nothing. */
+static void test_peek_buffered(void)
+{
+    static const uint8_t data[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+    MigStream *r = mig_stream_new(mig_channel_new_memory_reader(data, sizeof(data)));
+    const uint8_t *p;
+
+    g_assert_null(mig_stream_peek_buffered(r, 1));      /* nothing read yet */
+    g_assert_cmpuint(mig_stream_get_u8(r), ==, 1);      /* the read fills the buffer */
+    p = mig_stream_peek_buffered(r, 8);
+    g_assert_nonnull(p);
+    g_assert_cmpmem(p, 8, data + 1, 8);
+    g_assert_null(mig_stream_peek_buffered(r, 9));      /* more than there is */
+    g_assert_cmpuint(mig_stream_get_be64(r), ==, 0x0203040506070809ULL);
+    g_assert_null(mig_stream_peek_buffered(r, 1));
+    g_assert_true(mig_stream_at_eof(r));
+    mig_stream_close(r);
+}
+
 static void test_sticky_write_error(void)
 {
     MigChannel *w = mig_channel_new_memory_writer();
@@ -166,6 +185,7 @@ int main(int argc, char **argv)
     g_test_add_func("/mig-stream/roundtrip", test_put_get_roundtrip);
     g_test_add_func("/mig-stream/sticky-read-error", test_sticky_read_error);
     g_test_add_func("/mig-stream/sticky-write-error", test_sticky_write_error);
+    g_test_add_func("/mig-stream/peek-buffered", test_peek_buffered);
     g_test_add_func("/mig-stream/iovec-batching", test_iovec_batching);
     g_test_add_func("/mig-stream/large-get", test_large_get_bypasses_buffer);
     g_test_add_func("/mig-stream/rate-limit", test_rate_limit_accounting);

@@ -122,7 +122,8 @@ static void test_ranges(void)
                     "\"downtime-limit\": 2000000, \"multifd-channels\": 255, "
                     "\"multifd-zlib-level\": 9, \"multifd-zstd-level\": 20, "
                     "\"xbzrle-cache-size\": 4096, \"max-cpu-throttle\": 1, "
-                    "\"max-bandwidth\": 0, \"x-postcopy-request-window\": 1024}");
+                    "\"max-bandwidth\": 0, \"x-postcopy-request-window\": 1024, "
+                    "\"x-postcopy-priority-boost\": 20}");
     expect_param_ok(&o, "{\"compress-level\": 9, \"max-cpu-throttle\": 99}");
     /* one past them is not (QEMU 7.2's texts) */
     expect_param_error(&o, "{\"compress-level\": 10}",
@@ -160,6 +161,8 @@ static void test_ranges(void)
     expect_param_error(&o, "{\"x-postcopy-request-window\": 1025}",
                        "Parameter 'x-postcopy-request-window' expects a value between 1 and "
                        "1024");
+    expect_param_error(&o, "{\"x-postcopy-priority-boost\": 21}",
+                       "Parameter 'x-postcopy-priority-boost' expects a value between 0 and 20");
     expect_param_error(&o, "{\"xbzrle-cache-size\": 4097}",
                        "Parameter 'xbzrle_cache_size' expects a power of two no less than "
                        "the target page size");

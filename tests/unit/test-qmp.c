@@ -557,7 +557,7 @@ static void test_caps_params(Fixture *f, gconstpointer data)
                     "\"multifd-channels\": 2, \"xbzrle-cache-size\": 67108864, \"max-postcopy-bandwidth\": 0, "
                     "\"max-cpu-throttle\": 99, \"multifd-compression\": \"zlib\", "
                     "\"multifd-zlib-level\": 1, \"multifd-zstd-level\": 1, "
-                    "\"x-postcopy-request-window\": 64}}");
+                    "\"x-postcopy-request-window\": 64, \"x-postcopy-priority-boost\": 10}}");
 }
 
 /* ---- HMP ---- */
@@ -678,7 +678,8 @@ static void test_hmp_migration_options(Fixture *f, gconstpointer data)
                     "tls-authz: ''\r\n"
                     "multifd-zlib-level: 1\r\n"
                     "multifd-zstd-level: 1\r\n"
-                    "x-postcopy-request-window: 64 pages\r\n");
+                    "x-postcopy-request-window: 64 pages\r\n"
+                    "x-postcopy-priority-boost: 10\r\n");
 }
 
 /* A query-migrate reply of QEMU 7.2 (completed, xbzrle on) and its `info migrate`. */
