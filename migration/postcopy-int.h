@@ -49,7 +49,13 @@ struct PostcopyIncoming {
     GThread *fault_thread;
     GThread *listen_thread;
     bool listening;             /* atomic: the listen thread places pages */
-    uint8_t *place_buf;         /* listen thread: POSTCOPY_PLACE_BATCH pages */
+    /* the placer, started and drained by the listen thread */
+    GThread *placer;
+    GAsyncQueue *place_full;    /* runs to place; a run with rb NULL ends it */
+    GAsyncQueue *place_free;    /* runs placed, to fill again */
+    PostcopyPlaceRun place_runs[4];
+    bool place_failed;          /* atomic; place_err says why */
+    GError *place_err;
 
     /* fault thread */
     RAMBlock *last_req_block;

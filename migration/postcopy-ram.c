@@ -333,12 +333,76 @@ bool postcopy_place_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
     return true;
 }
 
-uint8_t *postcopy_place_buffer(PostcopyIncoming *pi)
+static gpointer placer_thread(gpointer opaque)
 {
-    if (!pi->place_buf) {
-        pi->place_buf = g_malloc((size_t)POSTCOPY_PLACE_BATCH << TARGET_PAGE_BITS);
+    PostcopyIncoming *pi = opaque;
+
+    postcopy_boost_thread(pi->s->opts, NULL);
+    for (;;) {
+        PostcopyPlaceRun *run = g_async_queue_pop(pi->place_full);
+
+        if (!run->rb) {
+            g_free(run);
+            return NULL;
+        }
+        if (!__atomic_load_n(&pi->place_failed, __ATOMIC_ACQUIRE) &&
+            !postcopy_place_pages(pi, run->rb, run->offset, run->buf, run->npages,
+                                  &pi->place_err)) {
+            __atomic_store_n(&pi->place_failed, true, __ATOMIC_RELEASE);
+        }
+        g_async_queue_push(pi->place_free, run);
     }
-    return pi->place_buf;
+}
+
+static void placer_start(PostcopyIncoming *pi)
+{
+    if (!pi->place_full) {
+        pi->place_full = g_async_queue_new();
+        pi->place_free = g_async_queue_new();
+        for (unsigned i = 0; i < G_N_ELEMENTS(pi->place_runs); i++) {
+            pi->place_runs[i].buf = g_malloc((size_t)POSTCOPY_PLACE_BATCH << TARGET_PAGE_BITS);
+            g_async_queue_push(pi->place_free, &pi->place_runs[i]);
+        }
+    }
+    pi->placer = g_thread_new("postcopy-place", placer_thread, pi);
+}
+
+/* Every run handed over is placed (or the placer failed): false with *errp then. */
+static bool placer_stop(PostcopyIncoming *pi, GError **errp)
+{
+    g_async_queue_push(pi->place_full, g_new0(PostcopyPlaceRun, 1));
+    g_thread_join(pi->placer);
+    pi->placer = NULL;
+    if (pi->place_failed) {
+        if (errp && !*errp) {
+            g_propagate_error(errp, g_steal_pointer(&pi->place_err));
+        }
+        g_clear_error(&pi->place_err);
+        pi->place_failed = false;
+        return false;
+    }
+    return true;
+}
+
+PostcopyPlaceRun *postcopy_place_run_get(PostcopyIncoming *pi)
+{
+    return g_async_queue_pop(pi->place_free);
+}
+
+void postcopy_place_run_drop(PostcopyIncoming *pi, PostcopyPlaceRun *run)
+{
+    g_async_queue_push(pi->place_free, run);
+}
+
+bool postcopy_place_run_put(PostcopyIncoming *pi, PostcopyPlaceRun *run, GError **errp)
+{
+    if (__atomic_load_n(&pi->place_failed, __ATOMIC_ACQUIRE)) {
+        g_async_queue_push(pi->place_free, run);
+        kvmig_error(errp, "%s", pi->place_err->message);
+        return false;
+    }
+    g_async_queue_push(pi->place_full, run);
+    return true;
 }
 
 static gpointer listen_thread(gpointer opaque)
@@ -346,8 +410,12 @@ static gpointer listen_thread(gpointer opaque)
     PostcopyIncoming *pi = opaque;
 
     postcopy_boost_thread(pi->s->opts, NULL);
-
+    placer_start(pi);
     pi->listen_ok = loadvm_state_continue(pi->s->reg, pi->f, &pi->listen_err);
+    /* what the stream brought is placed before anything looks at RAM */
+    if (!placer_stop(pi, pi->listen_ok ? &pi->listen_err : NULL)) {
+        pi->listen_ok = false;
+    }
     /*
      * The source ends the preempt channel (EOS) before it writes EOF here:
      * every page sent on it is placed before RAM is unregistered.
@@ -636,7 +704,13 @@ void postcopy_incoming_free(PostcopyIncoming *pi)
     if (pi->quit_fd >= 0) {
         close(pi->quit_fd);
     }
-    g_free(pi->place_buf);
+    if (pi->place_full) {
+        for (unsigned i = 0; i < G_N_ELEMENTS(pi->place_runs); i++) {
+            g_free(pi->place_runs[i].buf);
+        }
+        g_async_queue_unref(pi->place_full);
+        g_async_queue_unref(pi->place_free);
+    }
     for (unsigned i = 0; i < G_N_ELEMENTS(pi->requested); i++) {
         g_free(pi->requested[i]);
         g_free(pi->placed[i]);

@@ -224,9 +224,30 @@ bool postcopy_place_page(PostcopyIncoming *pi, struct RAMBlock *rb, uint64_t off
  */
 bool postcopy_place_pages(PostcopyIncoming *pi, struct RAMBlock *rb, uint64_t offset,
                           const void *data, uint64_t npages, GError **errp);
-/* Up to how many pages postcopy_place_pages is given at once by ram-load.c. */
+/* Up to how many pages a run handed to the placer holds. */
 #define POSTCOPY_PLACE_BATCH 32
-/* The listen thread's buffer of POSTCOPY_PLACE_BATCH pages for them. */
-uint8_t *postcopy_place_buffer(PostcopyIncoming *pi);
+
+/*
+ * A run of consecutive pages for the placer thread ("postcopy-place"): the
+ * listen thread fills the next run from the stream while the placer's
+ * UFFDIO_COPY maps the one before, so the two halves of placing a page
+ * run on two cores.
+ */
+typedef struct PostcopyPlaceRun {
+    struct RAMBlock *rb;
+    uint64_t offset;
+    uint64_t npages;
+    uint8_t *buf;               /* POSTCOPY_PLACE_BATCH pages */
+} PostcopyPlaceRun;
+
+/* Listen thread: a free run to fill (waits while all are with the placer). */
+PostcopyPlaceRun *postcopy_place_run_get(PostcopyIncoming *pi);
+/* Listen thread: give back @run unfilled. */
+void postcopy_place_run_drop(PostcopyIncoming *pi, PostcopyPlaceRun *run);
+/*
+ * Listen thread: hand @run (filled: rb, offset, npages, buf) to the placer.
+ * False with *errp if the placer has failed (then nothing more is placed).
+ */
+bool postcopy_place_run_put(PostcopyIncoming *pi, PostcopyPlaceRun *run, GError **errp);
 
 #endif

@@ -257,12 +257,14 @@ static bool load_xbzrle(MigStream *f, RAMBlock *rb, uint64_t addr, GError **errp
 static bool load_postcopy_run(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t addr,
                               GError **errp)
 {
-    uint8_t *buf = postcopy_place_buffer(rs->pc_in);
+    PostcopyPlaceRun *run = postcopy_place_run_get(rs->pc_in);
+    uint8_t *buf = run->buf;
     uint64_t n = 1;
 
     if (!mig_stream_get_buffer(f, buf, TARGET_PAGE_SIZE)) {
         kvmig_error(errp, "RAM page at 0x%" G_GINT64_MODIFIER "x: %s", addr,
                     mig_stream_error_msg(f));
+        postcopy_place_run_drop(rs->pc_in, run);
         return false;
     }
     while (n < POSTCOPY_PLACE_BATCH) {
@@ -284,7 +286,10 @@ static bool load_postcopy_run(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t
         n++;
     }
     rs->pages_loaded += n;
-    return postcopy_place_pages(rs->pc_in, rb, addr, buf, n, errp);
+    run->rb = rb;
+    run->offset = addr;
+    run->npages = n;
+    return postcopy_place_run_put(rs->pc_in, run, errp);
 }
 
 /*
