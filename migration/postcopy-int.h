@@ -50,9 +50,14 @@ struct PostcopyIncoming {
     GThread *listen_thread;
     bool listening;             /* atomic: the listen thread places pages */
 
-    /* fault thread */
+    /*
+     * fault thread, or the listen thread at RESUME while the fault thread
+     * is stopped; the bitmaps (allocated at LISTEN, freed with pi) change
+     * under lock, as they are read with placed
+     */
     RAMBlock *last_req_block;
-    unsigned long *requested[2];
+    unsigned long *requested[2];    /* per RAM block: asked for, in any request */
+    unsigned long *urgent[2];       /* per RAM block: asked for as a request's first page */
 
     GMutex rp_lock;
 
