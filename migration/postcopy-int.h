@@ -92,7 +92,11 @@ struct PostcopyIncoming {
 /* postcopy-ram.c */
 /* Write @m on the return path (under rp_lock; best effort). */
 void postcopy_rp_write(PostcopyIncoming *pi, const MigRpMsg *m);
-/* Ask the source for @npages pages of @rb from @page on. */
+/*
+ * Ask the source for @npages pages of @rb from @page on.  The source sends
+ * the first page at once (urgent), the others -- its neighbours -- ahead
+ * of the background pass but within max-postcopy-bandwidth.
+ */
 void postcopy_request_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
                             uint64_t npages);
 void postcopy_fault_thread_start(PostcopyIncoming *pi);
@@ -146,20 +150,23 @@ struct PostcopySrc {
     MigStream *pf;              /* postcopy-preempt: the requested pages' channel, or NULL */
     RAMBlock *pf_last_block;    /* its CONTINUE state */
     /*
-     * max-postcopy-bandwidth, enforced on the background pass only (a
-     * requested page is never held back): payload bytes of requested and
-     * background pages sent since bucket_t0 (ns); bw is read from the
-     * parameter once per iteration
+     * max-postcopy-bandwidth, enforced on neighbours and the background
+     * pass (a request's first page is never held back): payload bytes of
+     * every page sent since bucket_t0 (ns); bw is read from the parameter
+     * once per iteration
      */
     uint64_t bw;
     int64_t bucket_t0;
     uint64_t bucket_bytes;
+    PostcopyReqItem *hint;      /* the neighbours being sent (from hints), or NULL */
+    bool hints_buffered;        /* neighbours wait in their stream's buffer */
     GThread *rp_thread;
 
     /* protected by lock */
     GMutex lock;
     GCond cond;
-    GQueue reqs;                /* PostcopyReqItem */
+    GQueue reqs;                /* PostcopyReqItem: a request's first page */
+    GQueue hints;               /* PostcopyReqItem: the rest of a request */
     bool done;                  /* DONE received */
     bool rp_ended;              /* the return path closed or failed */
     char *rp_error;             /* why (first error) */
@@ -175,6 +182,8 @@ struct PostcopySrc {
 /* postcopy-src.c */
 /* Start the return-path thread. */
 void postcopy_src_rp_start(PostcopySrc *pc);
+/* Drop every queued request and neighbour (the destination asks again after RESUME). */
+void postcopy_src_drop_requests(PostcopySrc *pc);
 /* Serve pages on @f until all are sent, END, EOF, DONE (@base: earlier streams' bytes). */
 bool postcopy_src_serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp);
 /* After postcopy_src_serve: the return-path thread joined; freed if @ok, else kept. */

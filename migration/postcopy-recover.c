@@ -261,7 +261,6 @@ bool postcopy_src_resume(MigrationState *s, MigStream *f, const MigUri *uri,
     PostcopySrc *pc = rs->pc_src;
     uint64_t base = stat_get(&s->stats, transferred);
     MigChannel *pch = NULL;
-    PostcopyReqItem *it;
     bool ok;
 
     if (!pc) {
@@ -273,10 +272,8 @@ bool postcopy_src_resume(MigrationState *s, MigStream *f, const MigUri *uri,
     pc->done = pc->rp_ended = pc->resume_acked = false;
     g_clear_pointer(&pc->rp_error, g_free);
     pc->nrecv = 0;
-    while ((it = g_queue_pop_head(&pc->reqs))) {
-        g_free(it);     /* the destination asks again after RESUME */
-    }
     g_mutex_unlock(&pc->lock);
+    postcopy_src_drop_requests(pc);
     pc->rp_last_block = NULL;
     postcopy_src_rp_start(pc);
 
