@@ -99,6 +99,13 @@ void postcopy_rp_write(PostcopyIncoming *pi, const MigRpMsg *m);
  */
 void postcopy_request_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
                             uint64_t npages);
+/*
+ * Fault thread, lock held: @page of @rb faulted and is not placed.  Marks
+ * what it asks for and returns how many pages from @page on to request
+ * (0: none).
+ */
+uint64_t postcopy_fault_claim(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
+                              unsigned window);
 void postcopy_fault_thread_start(PostcopyIncoming *pi);
 void postcopy_listen_thread_start(PostcopyIncoming *pi);
 
@@ -123,6 +130,8 @@ void postcopy_preempt_incoming_free(PostcopyIncoming *pi);
 bool postcopy_recover_recv_bitmap(PostcopyIncoming *pi, const uint8_t *p, uint16_t len,
                                   GError **errp);
 bool postcopy_recover_resume(PostcopyIncoming *pi, GError **errp);
+/* RESUME, the fault thread stopped: ask again for what was asked for and not placed. */
+void postcopy_recover_rerequest(PostcopyIncoming *pi);
 
 /*
  * The source.  Threads: the migration thread (the switch, the page
@@ -180,6 +189,17 @@ struct PostcopySrc {
 };
 
 /* postcopy-src.c */
+/*
+ * After the switch: the page server's state for @rs (rs->pc_src), nothing
+ * sent yet, requests read from @ch's return path.
+ */
+PostcopySrc *postcopy_src_new(MigrationState *s, RAMState *rs, MigChannel *ch);
+/*
+ * Return-path thread: queue the request @r (REQ_PAGES or REQ_PAGES_ID),
+ * checked against the RAM blocks: its first page on reqs, the rest on
+ * hints.  False with *errp if it names no block or lies outside one.
+ */
+bool postcopy_src_queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp);
 /* Start the return-path thread. */
 void postcopy_src_rp_start(PostcopySrc *pc);
 /* Drop every queued request and neighbour (the destination asks again after RESUME). */

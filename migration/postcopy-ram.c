@@ -117,17 +117,14 @@ static uint64_t claim_run(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page, uns
 }
 
 /*
- * Fault thread, lock held: @page of @rb faulted and is not placed.  Marks
- * what it asks for and returns how many pages from @page on to request
- * (0: none).  Several threads may fault on one page, and a page may be on
- * its way as a neighbour of an earlier fault's page.  The source holds
- * neighbours to max-postcopy-bandwidth, so a fault on one asks for it
- * again, alone -- now the first page of its request, sent at once -- but
- * only once: a page asked for as a request's first page is never asked
- * for again.
+ * Several threads may fault on one page, and a page may be on its way as
+ * a neighbour of an earlier fault's page.  The source holds neighbours to
+ * max-postcopy-bandwidth, so a fault on one asks for it again, alone --
+ * now the first page of its request, sent at once -- but only once: a
+ * page asked for as a request's first page is never asked for again.
  */
-static uint64_t fault_claim(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
-                            unsigned window)
+uint64_t postcopy_fault_claim(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
+                              unsigned window)
 {
     if (test_bit(page, pi->urgent[rb->index])) {
         return 0;
@@ -232,7 +229,7 @@ static gpointer fault_thread(gpointer opaque)
                 g_hash_table_insert(pi->fault_ns, GSIZE_TO_POINTER(addr),
                                     GSIZE_TO_POINTER((gsize)now_ns()));
             }
-            run = fault_claim(pi, rb, page, window);
+            run = postcopy_fault_claim(pi, rb, page, window);
             g_mutex_unlock(&pi->lock);
             if (run) {
                 postcopy_request_pages(pi, rb, page, run);

@@ -101,7 +101,7 @@ bool postcopy_recover_recv_bitmap(PostcopyIncoming *pi, const uint8_t *p, uint16
  * source sends that one at once, so it is marked urgent too (a fault on it
  * asks for nothing).  The fault thread is stopped.
  */
-static void rerequest(PostcopyIncoming *pi)
+void postcopy_recover_rerequest(PostcopyIncoming *pi)
 {
     Machine *m = pi->s->m;
 
@@ -134,7 +134,7 @@ static void rerequest(PostcopyIncoming *pi)
 /*
  * POSTCOPY_RESUME.  With postcopy-preempt, accept the new preempt channel
  * first (the source connected it before RESUME).  Ask again for what was
- * asked for and not placed (rerequest), acknowledge, and fault on.
+ * asked for and not placed, acknowledge, and fault on.
  */
 bool postcopy_recover_resume(PostcopyIncoming *pi, GError **errp)
 {
@@ -151,7 +151,7 @@ bool postcopy_recover_resume(PostcopyIncoming *pi, GError **errp)
         return false;
     }
     postcopy_rp_write(pi, &ack);
-    rerequest(pi);
+    postcopy_recover_rerequest(pi);
     /* the fault thread's stop signal was consumed: read the eventfd empty */
     if (read(pi->quit_fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
         kvmig_error_errno(errp, errno, "postcopy: eventfd");

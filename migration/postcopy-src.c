@@ -67,8 +67,7 @@ static PostcopyReqItem *req_item_new(RAMBlock *rb, uint64_t page, uint64_t npage
     return it;
 }
 
-/* A request: its first page on reqs, the rest (neighbours) on hints. */
-static bool queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp)
+bool postcopy_src_queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp)
 {
     Machine *m = pc->s->m;
     bool named = r->type == MIG_RP_MSG_REQ_PAGES_ID;
@@ -135,7 +134,7 @@ static gpointer rp_thread(gpointer opaque)
         switch (m.type) {
         case MIG_RP_MSG_REQ_PAGES:
         case MIG_RP_MSG_REQ_PAGES_ID:
-            if (!queue_request(pc, &m, &err)) {
+            if (!postcopy_src_queue_request(pc, &m, &err)) {
                 rp_fail(pc, g_strdup(err->message));
                 return NULL;
             }
@@ -581,6 +580,25 @@ void postcopy_src_serve_end(PostcopySrc *pc, bool ok)
     /* else paused: the bitmaps and the scan position wait for `migrate -r` */
 }
 
+PostcopySrc *postcopy_src_new(MigrationState *s, RAMState *rs, MigChannel *ch)
+{
+    Machine *m = s->m;
+    PostcopySrc *pc = g_new0(PostcopySrc, 1);
+
+    pc->s = s;
+    pc->rs = rs;
+    pc->ch = ch;
+    g_mutex_init(&pc->lock);
+    g_cond_init(&pc->cond);
+    g_queue_init(&pc->reqs);
+    g_queue_init(&pc->hints);
+    for (unsigned i = 0; i < m->nr_ram_blocks && i < G_N_ELEMENTS(pc->sent); i++) {
+        pc->sent[i] = bitmap_new(m->ram_blocks[i]->npages);
+    }
+    rs->pc_src = pc;
+    return pc;
+}
+
 bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri,
                       const MigTlsSide *tls, bool *dest_may_run, GError **errp)
 {
@@ -627,18 +645,7 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri,
     stat_set(&s->stats, downtime_us, g_get_monotonic_time() - down_start_us);
     stat_set(&s->stats, downtime, (stat_get(&s->stats, downtime_us) + 500) / 1000);
 
-    pc = g_new0(PostcopySrc, 1);
-    pc->s = s;
-    pc->rs = rs;
-    pc->ch = mig_stream_channel(f);
-    g_mutex_init(&pc->lock);
-    g_cond_init(&pc->cond);
-    g_queue_init(&pc->reqs);
-    g_queue_init(&pc->hints);
-    for (unsigned i = 0; i < m->nr_ram_blocks && i < G_N_ELEMENTS(pc->sent); i++) {
-        pc->sent[i] = bitmap_new(m->ram_blocks[i]->npages);
-    }
-    rs->pc_src = pc;
+    pc = postcopy_src_new(s, rs, mig_stream_channel(f));
     /* a preempt channel that fails now leaves the migration paused, recoverable */
     ok = !pch || (pc->pf = postcopy_preempt_start(s, pch, tls, errp));
     ok = ok && postcopy_src_serve(pc, f, stat_get(&s->stats, multifd_bytes), errp);
