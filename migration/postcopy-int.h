@@ -57,9 +57,14 @@ struct PostcopyIncoming {
     bool place_failed;          /* atomic; place_err says why */
     GError *place_err;
 
-    /* fault thread */
+    /*
+     * fault thread, or the listen thread at RESUME while the fault thread
+     * is stopped; the bitmaps (allocated at LISTEN, freed with pi) change
+     * under lock, as they are read with placed
+     */
     RAMBlock *last_req_block;
-    unsigned long *requested[2];
+    unsigned long *requested[2];    /* per RAM block: asked for, in any request */
+    unsigned long *urgent[2];       /* per RAM block: asked for as a request's first page */
 
     GMutex rp_lock;
 
@@ -103,9 +108,20 @@ struct PostcopyIncoming {
 bool postcopy_boost_thread(MigrationOptions *o, int *old);
 
 void postcopy_rp_write(PostcopyIncoming *pi, const MigRpMsg *m);
-/* Ask the source for @npages pages of @rb from @page on. */
+/*
+ * Ask the source for @npages pages of @rb from @page on.  The source sends
+ * the first page at once (urgent), the others -- its neighbours -- ahead
+ * of the background pass but within max-postcopy-bandwidth.
+ */
 void postcopy_request_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
                             uint64_t npages);
+/*
+ * Fault thread, lock held: @page of @rb faulted and is not placed.  Marks
+ * what it asks for and returns how many pages from @page on to request
+ * (0: none).
+ */
+uint64_t postcopy_fault_claim(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
+                              unsigned window);
 void postcopy_fault_thread_start(PostcopyIncoming *pi);
 void postcopy_listen_thread_start(PostcopyIncoming *pi);
 
@@ -130,6 +146,8 @@ void postcopy_preempt_incoming_free(PostcopyIncoming *pi);
 bool postcopy_recover_recv_bitmap(PostcopyIncoming *pi, const uint8_t *p, uint16_t len,
                                   GError **errp);
 bool postcopy_recover_resume(PostcopyIncoming *pi, GError **errp);
+/* RESUME, the fault thread stopped: ask again for what was asked for and not placed. */
+void postcopy_recover_rerequest(PostcopyIncoming *pi);
 
 /*
  * The source.  Threads: the migration thread (the switch, the page
@@ -157,20 +175,23 @@ struct PostcopySrc {
     MigStream *pf;              /* postcopy-preempt: the requested pages' channel, or NULL */
     RAMBlock *pf_last_block;    /* its CONTINUE state */
     /*
-     * max-postcopy-bandwidth, enforced on the background pass only (a
-     * requested page is never held back): payload bytes of requested and
-     * background pages sent since bucket_t0 (ns); bw is read from the
-     * parameter once per iteration
+     * max-postcopy-bandwidth, enforced on neighbours and the background
+     * pass (a request's first page is never held back): payload bytes of
+     * every page sent since bucket_t0 (ns); bw is read from the parameter
+     * once per iteration
      */
     uint64_t bw;
     int64_t bucket_t0;
     uint64_t bucket_bytes;
+    PostcopyReqItem *hint;      /* the neighbours being sent (from hints), or NULL */
+    bool hints_buffered;        /* neighbours wait in their stream's buffer */
     GThread *rp_thread;
 
     /* protected by lock */
     GMutex lock;
     GCond cond;
-    GQueue reqs;                /* PostcopyReqItem */
+    GQueue reqs;                /* PostcopyReqItem: a request's first page */
+    GQueue hints;               /* PostcopyReqItem: the rest of a request */
     bool done;                  /* DONE received */
     bool rp_ended;              /* the return path closed or failed */
     char *rp_error;             /* why (first error) */
@@ -184,8 +205,21 @@ struct PostcopySrc {
 };
 
 /* postcopy-src.c */
+/*
+ * After the switch: the page server's state for @rs (rs->pc_src), nothing
+ * sent yet, requests read from @ch's return path.
+ */
+PostcopySrc *postcopy_src_new(MigrationState *s, RAMState *rs, MigChannel *ch);
+/*
+ * Return-path thread: queue the request @r (REQ_PAGES or REQ_PAGES_ID),
+ * checked against the RAM blocks: its first page on reqs, the rest on
+ * hints.  False with *errp if it names no block or lies outside one.
+ */
+bool postcopy_src_queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp);
 /* Start the return-path thread. */
 void postcopy_src_rp_start(PostcopySrc *pc);
+/* Drop every queued request and neighbour (the destination asks again after RESUME). */
+void postcopy_src_drop_requests(PostcopySrc *pc);
 /* Serve pages on @f until all are sent, END, EOF, DONE (@base: earlier streams' bytes). */
 bool postcopy_src_serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp);
 /* After postcopy_src_serve: the return-path thread joined; freed if @ok, else kept. */

@@ -104,13 +104,13 @@ void postcopy_request_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
 }
 
 /*
- * Fault thread, lock held: @page of @rb faulted and was neither requested
- * nor placed.  Mark it requested with the pages after it that are still
- * missing -- discarded at LISTEN, not placed, not requested -- up to
- * @window pages in all (x-postcopy-request-window), and return how many:
- * one request brings the run.  A run stops at the first page that is
- * present or asked for already, so no page is ever asked for twice (the
- * source sends a page at most once after the switch anyway).
+ * Lock held: @page of @rb faulted and was neither requested nor placed.
+ * Mark it requested with the pages after it that are still missing --
+ * discarded at LISTEN, not placed, not requested -- up to @window pages
+ * in all (x-postcopy-request-window), and return how many: one request
+ * brings the run.  A run stops at the first page that is present or
+ * asked for already, so no page is in two runs (the source sends a page
+ * at most once after the switch anyway).
  */
 static uint64_t claim_run(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page, unsigned window)
 {
@@ -129,6 +129,26 @@ static uint64_t claim_run(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page, uns
         n++;
     }
     return n;
+}
+
+/*
+ * Several threads may fault on one page, and a page may be on its way as
+ * a neighbour of an earlier fault's page.  The source holds neighbours to
+ * max-postcopy-bandwidth, so a fault on one asks for it again, alone --
+ * now the first page of its request, sent at once -- but only once: a
+ * page asked for as a request's first page is never asked for again.
+ */
+uint64_t postcopy_fault_claim(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
+                              unsigned window)
+{
+    if (test_bit(page, pi->urgent[rb->index])) {
+        return 0;
+    }
+    set_bit(page, pi->urgent[rb->index]);
+    if (test_bit(page, pi->requested[rb->index])) {
+        return 1;
+    }
+    return claim_run(pi, rb, page, window);
 }
 
 /* postcopy-blocktime, lock held: the vCPU whose thread is @tid waits for @addr. */
@@ -226,14 +246,11 @@ static gpointer fault_thread(gpointer opaque)
                 g_hash_table_insert(pi->fault_ns, GSIZE_TO_POINTER(addr),
                                     GSIZE_TO_POINTER((gsize)now_ns()));
             }
-            /* several threads may fault on one page, a neighbour may be on its way */
-            if (test_bit(page, pi->requested[rb->index])) {
-                g_mutex_unlock(&pi->lock);
-                continue;
-            }
-            run = claim_run(pi, rb, page, window);
+            run = postcopy_fault_claim(pi, rb, page, window);
             g_mutex_unlock(&pi->lock);
-            postcopy_request_pages(pi, rb, page, run);
+            if (run) {
+                postcopy_request_pages(pi, rb, page, run);
+            }
         }
     }
     return NULL;
@@ -538,6 +555,7 @@ static bool handle_listen(PostcopyIncoming *pi, GError **errp)
         }
         if (i < G_N_ELEMENTS(pi->requested)) {
             pi->requested[i] = bitmap_new(rb->npages);
+            pi->urgent[i] = bitmap_new(rb->npages);
             pi->placed[i] = bitmap_new(rb->npages);
         }
         /*
@@ -713,6 +731,7 @@ void postcopy_incoming_free(PostcopyIncoming *pi)
     }
     for (unsigned i = 0; i < G_N_ELEMENTS(pi->requested); i++) {
         g_free(pi->requested[i]);
+        g_free(pi->urgent[i]);
         g_free(pi->placed[i]);
         g_free(pi->discard[i]);
     }

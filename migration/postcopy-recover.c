@@ -92,16 +92,53 @@ bool postcopy_recover_recv_bitmap(PostcopyIncoming *pi, const uint8_t *p, uint16
 }
 
 /*
+ * Ask again for every page asked for and not placed: the requests may
+ * have died with the old link, and a vCPU waiting on one would otherwise
+ * wait for the background pass.  Runs of such pages go one request each,
+ * as the fault thread's, but a page asked for as a request's first page
+ * (urgent) starts a request again, so the source sends it at once.  A run
+ * of neighbours whose first page was placed starts with one of them: the
+ * source sends that one at once, so it is marked urgent too (a fault on it
+ * asks for nothing).  The fault thread is stopped.
+ */
+void postcopy_recover_rerequest(PostcopyIncoming *pi)
+{
+    Machine *m = pi->s->m;
+
+    pi->last_req_block = NULL;
+    for (unsigned b = 0; b < m->nr_ram_blocks && b < G_N_ELEMENTS(pi->requested); b++) {
+        RAMBlock *rb = m->ram_blocks[b];
+
+        for (uint64_t page = bitmap_find_next(pi->requested[b], rb->npages, 0);
+             page < rb->npages; page = bitmap_find_next(pi->requested[b], rb->npages, page)) {
+            uint64_t n = 0;
+
+            g_mutex_lock(&pi->lock);
+            while (page + n < rb->npages && n < MIGRATE_MAX_POSTCOPY_REQUEST_WINDOW &&
+                   test_bit(page + n, pi->requested[b]) && !test_bit(page + n, pi->placed[b]) &&
+                   (n == 0 || !test_bit(page + n, pi->urgent[b]))) {
+                n++;
+            }
+            if (n) {
+                set_bit(page, pi->urgent[b]);
+            }
+            g_mutex_unlock(&pi->lock);
+            if (n) {
+                postcopy_request_pages(pi, rb, page, n);
+            }
+            page += n ? n : 1;
+        }
+    }
+}
+
+/*
  * POSTCOPY_RESUME.  With postcopy-preempt, accept the new preempt channel
- * first (the source connected it before RESUME).  Ask again for every page asked for and not
- * placed (the requests may have died with the old link; a vCPU waiting on
- * one would otherwise wait for the background pass), acknowledge, and
- * fault on.
+ * first (the source connected it before RESUME).  Ask again for what was
+ * asked for and not placed, acknowledge, and fault on.
  */
 bool postcopy_recover_resume(PostcopyIncoming *pi, GError **errp)
 {
     MigRpMsg ack = { .type = MIG_RP_MSG_RESUME_ACK, .value = MIG_RP_RESUME_ACK_VALUE };
-    Machine *m = pi->s->m;
     uint64_t one;
 
     if (!pi->recovering) {
@@ -114,27 +151,7 @@ bool postcopy_recover_resume(PostcopyIncoming *pi, GError **errp)
         return false;
     }
     postcopy_rp_write(pi, &ack);
-    pi->last_req_block = NULL;
-    for (unsigned b = 0; b < m->nr_ram_blocks && b < G_N_ELEMENTS(pi->requested); b++) {
-        RAMBlock *rb = m->ram_blocks[b];
-
-        /* runs of asked-for, unplaced pages: one request each, as the fault thread's */
-        for (uint64_t page = bitmap_find_next(pi->requested[b], rb->npages, 0);
-             page < rb->npages; page = bitmap_find_next(pi->requested[b], rb->npages, page)) {
-            uint64_t n = 0;
-
-            g_mutex_lock(&pi->lock);
-            while (page + n < rb->npages && n < MIGRATE_MAX_POSTCOPY_REQUEST_WINDOW &&
-                   test_bit(page + n, pi->requested[b]) && !test_bit(page + n, pi->placed[b])) {
-                n++;
-            }
-            g_mutex_unlock(&pi->lock);
-            if (n) {
-                postcopy_request_pages(pi, rb, page, n);
-            }
-            page += n ? n : 1;
-        }
-    }
+    postcopy_recover_rerequest(pi);
     /* the fault thread's stop signal was consumed: read the eventfd empty */
     if (read(pi->quit_fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
         kvmig_error_errno(errp, errno, "postcopy: eventfd");
@@ -244,7 +261,6 @@ bool postcopy_src_resume(MigrationState *s, MigStream *f, const MigUri *uri,
     PostcopySrc *pc = rs->pc_src;
     uint64_t base = stat_get(&s->stats, transferred);
     MigChannel *pch = NULL;
-    PostcopyReqItem *it;
     bool ok;
 
     if (!pc) {
@@ -256,10 +272,8 @@ bool postcopy_src_resume(MigrationState *s, MigStream *f, const MigUri *uri,
     pc->done = pc->rp_ended = pc->resume_acked = false;
     g_clear_pointer(&pc->rp_error, g_free);
     pc->nrecv = 0;
-    while ((it = g_queue_pop_head(&pc->reqs))) {
-        g_free(it);     /* the destination asks again after RESUME */
-    }
     g_mutex_unlock(&pc->lock);
+    postcopy_src_drop_requests(pc);
     pc->rp_last_block = NULL;
     postcopy_src_rp_start(pc);
 

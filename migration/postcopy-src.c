@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Postcopy on the source: ADVISE, the switch (final sync, discards, the
- * PACKAGED device state that ends in RUN), then the page server -- pages
- * the destination asks for on the return path go first, the background
- * pass over what is still dirty goes on behind them -- until every page is
- * sent, END and EOF, and the destination's DONE.
+ * PACKAGED device state that ends in RUN), then the page server -- the
+ * pages vCPUs fault on go at once, the neighbours the destination asks
+ * for with them next, the background pass over what is still dirty
+ * behind them -- until every page is sent, END and EOF, and the
+ * destination's DONE.
  *
  * Threads:
  *  - the migration thread runs postcopy_src_run and, through the ram
@@ -59,12 +60,21 @@ static void rp_fail(PostcopySrc *pc, char *msg)
     g_mutex_unlock(&pc->lock);
 }
 
-static bool queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp)
+static PostcopyReqItem *req_item_new(RAMBlock *rb, uint64_t page, uint64_t npages)
+{
+    PostcopyReqItem *it = g_new(PostcopyReqItem, 1);
+
+    *it = (PostcopyReqItem){ .rb = rb, .page = page, .npages = npages };
+    return it;
+}
+
+bool postcopy_src_queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp)
 {
     Machine *m = pc->s->m;
     bool named = r->type == MIG_RP_MSG_REQ_PAGES_ID;
     RAMBlock *rb = named ? machine_find_ram_block(m, r->block) : pc->rp_last_block;
-    PostcopyReqItem *it;
+    PostcopyReqItem *first, *rest = NULL;
+    uint64_t page, npages;
 
     if (!rb) {
         kvmig_error(errp, "page request for %s", named ? "an unknown RAM block"
@@ -78,15 +88,36 @@ static bool queue_request(PostcopySrc *pc, const MigRpMsg *r, GError **errp)
         return false;
     }
     pc->rp_last_block = rb;
-    it = g_new(PostcopyReqItem, 1);
-    it->rb = rb;
-    it->page = r->start >> TARGET_PAGE_BITS;
-    it->npages = (r->len + TARGET_PAGE_SIZE - 1) >> TARGET_PAGE_BITS;
+    page = r->start >> TARGET_PAGE_BITS;
+    npages = (r->len + TARGET_PAGE_SIZE - 1) >> TARGET_PAGE_BITS;
+    first = req_item_new(rb, page, 1);
+    if (npages > 1) {
+        rest = req_item_new(rb, page + 1, npages - 1);
+    }
     stat_add(&pc->s->stats, postcopy_requests, 1);
     g_mutex_lock(&pc->lock);
-    g_queue_push_tail(&pc->reqs, it);
+    g_queue_push_tail(&pc->reqs, first);
+    if (rest) {
+        g_queue_push_tail(&pc->hints, rest);
+    }
     g_mutex_unlock(&pc->lock);
     return true;
+}
+
+void postcopy_src_drop_requests(PostcopySrc *pc)
+{
+    PostcopyReqItem *it;
+
+    g_mutex_lock(&pc->lock);
+    while ((it = g_queue_pop_head(&pc->reqs))) {
+        g_free(it);
+    }
+    while ((it = g_queue_pop_head(&pc->hints))) {
+        g_free(it);
+    }
+    g_mutex_unlock(&pc->lock);
+    g_clear_pointer(&pc->hint, g_free);
+    pc->hints_buffered = false;
 }
 
 static gpointer rp_thread(gpointer opaque)
@@ -106,7 +137,7 @@ static gpointer rp_thread(gpointer opaque)
         switch (m.type) {
         case MIG_RP_MSG_REQ_PAGES:
         case MIG_RP_MSG_REQ_PAGES_ID:
-            if (!queue_request(pc, &m, &err)) {
+            if (!postcopy_src_queue_request(pc, &m, &err)) {
                 rp_fail(pc, g_strdup(err->message));
                 return NULL;
             }
@@ -161,9 +192,12 @@ void postcopy_src_rp_start(PostcopySrc *pc)
 
 /* ---- sending pages (migration thread) ---- */
 
-/* Send @page once after the switch: on @f, or (@urgent) the preempt channel. */
-/* Sends @page unless it went since the switch; returns the payload bytes put. */
-static uint64_t send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page, bool urgent)
+/*
+ * Send @page unless it went since the switch: on @f, or (@requested) on
+ * the preempt channel if there is one.  Returns the payload bytes put.
+ */
+static uint64_t send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t page,
+                         bool requested)
 {
     RAMState *rs = pc->rs;
     uint64_t offset = page << TARGET_PAGE_BITS;
@@ -181,7 +215,7 @@ static uint64_t send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t p
     zero = buffer_is_zero(rb->host + offset, TARGET_PAGE_SIZE);
     stat_add(&pc->s->stats, zero_pages, zero);
     stat_add(&pc->s->stats, normal_pages, !zero);
-    if (urgent && pc->pf) {
+    if (requested && pc->pf) {
         postcopy_preempt_put_header(pc, rb, offset, zero ? RAM_SAVE_FLAG_ZERO : RAM_SAVE_FLAG_PAGE);
         f = pc->pf;
         stat_add(&pc->s->stats, postcopy_preempt_pages, 1);
@@ -196,7 +230,7 @@ static uint64_t send_one(PostcopySrc *pc, MigStream *f, RAMBlock *rb, uint64_t p
     return TARGET_PAGE_SIZE;
 }
 
-/* max-postcopy-bandwidth: @bytes went on the wire (requested or background). */
+/* max-postcopy-bandwidth: @bytes went on the wire (any page). */
 static void bucket_charge(PostcopySrc *pc, uint64_t bytes)
 {
     if (!pc->bucket_t0) {
@@ -206,8 +240,12 @@ static void bucket_charge(PostcopySrc *pc, uint64_t bytes)
     pc->bucket_bytes += bytes;
 }
 
-/* Send every queued request; true if there were any. */
-static bool send_requests(PostcopySrc *pc, MigStream *f)
+/*
+ * Send every queued request's first page: never held back, but charged,
+ * so neighbours and the background pass wait for it.  True if there were
+ * any.
+ */
+static bool send_urgent(PostcopySrc *pc, MigStream *f)
 {
     bool any = false;
 
@@ -220,15 +258,53 @@ static bool send_requests(PostcopySrc *pc, MigStream *f)
         if (!it) {
             return any;
         }
-        for (uint64_t i = 0; i < it->npages; i++) {
-            bucket_charge(pc, send_one(pc, f, it->rb, it->page + i, true));
-        }
+        bucket_charge(pc, send_one(pc, f, it->rb, it->page, true));
         any = true;
         g_free(it);
     }
 }
 
-/* Background pages: ns to wait before the next one may go (0: now). */
+/*
+ * The next neighbour to send, in the order asked, skipping those sent
+ * already (urgently, after a fault on them, or by the background pass);
+ * false if none is queued.
+ */
+static bool next_hint(PostcopySrc *pc, RAMBlock **rb, uint64_t *page)
+{
+    for (;;) {
+        PostcopyReqItem *it = pc->hint;
+
+        if (!it) {
+            g_mutex_lock(&pc->lock);
+            it = pc->hint = g_queue_pop_head(&pc->hints);
+            g_mutex_unlock(&pc->lock);
+            if (!it) {
+                return false;
+            }
+        }
+        while (it->npages && test_bit(it->page, pc->sent[it->rb->index])) {
+            it->page++;
+            it->npages--;
+        }
+        if (it->npages) {
+            *rb = it->rb;
+            *page = it->page;
+            return true;
+        }
+        g_clear_pointer(&pc->hint, g_free);
+    }
+}
+
+/* Neighbours still in their stream's buffer go now. */
+static void flush_hints(PostcopySrc *pc, MigStream *f)
+{
+    if (pc->hints_buffered) {
+        mig_stream_flush(pc->pf ? pc->pf : f);
+        pc->hints_buffered = false;
+    }
+}
+
+/* Neighbours and background pages: ns to wait before the next one may go (0: now). */
 static int64_t background_delay(PostcopySrc *pc)
 {
     int64_t now = g_get_monotonic_time() * 1000, due;
@@ -268,39 +344,47 @@ bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
     while (!mig_stream_error(f)) {
         RAMBlock *rb;
         uint64_t page;
+        int64_t delay;
 
-        if (send_requests(pc, f)) {
+        if (send_urgent(pc, f)) {
             /* an urgent page waits for nothing already buffered */
             mig_stream_flush(pc->pf ? pc->pf : f);
+            pc->hints_buffered = false;
             if (pc->pf && mig_stream_error(pc->pf)) {
                 return false;   /* rp_broken or the main stream says why soon */
             }
         }
         if (!rs->dirty.dirty_pages) {
-            break;
+            break;      /* neighbours are pages dirty at the switch: all went */
         }
-        rb = m->ram_blocks[rs->scan_block];
-        page = bitmap_find_next(rb->bmap, rb->npages, rs->scan_page);
-        if (page >= rb->npages) {
-            rs->scan_block = (rs->scan_block + 1) % m->nr_ram_blocks;
-            rs->scan_page = 0;
+        delay = background_delay(pc);
+        if (delay) {
+            /* what is buffered goes now; an urgent request may come meanwhile */
+            flush_hints(pc, f);
+            mig_stream_flush(f);
+            wait_request(pc, MIN(delay, 20 * 1000 * 1000));
+            if (deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
+                break;
+            }
             continue;
         }
-        {
-            int64_t delay = background_delay(pc);
-
-            if (delay) {
-                /* what is buffered goes now; a request may come meanwhile */
-                mig_stream_flush(f);
-                wait_request(pc, MIN(delay, 20 * 1000 * 1000));
-                if (deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
-                    break;
-                }
+        if (next_hint(pc, &rb, &page)) {
+            /* a neighbour: on the urgent pages' channel, but within the limit */
+            bucket_charge(pc, send_one(pc, f, rb, page, true));
+            pc->hints_buffered = true;
+        } else {
+            /* the last neighbour of a run waits for no background page */
+            flush_hints(pc, f);
+            rb = m->ram_blocks[rs->scan_block];
+            page = bitmap_find_next(rb->bmap, rb->npages, rs->scan_page);
+            if (page >= rb->npages) {
+                rs->scan_block = (rs->scan_block + 1) % m->nr_ram_blocks;
+                rs->scan_page = 0;
                 continue;
             }
+            bucket_charge(pc, send_one(pc, f, rb, page, false));
+            rs->scan_page = page + 1;
         }
-        bucket_charge(pc, send_one(pc, f, rb, page, false));
-        rs->scan_page = page + 1;
         if ((++n & 15) == 0 && deadline_ns && g_get_monotonic_time() * 1000 >= deadline_ns) {
             break;
         }
@@ -410,15 +494,11 @@ static bool rp_broken(PostcopySrc *pc, GError **errp)
 
 static void src_free(PostcopySrc *pc)
 {
-    PostcopyReqItem *it;
-
     if (pc->rp_thread) {
         mig_channel_shutdown(pc->ch);
         g_thread_join(pc->rp_thread);
     }
-    while ((it = g_queue_pop_head(&pc->reqs))) {
-        g_free(it);
-    }
+    postcopy_src_drop_requests(pc);
     for (unsigned i = 0; i < G_N_ELEMENTS(pc->sent); i++) {
         g_free(pc->sent[i]);
         g_free(pc->recv[i]);
@@ -449,8 +529,8 @@ static bool serve(PostcopySrc *pc, MigStream *f, uint64_t base, GError **errp)
     if (!pc->rp_thread) {
         postcopy_src_rp_start(pc);
     }
-    /* max-postcopy-bandwidth holds back the background pass only (background_delay),
-     * by the bytes of requested and background pages together */
+    /* max-postcopy-bandwidth holds back neighbours and the background pass only
+     * (background_delay), by the bytes of every page sent */
     mig_stream_set_rate_limit(f, 0);
     pc->bw = migrate_max_postcopy_bandwidth(s->opts);
     for (;;) {
@@ -517,6 +597,25 @@ void postcopy_src_serve_end(PostcopySrc *pc, bool ok)
     /* else paused: the bitmaps and the scan position wait for `migrate -r` */
 }
 
+PostcopySrc *postcopy_src_new(MigrationState *s, RAMState *rs, MigChannel *ch)
+{
+    Machine *m = s->m;
+    PostcopySrc *pc = g_new0(PostcopySrc, 1);
+
+    pc->s = s;
+    pc->rs = rs;
+    pc->ch = ch;
+    g_mutex_init(&pc->lock);
+    g_cond_init(&pc->cond);
+    g_queue_init(&pc->reqs);
+    g_queue_init(&pc->hints);
+    for (unsigned i = 0; i < m->nr_ram_blocks && i < G_N_ELEMENTS(pc->sent); i++) {
+        pc->sent[i] = bitmap_new(m->ram_blocks[i]->npages);
+    }
+    rs->pc_src = pc;
+    return pc;
+}
+
 bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri,
                       const MigTlsSide *tls, bool *dest_may_run, GError **errp)
 {
@@ -563,17 +662,7 @@ bool postcopy_src_run(MigrationState *s, MigStream *f, const MigUri *uri,
     stat_set(&s->stats, downtime_us, g_get_monotonic_time() - down_start_us);
     stat_set(&s->stats, downtime, (stat_get(&s->stats, downtime_us) + 500) / 1000);
 
-    pc = g_new0(PostcopySrc, 1);
-    pc->s = s;
-    pc->rs = rs;
-    pc->ch = mig_stream_channel(f);
-    g_mutex_init(&pc->lock);
-    g_cond_init(&pc->cond);
-    g_queue_init(&pc->reqs);
-    for (unsigned i = 0; i < m->nr_ram_blocks && i < G_N_ELEMENTS(pc->sent); i++) {
-        pc->sent[i] = bitmap_new(m->ram_blocks[i]->npages);
-    }
-    rs->pc_src = pc;
+    pc = postcopy_src_new(s, rs, mig_stream_channel(f));
     /* a preempt channel that fails now leaves the migration paused, recoverable */
     ok = !pch || (pc->pf = postcopy_preempt_start(s, pch, tls, errp));
     ok = ok && postcopy_src_serve(pc, f, stat_get(&s->stats, multifd_bytes), errp);
