@@ -347,9 +347,13 @@ bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
         int64_t delay;
 
         if (send_urgent(pc, f)) {
-            /* an urgent page waits for nothing already buffered */
-            mig_stream_flush(pc->pf ? pc->pf : f);
-            pc->hints_buffered = false;
+            /*
+             * The urgent pages go out with the neighbours the bucket lets
+             * follow them at once (flush_hints: at the end of that run, or
+             * before any wait or background page), so that a vCPU walking
+             * on finds its next page there; nothing else is buffered ahead.
+             */
+            pc->hints_buffered = true;
             if (pc->pf && mig_stream_error(pc->pf)) {
                 return false;   /* rp_broken or the main stream says why soon */
             }
@@ -372,6 +376,10 @@ bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
             /* a neighbour: on the urgent pages' channel, but within the limit */
             bucket_charge(pc, send_one(pc, f, rb, page, true));
             pc->hints_buffered = true;
+            if (pc->hint->npages == 1) {
+                /* a run's last neighbour: the vCPU walking it waits for none behind it */
+                flush_hints(pc, f);
+            }
         } else {
             /* the last neighbour of a run waits for no background page */
             flush_hints(pc, f);
@@ -389,6 +397,7 @@ bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
             break;
         }
     }
+    flush_hints(pc, f);
     stat_set(&pc->s->stats, remaining, rs->dirty.dirty_pages * TARGET_PAGE_SIZE);
     return rs->dirty.dirty_pages == 0;
 }
