@@ -273,6 +273,7 @@ static void note_pages_placed(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offse
                               uint64_t npages)
 {
     uint64_t dst = (uintptr_t)rb->host + offset;
+    unsigned long *placed = rb->index < G_N_ELEMENTS(pi->placed) ? pi->placed[rb->index] : NULL;
     int64_t now;
 
     stat_add(&pi->s->in_stats, postcopy_pages_placed, npages);
@@ -281,8 +282,8 @@ static void note_pages_placed(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offse
     for (uint64_t i = 0; i < npages; i++, dst += TARGET_PAGE_SIZE) {
         gpointer t0 = NULL;
 
-        if (rb->index < G_N_ELEMENTS(pi->placed)) {
-            set_bit((offset >> TARGET_PAGE_BITS) + i, pi->placed[rb->index]);
+        if (placed) {
+            set_bit((offset >> TARGET_PAGE_BITS) + i, placed);
         }
         if (g_hash_table_steal_extended(pi->fault_ns, GSIZE_TO_POINTER(dst), NULL, &t0)) {
             int64_t lat = now - (int64_t)GPOINTER_TO_SIZE(t0);
@@ -301,8 +302,13 @@ static bool place_failed(RAMBlock *rb, uint64_t offset, GError **errp)
     return false;
 }
 
-bool postcopy_place_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
-                          const void *data, uint64_t npages, GError **errp)
+/*
+ * Place @npages pages from @offset on, whose contents are consecutive at
+ * @data, with as few UFFDIO_COPY calls as the kernel allows (pages present
+ * already are skipped, as postcopy_place_page skips them).
+ */
+static bool place_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
+                        const void *data, uint64_t npages, GError **errp)
 {
     uint64_t len = npages << TARGET_PAGE_BITS, done = 0;
 
@@ -332,7 +338,7 @@ bool postcopy_place_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
                          const void *data, GError **errp)
 {
     if (data) {
-        return postcopy_place_pages(pi, rb, offset, data, 1, errp);
+        return place_pages(pi, rb, offset, data, 1, errp);
     }
     for (;;) {
         struct uffdio_zeropage z = {
@@ -363,8 +369,7 @@ static gpointer placer_thread(gpointer opaque)
             return NULL;
         }
         if (!__atomic_load_n(&pi->place_failed, __ATOMIC_ACQUIRE) &&
-            !postcopy_place_pages(pi, run->rb, run->offset, run->buf, run->npages,
-                                  &pi->place_err)) {
+            !place_pages(pi, run->rb, run->offset, run->buf, run->npages, &pi->place_err)) {
             __atomic_store_n(&pi->place_failed, true, __ATOMIC_RELEASE);
         }
         g_async_queue_push(pi->place_free, run);
@@ -414,7 +419,7 @@ void postcopy_place_run_drop(PostcopyIncoming *pi, PostcopyPlaceRun *run)
 bool postcopy_place_run_put(PostcopyIncoming *pi, PostcopyPlaceRun *run, GError **errp)
 {
     if (__atomic_load_n(&pi->place_failed, __ATOMIC_ACQUIRE)) {
-        g_async_queue_push(pi->place_free, run);
+        postcopy_place_run_drop(pi, run);
         kvmig_error(errp, "%s", pi->place_err->message);
         return false;
     }

@@ -381,7 +381,7 @@ bool postcopy_src_send(RAMState *rs, MigStream *f, int64_t deadline_ns)
                 flush_hints(pc, f);
             }
         } else {
-            /* the last neighbour of a run waits for no background page */
+            /* urgent pages and neighbours still buffered wait for no background page */
             flush_hints(pc, f);
             rb = m->ram_blocks[rs->scan_block];
             page = bitmap_find_next(rb->bmap, rb->npages, rs->scan_page);

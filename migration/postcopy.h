@@ -217,13 +217,6 @@ bool postcopy_listening(PostcopyIncoming *pi);
 /* Listen thread: place one page atomically (@data NULL: a zero page). */
 bool postcopy_place_page(PostcopyIncoming *pi, struct RAMBlock *rb, uint64_t offset,
                          const void *data, GError **errp);
-/*
- * Listen thread: place @npages pages from @offset on, whose contents are
- * consecutive at @data, with as few UFFDIO_COPY calls as the kernel allows
- * (pages present already are skipped, as postcopy_place_page skips them).
- */
-bool postcopy_place_pages(PostcopyIncoming *pi, struct RAMBlock *rb, uint64_t offset,
-                          const void *data, uint64_t npages, GError **errp);
 /* Up to how many pages a run handed to the placer holds. */
 #define POSTCOPY_PLACE_BATCH 32
 

@@ -270,15 +270,13 @@ static bool load_postcopy_run(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t
     while (n < POSTCOPY_PLACE_BATCH) {
         uint64_t next = addr + (n << TARGET_PAGE_BITS);
         const uint8_t *p = mig_stream_peek_buffered(f, 8 + TARGET_PAGE_SIZE);
-        uint64_t word = 0;
+        uint64_t word;
 
         if (!p || next >= rb->used_length) {
             break;
         }
-        for (unsigned i = 0; i < 8; i++) {
-            word = word << 8 | p[i];
-        }
-        if (word != (next | RAM_SAVE_FLAG_CONTINUE | RAM_SAVE_FLAG_PAGE)) {
+        memcpy(&word, p, sizeof(word));
+        if (GUINT64_FROM_BE(word) != (next | RAM_SAVE_FLAG_CONTINUE | RAM_SAVE_FLAG_PAGE)) {
             break;
         }
         mig_stream_get_be64(f);
