@@ -28,6 +28,8 @@
  * every write on the return path; lock protects the fault-time table, the
  * placed bitmaps and the blocktime figures.
  */
+#define POSTCOPY_SPARE_PROBE_PAGES 512
+
 struct PostcopyIncoming {
     /* set at creation */
     MigrationState *s;
@@ -94,6 +96,22 @@ struct PostcopyIncoming {
     /* listen thread, read after it is joined */
     bool listen_ok;
     GError *listen_err;
+
+    /*
+     * postcopy-spare.c: discarded pages moved aside at LISTEN (incoming
+     * thread, before the listen thread starts), then taken in order by
+     * the listen thread (spare_block/spare_page, the mincore window probe*)
+     */
+    bool spare_move;            /* the userfaultfd can UFFDIO_MOVE */
+    uint8_t *spare[2];          /* per RAM block: its discarded pages, same offsets */
+    uint64_t spare_len[2];
+    uint64_t spare_moved;       /* pages moved aside (the holes among them included) */
+    unsigned spare_failures;    /* pages that would not */
+    unsigned spare_block;
+    uint64_t spare_page;
+    unsigned probe_block;       /* UINT_MAX: none probed yet */
+    uint64_t probe_first;
+    unsigned char probe[POSTCOPY_SPARE_PROBE_PAGES];
 };
 
 /* postcopy-ram.c */
@@ -124,6 +142,33 @@ uint64_t postcopy_fault_claim(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
                               unsigned window);
 void postcopy_fault_thread_start(PostcopyIncoming *pi);
 void postcopy_listen_thread_start(PostcopyIncoming *pi);
+
+/* postcopy-spare.c, destination */
+/* The userfaultfd features to ask for (UFFD_FEATURE_MOVE unless turned off). */
+uint64_t postcopy_spare_features(void);
+/* After UFFDIO_API: @features is what the kernel granted of those asked for. */
+void postcopy_spare_init(PostcopyIncoming *pi, uint64_t features);
+/*
+ * Incoming thread at LISTEN, RAM registered: discard @npages pages of @rb
+ * from @page on -- moved aside where the kernel can, dropped otherwise.
+ */
+bool postcopy_spare_discard(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
+                            uint64_t npages, GError **errp);
+/*
+ * Listen thread: the next spare page to write an arriving page into, or
+ * NULL if none is left; with @after, only the one right behind @after
+ * (else NULL and nothing is taken), so that a run's pages are adjacent.
+ */
+uint8_t *postcopy_spare_take(PostcopyIncoming *pi, const uint8_t *after);
+/*
+ * Placer: move @len bytes of spare pages at @src into guest RAM at @dst
+ * (pages placed already are skipped); returns how many bytes are done --
+ * the caller copies the rest from @src with UFFDIO_COPY.
+ */
+uint64_t postcopy_spare_move_in(PostcopyIncoming *pi, uint8_t *dst, const uint8_t *src,
+                                uint64_t len);
+/* postcopy_incoming_free: unmap what is left aside. */
+void postcopy_spare_free(PostcopyIncoming *pi);
 
 /* postcopy-preempt.c, destination */
 /*

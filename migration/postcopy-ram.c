@@ -4,7 +4,8 @@
  * (ADVISE, RAM_DISCARD, LISTEN, RUN), guest RAM registered with
  * userfaultfd in MISSING mode, the fault thread that asks the source for
  * missing pages on the return path, the listen thread that reads the rest
- * of the stream, and page placement with UFFDIO_COPY / UFFDIO_ZEROPAGE.
+ * of the stream, and page placement with UFFDIO_COPY / UFFDIO_ZEROPAGE
+ * (or UFFDIO_MOVE of recycled discarded pages: postcopy-spare.c).
  *
  * Atomic placement: a missing page is filled by the kernel in one step
  * (UFFDIO_COPY copies the whole page into a fresh page and maps it, then
@@ -303,14 +304,14 @@ static bool place_failed(RAMBlock *rb, uint64_t offset, GError **errp)
 }
 
 /*
- * Place @npages pages from @offset on, whose contents are consecutive at
- * @data, with as few UFFDIO_COPY calls as the kernel allows (pages present
- * already are skipped, as postcopy_place_page skips them).
+ * Copy @len bytes of pages from @offset on, whose contents are consecutive
+ * at @data, with as few UFFDIO_COPY calls as the kernel allows (pages
+ * present already are skipped, as postcopy_place_page skips them).
  */
-static bool place_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
-                        const void *data, uint64_t npages, GError **errp)
+static bool copy_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
+                       const void *data, uint64_t len, GError **errp)
 {
-    uint64_t len = npages << TARGET_PAGE_BITS, done = 0;
+    uint64_t done = 0;
 
     while (done < len) {
         struct uffdio_copy c = {
@@ -330,7 +331,32 @@ static bool place_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
             return place_failed(rb, offset + done, errp);
         }
     }
+    return true;
+}
+
+/* Place @npages pages from @offset on, consecutive at @data (copy_pages). */
+static bool place_pages(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
+                        const void *data, uint64_t npages, GError **errp)
+{
+    if (!copy_pages(pi, rb, offset, data, npages << TARGET_PAGE_BITS, errp)) {
+        return false;
+    }
     note_pages_placed(pi, rb, offset, npages);
+    return true;
+}
+
+/* Placer: a run, moved in from its spare pages where it can be, else copied. */
+static bool place_run(PostcopyIncoming *pi, PostcopyPlaceRun *run, GError **errp)
+{
+    uint64_t len = run->npages << TARGET_PAGE_BITS, done = 0;
+
+    if (run->spare) {
+        done = postcopy_spare_move_in(pi, run->rb->host + run->offset, run->data, len);
+    }
+    if (!copy_pages(pi, run->rb, run->offset + done, run->data + done, len - done, errp)) {
+        return false;
+    }
+    note_pages_placed(pi, run->rb, run->offset, run->npages);
     return true;
 }
 
@@ -369,7 +395,7 @@ static gpointer placer_thread(gpointer opaque)
             return NULL;
         }
         if (!__atomic_load_n(&pi->place_failed, __ATOMIC_ACQUIRE) &&
-            !place_pages(pi, run->rb, run->offset, run->buf, run->npages, &pi->place_err)) {
+            !place_run(pi, run, &pi->place_err)) {
             __atomic_store_n(&pi->place_failed, true, __ATOMIC_RELEASE);
         }
         g_async_queue_push(pi->place_free, run);
@@ -409,6 +435,23 @@ static bool placer_stop(PostcopyIncoming *pi, GError **errp)
 PostcopyPlaceRun *postcopy_place_run_get(PostcopyIncoming *pi)
 {
     return g_async_queue_pop(pi->place_free);
+}
+
+uint8_t *postcopy_place_run_slot(PostcopyIncoming *pi, PostcopyPlaceRun *run, uint64_t n)
+{
+    uint8_t *spare;
+
+    if (n == 0) {
+        /* a run is spare pages, or its buffer, from its first page */
+        spare = postcopy_spare_take(pi, NULL);
+        run->spare = spare != NULL;
+        run->data = spare ? spare : run->buf;
+        return run->data;
+    }
+    if (!run->spare) {
+        return run->buf + (n << TARGET_PAGE_BITS);
+    }
+    return postcopy_spare_take(pi, run->data + ((n - 1) << TARGET_PAGE_BITS));
 }
 
 void postcopy_place_run_drop(PostcopyIncoming *pi, PostcopyPlaceRun *run)
@@ -455,11 +498,35 @@ void postcopy_listen_thread_start(PostcopyIncoming *pi)
 
 /* ---- the commands (incoming thread) ---- */
 
+/*
+ * A userfaultfd with @extra features on top of THREAD_ID in pi->uffd;
+ * false with errno (EINVAL: a feature the kernel lacks) and none open.
+ */
+static bool open_uffd(PostcopyIncoming *pi, struct uffdio_api *api, uint64_t extra)
+{
+    int err;
+
+    /* the faulting thread's id tells vCPUs apart (postcopy-blocktime) */
+    *api = (struct uffdio_api){ .api = UFFD_API, .features = UFFD_FEATURE_THREAD_ID | extra };
+    pi->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (pi->uffd < 0) {
+        return false;
+    }
+    if (ioctl(pi->uffd, UFFDIO_API, api) == 0) {
+        postcopy_spare_init(pi, api->features & extra);
+        return true;
+    }
+    err = errno;
+    close(pi->uffd);
+    pi->uffd = -1;
+    errno = err;
+    return false;
+}
+
 static bool handle_advise(PostcopyIncoming *pi, const uint8_t *p, uint16_t len, GError **errp)
 {
     Machine *m = pi->s->m;
-    /* the faulting thread's id tells vCPUs apart (postcopy-blocktime) */
-    struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_THREAD_ID };
+    struct uffdio_api api;
 
     if (!postcopy_advise_decode(p, len, TARGET_PAGE_SIZE, errp)) {
         return false;
@@ -472,14 +539,13 @@ static bool handle_advise(PostcopyIncoming *pi, const uint8_t *p, uint16_t len, 
         kvmig_error(errp, "postcopy needs a return path: %s is one-way", pi->ch->desc);
         return false;
     }
-    pi->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-    if (pi->uffd < 0) {
+    if (!open_uffd(pi, &api, postcopy_spare_features()) &&
+        (errno != EINVAL || !open_uffd(pi, &api, 0))) {
         kvmig_error_errno(errp, errno, "postcopy: userfaultfd");
         return false;
     }
-    if (ioctl(pi->uffd, UFFDIO_API, &api) < 0 ||
-        !(api.ioctls & (1ULL << _UFFDIO_REGISTER))) {
-        kvmig_error_errno(errp, errno, "postcopy: userfaultfd API");
+    if (!(api.ioctls & (1ULL << _UFFDIO_REGISTER))) {
+        kvmig_error(errp, "postcopy: userfaultfd cannot register ranges");
         return false;
     }
     /* 4 KiB placement: a huge page would be mapped (or discarded) whole */
@@ -570,9 +636,7 @@ static bool handle_listen(PostcopyIncoming *pi, GError **errp)
         for (uint64_t p = bitmap_find_next(pi->discard[i], rb->npages, 0); p < rb->npages;) {
             uint64_t end = bitmap_find_next_zero(pi->discard[i], rb->npages, p);
 
-            if (madvise(rb->host + (p << TARGET_PAGE_BITS), (end - p) << TARGET_PAGE_BITS,
-                        MADV_DONTNEED) < 0) {
-                kvmig_error_errno(errp, errno, "postcopy: discarding in '%s'", rb->idstr);
+            if (!postcopy_spare_discard(pi, rb, p, end - p, errp)) {
                 return false;
             }
             p = bitmap_find_next(pi->discard[i], rb->npages, end);
@@ -715,6 +779,7 @@ void postcopy_incoming_free(PostcopyIncoming *pi)
     }
     stop_fault_thread(pi);
     postcopy_preempt_incoming_free(pi);
+    postcopy_spare_free(pi);
     /*
      * Closing unregisters every range and wakes any thread still waiting:
      * right when every page is here, never when paused (a woken vCPU

@@ -230,15 +230,24 @@ typedef struct PostcopyPlaceRun {
     struct RAMBlock *rb;
     uint64_t offset;
     uint64_t npages;
-    uint8_t *buf;               /* POSTCOPY_PLACE_BATCH pages */
+    uint8_t *buf;               /* POSTCOPY_PLACE_BATCH pages, the run's own */
+    uint8_t *data;              /* where the pages are: buf, or spare pages */
+    bool spare;                 /* data is spare pages: moved in, not copied */
 } PostcopyPlaceRun;
+
+/*
+ * Listen thread: where the next page of @run goes (@n pages are in it
+ * already): its buffer, or the spare page right behind the last one; NULL
+ * if the run must end before it (no adjacent spare page).
+ */
+uint8_t *postcopy_place_run_slot(PostcopyIncoming *pi, PostcopyPlaceRun *run, uint64_t n);
 
 /* Listen thread: a free run to fill (waits while all are with the placer). */
 PostcopyPlaceRun *postcopy_place_run_get(PostcopyIncoming *pi);
 /* Listen thread: give back @run unfilled. */
 void postcopy_place_run_drop(PostcopyIncoming *pi, PostcopyPlaceRun *run);
 /*
- * Listen thread: hand @run (filled: rb, offset, npages, buf) to the placer.
+ * Listen thread: hand @run (filled: rb, offset, npages, its slots) to the placer.
  * False with *errp if the placer has failed (then nothing more is placed).
  */
 bool postcopy_place_run_put(PostcopyIncoming *pi, PostcopyPlaceRun *run, GError **errp);

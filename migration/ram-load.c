@@ -258,10 +258,9 @@ static bool load_postcopy_run(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t
                               GError **errp)
 {
     PostcopyPlaceRun *run = postcopy_place_run_get(rs->pc_in);
-    uint8_t *buf = run->buf;
     uint64_t n = 1;
 
-    if (!mig_stream_get_buffer(f, buf, TARGET_PAGE_SIZE)) {
+    if (!mig_stream_get_buffer(f, postcopy_place_run_slot(rs->pc_in, run, 0), TARGET_PAGE_SIZE)) {
         kvmig_error(errp, "RAM page at 0x%" G_GINT64_MODIFIER "x: %s", addr,
                     mig_stream_error_msg(f));
         postcopy_place_run_drop(rs->pc_in, run);
@@ -271,16 +270,18 @@ static bool load_postcopy_run(RAMState *rs, MigStream *f, RAMBlock *rb, uint64_t
         uint64_t next = addr + (n << TARGET_PAGE_BITS);
         const uint8_t *p = mig_stream_peek_buffered(f, 8 + TARGET_PAGE_SIZE);
         uint64_t word;
+        uint8_t *slot;
 
         if (!p || next >= rb->used_length) {
             break;
         }
         memcpy(&word, p, sizeof(word));
-        if (GUINT64_FROM_BE(word) != (next | RAM_SAVE_FLAG_CONTINUE | RAM_SAVE_FLAG_PAGE)) {
+        if (GUINT64_FROM_BE(word) != (next | RAM_SAVE_FLAG_CONTINUE | RAM_SAVE_FLAG_PAGE) ||
+            !(slot = postcopy_place_run_slot(rs->pc_in, run, n))) {
             break;
         }
         mig_stream_get_be64(f);
-        mig_stream_get_buffer(f, buf + (n << TARGET_PAGE_BITS), TARGET_PAGE_SIZE);
+        mig_stream_get_buffer(f, slot, TARGET_PAGE_SIZE);
         n++;
     }
     rs->pages_loaded += n;
