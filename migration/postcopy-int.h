@@ -99,14 +99,16 @@ struct PostcopyIncoming {
 
     /*
      * postcopy-spare.c: discarded pages moved aside at LISTEN (incoming
-     * thread, before the listen thread starts), then taken in order by
-     * the listen thread (spare_block/spare_page, the mincore window probe*)
+     * thread, before the listen and preempt threads start; read-only
+     * after), then taken in order by those two threads under spare_lock
+     * (spare_block/spare_page, the mincore window probe*)
      */
     bool spare_move;            /* the userfaultfd can UFFDIO_MOVE */
     uint8_t *spare[2];          /* per RAM block: its discarded pages, same offsets */
     uint64_t spare_len[2];
     uint64_t spare_moved;       /* pages moved aside (the holes among them included) */
     unsigned spare_failures;    /* pages that would not */
+    GMutex spare_lock;
     unsigned spare_block;
     uint64_t spare_page;
     unsigned probe_block;       /* UINT_MAX: none probed yet */
@@ -155,18 +157,24 @@ void postcopy_spare_init(PostcopyIncoming *pi, uint64_t features);
 bool postcopy_spare_discard(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
                             uint64_t npages, GError **errp);
 /*
- * Listen thread: the next spare page to write an arriving page into, or
+ * Listen or preempt thread: the next spare page to write an arriving page into, or
  * NULL if none is left; with @after, only the one right behind @after
  * (else NULL and nothing is taken), so that a run's pages are adjacent.
  */
 uint8_t *postcopy_spare_take(PostcopyIncoming *pi, const uint8_t *after);
 /*
- * Placer: move @len bytes of spare pages at @src into guest RAM at @dst
+ * Placer, preempt thread: move @len bytes of spare pages at @src into guest RAM at @dst
  * (pages placed already are skipped); returns how many bytes are done --
  * the caller copies the rest from @src with UFFDIO_COPY.
  */
 uint64_t postcopy_spare_move_in(PostcopyIncoming *pi, uint8_t *dst, const uint8_t *src,
                                 uint64_t len);
+/*
+ * Preempt thread: place the page of @rb at @offset that was written into
+ * @spare (a page postcopy_spare_take gave): moved in, or copied from it.
+ */
+bool postcopy_place_spare_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
+                               uint8_t *spare, GError **errp);
 /* postcopy_incoming_free: unmap what is left aside. */
 void postcopy_spare_free(PostcopyIncoming *pi);
 

@@ -19,7 +19,8 @@
 
 /*
  * The preempt thread: the channel's records (layout in postcopy.h), each
- * page placed as it comes, until EOS.  Every byte is untrusted: flags,
+ * page placed as it comes (moved in from a spare page where there is one),
+ * until EOS.  Every byte is untrusted: flags,
  * block names and offsets are checked as ram-load.c checks them.
  */
 static bool preempt_load(PostcopyIncoming *pi, MigStream *f, GError **errp)
@@ -67,9 +68,15 @@ static bool preempt_load(PostcopyIncoming *pi, MigStream *f, GError **errp)
                 !postcopy_place_page(pi, rb, addr, ch ? page : NULL, errp)) {
                 return false;
             }
-        } else if (mig_stream_get_buffer(f, page, TARGET_PAGE_SIZE) &&
-                   !postcopy_place_page(pi, rb, addr, page, errp)) {
-            return false;
+        } else {
+            /* into a recycled page where there is one (postcopy-spare.c) */
+            uint8_t *spare = postcopy_spare_take(pi, NULL);
+
+            if (mig_stream_get_buffer(f, spare ? spare : page, TARGET_PAGE_SIZE) &&
+                !(spare ? postcopy_place_spare_page(pi, rb, addr, spare, errp)
+                        : postcopy_place_page(pi, rb, addr, page, errp))) {
+                return false;
+            }
         }
         stat_add(&pi->s->in_stats, postcopy_preempt_pages, !mig_stream_error(f));
     }

@@ -360,6 +360,15 @@ static bool place_run(PostcopyIncoming *pi, PostcopyPlaceRun *run, GError **errp
     return true;
 }
 
+bool postcopy_place_spare_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
+                               uint8_t *spare, GError **errp)
+{
+    PostcopyPlaceRun run = { .rb = rb, .offset = offset, .npages = 1,
+                             .data = spare, .spare = true };
+
+    return place_run(pi, &run, errp);
+}
+
 bool postcopy_place_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
                          const void *data, GError **errp)
 {
@@ -715,6 +724,7 @@ PostcopyIncoming *postcopy_incoming_new(MigrationState *s, MigStream *f)
     pi->uffd = pi->quit_fd = pi->preempt_lfd = -1;
     g_mutex_init(&pi->rp_lock);
     g_mutex_init(&pi->lock);
+    g_mutex_init(&pi->spare_lock);
     pi->fault_ns = g_hash_table_new(g_direct_hash, g_direct_equal);
     s->ram->pc_in = pi;
     s->ram->postcopy_advised = false;
@@ -811,5 +821,6 @@ void postcopy_incoming_free(PostcopyIncoming *pi)
     g_hash_table_unref(pi->fault_ns);
     g_mutex_clear(&pi->rp_lock);
     g_mutex_clear(&pi->lock);
+    g_mutex_clear(&pi->spare_lock);
     g_free(pi);
 }

@@ -23,9 +23,10 @@
  * fallback everywhere (tests use it to keep it covered).
  *
  * Threads: the incoming thread opens and fills the spare mappings at
- * LISTEN, before the listen thread starts; the listen thread alone takes
- * spare pages (postcopy_spare_take), the placer moves them in; the
- * mappings are unmapped by postcopy_incoming_free.
+ * LISTEN, before the listen and preempt threads start; those two take
+ * spare pages (postcopy_spare_take, under spare_lock), the placer and
+ * the preempt thread move them in; the mappings are unmapped by
+ * postcopy_incoming_free.
  *
  * Spare pages are never touched where they are absent: the spare mapping
  * is registered with the userfaultfd (UFFDIO_MOVE wants its destination
@@ -165,7 +166,7 @@ bool postcopy_spare_discard(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
     return true;
 }
 
-/* Listen thread: is spare page @page of block @b there (not a hole)? */
+/* spare_lock held: is spare page @page of block @b there (not a hole)? */
 static bool spare_present(PostcopyIncoming *pi, unsigned b, uint64_t page)
 {
     if (page < pi->probe_first || page >= pi->probe_first + SPARE_PROBE_PAGES ||
@@ -184,7 +185,7 @@ static bool spare_present(PostcopyIncoming *pi, unsigned b, uint64_t page)
     return pi->probe[page - pi->probe_first] & 1;
 }
 
-uint8_t *postcopy_spare_take(PostcopyIncoming *pi, const uint8_t *after)
+static uint8_t *spare_take_locked(PostcopyIncoming *pi, const uint8_t *after)
 {
     while (pi->spare_block < G_N_ELEMENTS(pi->spare)) {
         unsigned b = pi->spare_block;
@@ -210,6 +211,19 @@ uint8_t *postcopy_spare_take(PostcopyIncoming *pi, const uint8_t *after)
         }
     }
     return NULL;
+}
+
+uint8_t *postcopy_spare_take(PostcopyIncoming *pi, const uint8_t *after)
+{
+    uint8_t *p;
+
+    if (!pi->spare[0] && !pi->spare[1]) {
+        return NULL;    /* none aside (read-only since LISTEN): no lock */
+    }
+    g_mutex_lock(&pi->spare_lock);
+    p = spare_take_locked(pi, after);
+    g_mutex_unlock(&pi->spare_lock);
+    return p;
 }
 
 uint64_t postcopy_spare_move_in(PostcopyIncoming *pi, uint8_t *dst, const uint8_t *src,
