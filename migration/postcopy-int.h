@@ -169,6 +169,8 @@ uint8_t *postcopy_spare_take(PostcopyIncoming *pi, const uint8_t *after);
  */
 uint64_t postcopy_spare_move_in(PostcopyIncoming *pi, uint8_t *dst, const uint8_t *src,
                                 uint64_t len);
+/* Has a thread faulted on the page of @rb at @offset (and waits for it)? */
+bool postcopy_page_awaited(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset);
 /*
  * Preempt thread: place the page of @rb at @offset that was written into
  * @spare (a page postcopy_spare_take gave): moved in, or copied from it.

@@ -69,8 +69,14 @@ static bool preempt_load(PostcopyIncoming *pi, MigStream *f, GError **errp)
                 return false;
             }
         } else {
-            /* into a recycled page where there is one (postcopy-spare.c) */
-            uint8_t *spare = postcopy_spare_take(pi, NULL);
+            /*
+             * Into a recycled page where there is one (postcopy-spare.c),
+             * unless a thread waits for this page: moving one page in
+             * flushes the spare page's TLB entry on every CPU (an IPI per
+             * page, measured slower than a copy on that path).
+             */
+            uint8_t *spare = postcopy_page_awaited(pi, rb, addr) ? NULL
+                                                                : postcopy_spare_take(pi, NULL);
 
             if (mig_stream_get_buffer(f, spare ? spare : page, TARGET_PAGE_SIZE) &&
                 !(spare ? postcopy_place_spare_page(pi, rb, addr, spare, errp)

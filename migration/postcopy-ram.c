@@ -360,6 +360,17 @@ static bool place_run(PostcopyIncoming *pi, PostcopyPlaceRun *run, GError **errp
     return true;
 }
 
+bool postcopy_page_awaited(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset)
+{
+    gpointer key = GSIZE_TO_POINTER((uintptr_t)rb->host + offset);
+    bool awaited;
+
+    g_mutex_lock(&pi->lock);
+    awaited = g_hash_table_contains(pi->fault_ns, key);
+    g_mutex_unlock(&pi->lock);
+    return awaited;
+}
+
 bool postcopy_place_spare_page(PostcopyIncoming *pi, RAMBlock *rb, uint64_t offset,
                                uint8_t *spare, GError **errp)
 {
