@@ -20,8 +20,8 @@
 /*
  * The preempt thread: the channel's records (layout in postcopy.h), each
  * page placed as it comes (moved in from a spare page where there is one),
- * until EOS.  Every byte is untrusted: flags,
- * block names and offsets are checked as ram-load.c checks them.
+ * until EOS.  Every byte is untrusted: flags, block names and offsets are
+ * checked as ram-load.c checks them.
  */
 static bool preempt_load(PostcopyIncoming *pi, MigStream *f, GError **errp)
 {
