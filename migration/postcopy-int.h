@@ -156,6 +156,11 @@ void postcopy_spare_init(PostcopyIncoming *pi, uint64_t features);
  */
 bool postcopy_spare_discard(PostcopyIncoming *pi, RAMBlock *rb, uint64_t page,
                             uint64_t npages, GError **errp);
+/* Were any pages moved aside (read-only after LISTEN: no lock)? */
+static inline bool postcopy_spare_any(PostcopyIncoming *pi)
+{
+    return pi->spare[0] || pi->spare[1];
+}
 /*
  * Listen or preempt thread: the next spare page to write an arriving page into, or
  * NULL if none is left; with @after, only the one right behind @after

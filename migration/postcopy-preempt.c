@@ -73,10 +73,11 @@ static bool preempt_load(PostcopyIncoming *pi, MigStream *f, GError **errp)
              * Into a recycled page where there is one (postcopy-spare.c),
              * unless a thread waits for this page: moving one page in
              * flushes the spare page's TLB entry on every CPU (an IPI per
-             * page, measured slower than a copy on that path).
+             * page, measured slower than a copy on that path).  Without
+             * spare pages (an older kernel) the fault table is not looked at.
              */
-            uint8_t *spare = postcopy_page_awaited(pi, rb, addr) ? NULL
-                                                                : postcopy_spare_take(pi, NULL);
+            uint8_t *spare = postcopy_spare_any(pi) && !postcopy_page_awaited(pi, rb, addr)
+                             ? postcopy_spare_take(pi, NULL) : NULL;
 
             if (mig_stream_get_buffer(f, spare ? spare : page, TARGET_PAGE_SIZE) &&
                 !(spare ? postcopy_place_spare_page(pi, rb, addr, spare, errp)

@@ -217,8 +217,8 @@ uint8_t *postcopy_spare_take(PostcopyIncoming *pi, const uint8_t *after)
 {
     uint8_t *p;
 
-    if (!pi->spare[0] && !pi->spare[1]) {
-        return NULL;    /* none aside (read-only since LISTEN): no lock */
+    if (!postcopy_spare_any(pi)) {
+        return NULL;
     }
     g_mutex_lock(&pi->spare_lock);
     p = spare_take_locked(pi, after);
